@@ -1,0 +1,1 @@
+mcimd_test(unit common_test mcimd-common)

@@ -1,0 +1,70 @@
+#include <gtest/gtest.h>
+#include <sys/stat.h>
+
+#include "common/bytes.hpp"
+#include "common/file.hpp"
+#include "tests/support/temp_dir.hpp"
+
+using namespace mcimd;
+
+TEST(Hex, RoundTripsAndRejectsBadDigitsWithTheFieldName) {
+  auto b = from_hex("00fFa5", "rand");
+  ASSERT_TRUE(b);
+  EXPECT_EQ(to_hex(*b), "00ffa5");
+  auto odd = from_hex("abc", "rand");
+  ASSERT_FALSE(odd);
+  EXPECT_EQ(odd.error().code, Code::InvalidArgument);
+  EXPECT_NE(odd.error().message.find("rand"), std::string::npos);
+  EXPECT_FALSE(from_hex("zz", "autn"));
+  auto len = from_hex("0011", "k", 16);
+  ASSERT_FALSE(len);
+  EXPECT_NE(len.error().message.find("expected 16 bytes"), std::string::npos);
+}
+
+TEST(Base64Url, RoundTripsEveryLengthModThree) {
+  for (std::size_t n = 0; n < 10; ++n) {
+    Bytes in(n);
+    for (std::size_t i = 0; i < n; ++i) in[i] = static_cast<uint8_t>(i * 37 + 250);
+    auto text = base64url_encode(in);
+    EXPECT_EQ(text.find('='), std::string::npos);
+    auto back = base64url_decode(text, "x");
+    ASSERT_TRUE(back) << text;
+    EXPECT_EQ(*back, in);
+  }
+  EXPECT_EQ(base64url_encode(Bytes{0xfb, 0xff}), "-_8");
+  EXPECT_FALSE(base64url_decode("a+b/", "x"));
+}
+
+TEST(AnAtomicWrite, CreatesAPrivateFileAndReplacesWholeContent) {
+  test::TempDir dir;
+  auto path = dir.path() / "f.json";
+  ASSERT_TRUE(write_file_atomic(path, std::string_view("old")));
+  ASSERT_TRUE(write_file_atomic(path, std::string_view("new content")));
+  auto text = read_text_file(path);
+  ASSERT_TRUE(text);
+  EXPECT_EQ(*text, "new content");
+  struct stat st {};
+  ASSERT_EQ(stat(path.c_str(), &st), 0);
+  EXPECT_EQ(st.st_mode & 0777, 0600u);
+  std::size_t entries = 0;
+  for ([[maybe_unused]] auto& e : std::filesystem::directory_iterator(dir.path())) ++entries;
+  EXPECT_EQ(entries, 1u) << "no temp file may be left behind";
+}
+
+TEST(ReadFile, NamesAMissingFileAndRefusesAnOversizedOne) {
+  test::TempDir dir;
+  auto missing = read_file(dir.path() / "nope");
+  ASSERT_FALSE(missing);
+  EXPECT_EQ(missing.error().code, Code::NotFound);
+  ASSERT_TRUE(write_file_atomic(dir.path() / "big", std::string(100, 'x')));
+  auto big = read_file(dir.path() / "big", 10);
+  ASSERT_FALSE(big);
+  EXPECT_EQ(big.error().code, Code::InvalidArgument);
+}
+
+TEST(EqualCt, ComparesContentAndLength) {
+  Bytes a{1, 2, 3}, b{1, 2, 3}, c{1, 2, 4};
+  EXPECT_TRUE(equal_ct(a, b));
+  EXPECT_FALSE(equal_ct(a, c));
+  EXPECT_FALSE(equal_ct(a, Bytes{1, 2}));
+}
