@@ -30,11 +30,13 @@ struct MilenageOutputs {
   Ak ak_star{};    // f5*
 };
 
-// All functions: two cipher calls (TEMP, then OUT1..OUT5 as one 5-block call).
+// Two cipher calls (TEMP, then OUT1..OUT5 as one 5-block call). Cipher errors propagate; a cipher
+// answering with the wrong number of blocks is an Internal error.
 [[nodiscard]] Result<MilenageOutputs> milenage(BlockCipher& k, const Block& opc, const Rand& rand, const Sqn& sqn,
                                                const Amf& amf);
 
 // Network side (AuC): an authentication vector (TS 33.102 §6.3.2). AUTN = SQN⊕AK ‖ AMF ‖ MAC-A.
+// Two cipher calls, as milenage().
 struct AuthVector {
   Rand rand{};
   Res xres{};
@@ -46,7 +48,8 @@ struct AuthVector {
                                                  const Amf& amf);
 
 // Network side: recovers SQN_MS from AUTS and checks MAC-S (TS 33.102 §6.3.5, AMF* = 0x0000).
-// MacFailure when MAC-S does not verify.
+// MacFailure when MAC-S does not verify (constant-time compare). Three cipher calls: TEMP, OUT5 for
+// AK*, then OUT1 for MAC-S (its input needs SQN_MS, which AK* conceals).
 [[nodiscard]] Result<Sqn> verify_auts(BlockCipher& k, const Block& opc, const Rand& rand, const Auts& auts);
 
 }  // namespace mcimd::aka

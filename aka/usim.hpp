@@ -19,11 +19,16 @@ struct UmtsSyncFailure {
 };
 using UmtsOutcome = std::variant<UmtsSuccess, UmtsSyncFailure>;
 
-// Checks, in order: MAC-A (MacFailure; state untouched), SQN freshness (UmtsSyncFailure with AUTS
-// = SQN_MS ⊕ AK* ‖ MAC-S, AMF* = 0x0000; state untouched), AMF separation bit when required
-// (AmfFailure). On success the SQN is recorded in `sqns` (in memory only: persisting is the
-// caller's job, before it releases RES). Three cipher calls: TEMP; OUT2..OUT5; OUT1 for MAC-A
-// and OUT1 for MAC-S together (f1's input needs SQN, which needs AK from OUT5... OUT2).
+// Checks, in order:
+//  1. MAC-A (TS 33.102 §6.3.3): XMAC = f1(SQN, RAND, AMF) with SQN = (SQN ⊕ AK) ⊕ AK from AUTN,
+//     compared in constant time; mismatch → MacFailure, `sqns` untouched.
+//  2. SQN freshness (TS 33.102 §6.3.3, Annex C, SqnArray::acceptable): not acceptable →
+//     UmtsSyncFailure with AUTS = SQN_MS ⊕ AK* ‖ MAC-S (AMF* = 0x0000), `sqns` untouched.
+//  3. AMF separation bit (TS 33.102 Annex H) when the parameters require it: not set → AmfFailure,
+//     `sqns` untouched.
+// On success the SQN is recorded in `sqns` (in memory only: persisting is the caller's job, before
+// it releases RES). Three cipher calls: TEMP; OUT2..OUT5; then OUT1 for MAC-A and OUT1 for MAC-S
+// together (f1's input needs SQN, which is concealed by AK from OUT2). Cipher errors propagate.
 [[nodiscard]] Result<UmtsOutcome> usim_authenticate(BlockCipher& k, const Block& opc, SqnArray& sqns,
                                                     const Rand& rand, const Autn& autn);
 

@@ -6,13 +6,19 @@
 //   profiles/<id>/opc.pub|opc.priv   TPM sealed blob for OPc
 //   profiles/<id>/sqn.json     SQN array + the generation it was written at
 // Every write is atomic (common/file.hpp). Anti-rollback: each committed change takes
-// generation g = counter + 1, writes its files stamped g, then increments the TPM NV counter
-// to g; opening a store whose generation is below the counter is RollbackDetected.
+// generation g = counter + 1, writes the per-profile files it changes stamped g, then store.json
+// stamped g (its rename is the commit point), then increments the TPM NV counter to g; opening a
+// store whose generation is below the counter is RollbackDetected. store.json records the
+// generation of every profile.json and sqn.json, so restoring one old file is detected as well.
+//
+// Not thread-safe: one owner (the daemon's TPM worker) calls everything.
+#include <array>
 #include <cstdint>
 #include <filesystem>
-#include <map>
+#include <memory>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "aka/sqn.hpp"
@@ -31,8 +37,10 @@ class GenerationCounter {
 
 enum class ProfileState { Enabled, Disabled };
 enum class ProfileClass { Operational, Bootstrap };
-std::string_view to_string(ProfileState s);
-std::string_view to_string(ProfileClass c);
+std::string_view to_string(ProfileState s);   // "enabled" | "disabled"
+std::string_view to_string(ProfileClass c);   // "operational" | "bootstrap"
+std::optional<ProfileState> profile_state_from_string(std::string_view s);
+std::optional<ProfileClass> profile_class_from_string(std::string_view s);
 
 struct Blob {  // marshaled TPM2B_PUBLIC / TPM2B_PRIVATE
   Bytes public_area;
@@ -40,17 +48,17 @@ struct Blob {  // marshaled TPM2B_PUBLIC / TPM2B_PRIVATE
 };
 
 struct ProfileMetadata {
-  std::string id;            // stable, filesystem-safe: "p<index>"
+  std::string id;            // stable, filesystem-safe: "p<index>" (index in decimal, no leading zeros)
   uint32_t index = 0;        // D-Bus object path /org/mcimd/Tre1/Profile/<index>
   std::string iccid;         // 18–20 digits (ITU-T E.118)
   std::string imsi;          // 6–15 digits
-  std::string operator_id;   // MCC+MNC by default
+  std::string operator_id;   // MCC+MNC by default; printable ASCII, at most 64 characters
   ProfileState state = ProfileState::Disabled;
   ProfileClass profile_class = ProfileClass::Operational;
-  std::string algorithm = "milenage";
+  std::string algorithm = "milenage";  // lower-case name, [a-z0-9-], at most 32 characters
   std::array<uint8_t, 2> amf{0x80, 0x00};  // AMF used by default for network-side tools
   aka::SqnParameters sqn;
-  std::string pcr_policy;    // e.g. "sha256:7"
+  std::string pcr_policy;    // e.g. "sha256:7"; printable ASCII, at most 256 characters
 };
 
 struct Profile {
@@ -68,36 +76,64 @@ struct FactoryProfile {
   std::optional<SecureBytes> opc;
   std::array<uint8_t, 2> amf{0x80, 0x00};
   aka::SqnParameters sqn;
-  uint64_t initial_sqn = 0;          // the first SQN the network will send must exceed... see seed()
+  uint64_t initial_sqn = 0;          // the lowest SQN the profile accepts first (aka::SqnArray::seed)
 };
-// Parses a factory profile; unknown keys or bad values → InvalidArgument naming key and line.
+// Parses a factory profile (example: mcim-store/examples/factory-profile.yaml). Keys: iccid
+// (18–20 digits), imsi (6–15 digits), operator (default: the first 5 IMSI digits), class
+// (operational | bootstrap), k (32 hex), exactly one of op / opc (32 hex), amf (4 hex, default
+// 8000), sqn: {initial (12 hex digits, "0x" hex, or a decimal integer < 2^48), ind-bits (1–10),
+// delta (1..2^43-1), age-limit (< 2^48, 0 = none), require-amf-separation (true | false)}.
+// Unknown or repeated keys and bad values → InvalidArgument naming key and line; documents
+// larger than 64 KiB are refused. Error messages never contain K, OP or OPc. yaml-cpp keeps its
+// own copies of scalars in ordinary heap memory while parsing; only our copies are SecureBytes.
 [[nodiscard]] Result<FactoryProfile> parse_factory_profile(std::string_view yaml);
 
+// Every mutating call is one commit: the store on disk is wholly the old or wholly the new state
+// after a crash at any point. Each commit reads the counter first (it must equal generation(),
+// or be one below when an earlier increment failed, which is then completed) and increments it
+// last. An error after the commit point (the counter increment failed) leaves the change in
+// place: in memory and on disk alike. After a failed write the store reloads itself from disk;
+// if even that fails, every later mutating call fails until the store is opened again.
 class Store {
  public:
-  // Opens (creating when absent) the store at root, checks it against the counter:
-  // generation < counter → RollbackDetected; files inconsistent → StoreCorrupt; an interrupted
-  // commit (generation == counter + 1) is completed.
+  // Opens (creating when absent) the store at root, checks it against the counter (which must
+  // outlive the Store): generation < counter → RollbackDetected; a profile.json or sqn.json older
+  // than store.json records → RollbackDetected; files unreadable, oversized, malformed or
+  // inconsistent → StoreCorrupt naming the file and field; an interrupted commit is completed
+  // (store.json at counter + 1: the counter is incremented; a per-profile file written at
+  // counter + 1 whose store.json was not: rolled forward, see store.cpp); profile folders that
+  // store.json does not list and temporary files of interrupted writes are removed. Nothing is
+  // modified when a check fails.
   [[nodiscard]] static Result<Store> open(const std::filesystem::path& root, GenerationCounter& counter);
 
   uint64_t generation() const;
   const std::optional<Bytes>& pinned_srk() const;
+  // Stores the marshaled SRK public (TPM2B_PUBLIC) in store.json; InvalidArgument when empty.
   [[nodiscard]] Status pin_srk(const Bytes& srk_public);
 
-  std::vector<ProfileMetadata> profiles() const;
+  std::vector<ProfileMetadata> profiles() const;  // ordered by index
+  // Metadata from memory, blobs read from disk. NotFound for an unknown id.
   [[nodiscard]] Result<Profile> profile(const std::string& id) const;
   std::optional<std::string> active() const;
 
-  // Allocates the next index/id (not persisted until add_profile).
+  // Allocates the next index/id (not persisted until add_profile). Indices are never reused,
+  // so a D-Bus object path always names the same profile.
   ProfileMetadata new_metadata() const;
-  // Adds a profile with its initial SQN array. AlreadyExists when the ICCID is installed.
+  // Adds a profile with its initial SQN array. InvalidArgument when the metadata is invalid, its
+  // id is not "p<index>", a blob is empty or the array's parameters differ from meta.sqn;
+  // AlreadyExists when the id or the ICCID is installed.
   [[nodiscard]] Status add_profile(const Profile& profile, const aka::SqnArray& sqns);
+  // NotFound for an unknown id; setting the current state again writes nothing.
   [[nodiscard]] Status set_state(const std::string& id, ProfileState state);
+  // NotFound for an unknown id; nullopt clears the active profile.
   [[nodiscard]] Status set_active(std::optional<std::string> id);
+  // Commits store.json without the profile (clearing active if it was), then removes its folder.
   [[nodiscard]] Status remove_profile(const std::string& id);
 
+  // Reads sqn.json; RollbackDetected when it is older than store.json records.
   [[nodiscard]] Result<aka::SqnArray> sqn_array(const std::string& id) const;
   // Persists a new SQN array (after the MAC verified). Atomic and generation-bound.
+  // InvalidArgument when the array's parameters differ from the profile's.
   [[nodiscard]] Status save_sqn_array(const std::string& id, const aka::SqnArray& sqns);
 
   Store(Store&&) noexcept;

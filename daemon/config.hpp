@@ -1,0 +1,43 @@
+#pragma once
+// mcimd's configuration file (YAML). Every key is known; an unknown key or a bad value is an
+// error that names the key and its line, so a typo never silently falls back to a default.
+#include <sys/types.h>
+
+#include <cstdint>
+#include <filesystem>
+#include <string>
+#include <vector>
+
+#include "common/error.hpp"
+#include "common/log.hpp"
+
+namespace mcimd::daemon {
+
+struct TpmConfig {
+  std::string tcti = "device:/dev/tpmrm0";
+  std::string pcrs = "sha256:7";         // PolicyPCR selection for newly installed profiles
+  uint32_t nv_counter_index = 0x01004d43;  // owner NV range (TCG registry: 0x01000000–0x013FFFFF)
+  unsigned retries = 8;                  // bound on TPM_RC_RETRY/YIELDED/TESTING/PCR_CHANGED
+};
+
+struct AccessConfig {
+  std::vector<uid_t> modem_users;
+  std::vector<gid_t> modem_groups;
+  std::vector<uid_t> admin_users;
+  std::vector<gid_t> admin_groups;
+};
+
+struct Config {
+  std::filesystem::path store = "/var/lib/mcimd";
+  TpmConfig tpm;
+  AccessConfig access;
+  log::Level log_level = log::Level::Info;
+  unsigned queue_limit = 64;  // TPM jobs waiting; beyond it callers get Busy
+};
+
+// Parses YAML text; `source` names the file in messages. Users and groups may be given by
+// name (resolved with getpwnam/getgrnam) or number.
+[[nodiscard]] Result<Config> parse_config(std::string_view yaml, std::string_view source);
+[[nodiscard]] Result<Config> load_config(const std::filesystem::path& path);
+
+}  // namespace mcimd::daemon

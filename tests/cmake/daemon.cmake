@@ -1,0 +1,1 @@
+mcimd_test(unit daemon_config_test mcimd-config)

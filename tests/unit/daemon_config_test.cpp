@@ -1,0 +1,83 @@
+#include <gtest/gtest.h>
+
+#include "daemon/config.hpp"
+
+using namespace mcimd;
+using mcimd::daemon::parse_config;
+
+namespace {
+
+// The message must name the file, the line and the key.
+void expect_config_error(std::string_view yaml, std::string_view where, std::string_view key) {
+  auto cfg = parse_config(yaml, "mcimd.yaml");
+  ASSERT_FALSE(cfg) << yaml;
+  EXPECT_EQ(cfg.error().code, Code::ConfigError);
+  EXPECT_NE(cfg.error().message.find(where), std::string::npos) << cfg.error().message;
+  EXPECT_NE(cfg.error().message.find(key), std::string::npos) << cfg.error().message;
+}
+
+}  // namespace
+
+TEST(AConfig, FallsBackToDefaultsWhenEmpty) {
+  auto cfg = parse_config("", "mcimd.yaml");
+  ASSERT_TRUE(cfg);
+  EXPECT_EQ(cfg->store, "/var/lib/mcimd");
+  EXPECT_EQ(cfg->tpm.tcti, "device:/dev/tpmrm0");
+  EXPECT_EQ(cfg->tpm.pcrs, "sha256:7");
+  EXPECT_EQ(cfg->tpm.nv_counter_index, 0x01004d43u);
+}
+
+TEST(AConfig, ReadsEveryKey) {
+  auto cfg = parse_config(R"(store: /tmp/store
+log-level: debug
+queue-limit: 8
+tpm:
+  tcti: swtpm:host=127.0.0.1,port=2321
+  pcrs: sha256:7,14
+  nv-counter-index: 0x01004d44
+  retries: 3
+access:
+  modem-users: [1000, root]
+  modem-groups: [0]
+  admin-users: []
+  admin-groups: [root]
+)",
+                          "mcimd.yaml");
+  ASSERT_TRUE(cfg) << cfg.error().message;
+  EXPECT_EQ(cfg->store, "/tmp/store");
+  EXPECT_EQ(cfg->log_level, log::Level::Debug);
+  EXPECT_EQ(cfg->queue_limit, 8u);
+  EXPECT_EQ(cfg->tpm.tcti, "swtpm:host=127.0.0.1,port=2321");
+  EXPECT_EQ(cfg->tpm.pcrs, "sha256:7,14");
+  EXPECT_EQ(cfg->tpm.nv_counter_index, 0x01004d44u);
+  EXPECT_EQ(cfg->tpm.retries, 3u);
+  EXPECT_EQ(cfg->access.modem_users, (std::vector<uid_t>{1000, 0}));
+  EXPECT_EQ(cfg->access.admin_groups, (std::vector<gid_t>{0}));
+}
+
+TEST(AConfig, RefusesAnUnknownKeyNamingItAndItsLine) {
+  expect_config_error("store: /x\nstroe: /y\n", "mcimd.yaml:2", "stroe");
+  expect_config_error("tpm:\n  tcti: device:/dev/tpmrm0\n  pcr: sha256:7\n", ":3", "tpm.pcr");
+}
+
+TEST(AConfig, RefusesBadValuesNamingKeyAndLine) {
+  expect_config_error("store: relative/path\n", ":1", "store");
+  expect_config_error("log-level: loud\n", ":1", "log-level");
+  expect_config_error("queue-limit: -3\n", ":1", "queue-limit");
+  expect_config_error("queue-limit: 0\n", ":1", "queue-limit");
+  expect_config_error("tpm:\n  pcrs: md5:7\n", ":2", "tpm.pcrs");
+  expect_config_error("tpm:\n  pcrs: sha256:24\n", ":2", "tpm.pcrs");
+  expect_config_error("tpm:\n  pcrs: \"sha256:\"\n", ":2", "tpm.pcrs");
+  expect_config_error("tpm:\n  nv-counter-index: 0x81000001\n", ":2", "tpm.nv-counter-index");
+  expect_config_error("tpm:\n  nv-counter-index: 0x00001\n", ":2", "tpm.nv-counter-index");
+  expect_config_error("tpm: [1, 2]\n", ":1", "tpm");
+  expect_config_error("access:\n  modem-groups: [no-such-group-here]\n", ":2", "access.modem-groups");
+  expect_config_error("access:\n  admin-users: root\n", ":2", "access.admin-users");
+}
+
+TEST(AConfig, ReportsYamlSyntaxErrorsWithTheLine) {
+  auto cfg = parse_config("store: /x\ntpm: [unclosed\n", "mcimd.yaml");
+  ASSERT_FALSE(cfg);
+  EXPECT_EQ(cfg.error().code, Code::ConfigError);
+  EXPECT_NE(cfg.error().message.find("mcimd.yaml:"), std::string::npos);
+}
