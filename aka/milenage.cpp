@@ -11,9 +11,11 @@ namespace detail {
 
 namespace {
 
-// TS 35.206 §4.1: rotation amounts r1..r5 = 64, 0, 32, 64, 96 bits, as whole bytes.
+// TS 35.206 §4.1: rotation amounts r1..r5 = 64, 0, 32, 64, 96 bits, as whole bytes (indexed by Out;
+// entry 0 unused).
 constexpr std::size_t kRotationBytes[6] = {0, 64 / 8, 0, 32 / 8, 64 / 8, 96 / 8};
-// TS 35.206 §4.1: constants c1..c5 = 0, 1, 2, 4, 8 in the least significant bits (last byte).
+// TS 35.206 §4.1: constants c1..c5 = 0, 1, 2, 4, 8 in the least significant bits (last byte;
+// indexed by Out, entry 0 unused).
 constexpr uint8_t kConstantLastByte[6] = {0, 0x00, 0x01, 0x02, 0x04, 0x08};
 
 // TS 35.206 §4.1: rot(x, r) cyclically rotates x by r bits towards the most significant bit.
@@ -120,6 +122,14 @@ Result<MilenageOutputs> milenage(BlockCipher& k, const Block& opc, const Rand& r
   return r;
 }
 
+Autn build_autn(const Sqn& sqn, const Amf& amf, const MilenageOutputs& outputs) {
+  Autn autn;
+  for (std::size_t i = 0; i < sqn.size(); ++i) autn[i] = sqn[i] ^ outputs.ak[i];
+  std::copy(amf.begin(), amf.end(), autn.begin() + sqn.size());
+  std::copy(outputs.mac_a.begin(), outputs.mac_a.end(), autn.begin() + sqn.size() + amf.size());
+  return autn;
+}
+
 Result<AuthVector> generate_vector(BlockCipher& k, const Block& opc, const Rand& rand, const Sqn& sqn,
                                    const Amf& amf) {
   auto out = MCIMD_TRY(milenage(k, opc, rand, sqn, amf));
@@ -129,10 +139,7 @@ Result<AuthVector> generate_vector(BlockCipher& k, const Block& opc, const Rand&
   v.xres = out.res;
   v.ck = out.ck;
   v.ik = out.ik;
-  // TS 33.102 §6.3.2: AUTN = SQN ⊕ AK ‖ AMF ‖ MAC.
-  for (std::size_t i = 0; i < sqn.size(); ++i) v.autn[i] = sqn[i] ^ out.ak[i];
-  std::copy(amf.begin(), amf.end(), v.autn.begin() + 6);
-  std::copy(out.mac_a.begin(), out.mac_a.end(), v.autn.begin() + 8);
+  v.autn = build_autn(sqn, amf, out);
   return v;
 }
 

@@ -35,6 +35,9 @@ struct MilenageOutputs {
 [[nodiscard]] Result<MilenageOutputs> milenage(BlockCipher& k, const Block& opc, const Rand& rand, const Sqn& sqn,
                                                const Amf& amf);
 
+// TS 33.102 §6.3.2: AUTN = SQN ⊕ AK ‖ AMF ‖ MAC-A, from the outputs of milenage() for that SQN and AMF.
+Autn build_autn(const Sqn& sqn, const Amf& amf, const MilenageOutputs& outputs);
+
 // Network side (AuC): an authentication vector (TS 33.102 §6.3.2). AUTN = SQN⊕AK ‖ AMF ‖ MAC-A.
 // Two cipher calls, as milenage().
 struct AuthVector {

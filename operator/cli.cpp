@@ -1,0 +1,162 @@
+#include "operator/cli.hpp"
+
+#include <CLI/CLI.hpp>
+
+#include <exception>
+#include <optional>
+#include <string>
+
+#include "operator/auc.hpp"
+
+namespace mcimd::op {
+
+namespace {
+
+constexpr std::string_view kProgram = "mcim-operator";
+
+// Options shared by both subcommands: the subscriber's keys.
+struct KeyOptions {
+  std::string k;
+  std::string op;
+  std::string opc;
+  CLI::Option* op_option = nullptr;
+  CLI::Option* opc_option = nullptr;
+
+  void add_to(CLI::App& app) {
+    app.add_option("--k", k, "subscriber key K, 16 bytes hex")->required();
+    op_option = app.add_option("--op", op, "operator variant OP, 16 bytes hex (OPc is derived)");
+    opc_option = app.add_option("--opc", opc, "OPc, 16 bytes hex");
+  }
+
+  Result<SubscriberKeys> keys() const {
+    SubscriberKeys::HexInput input;
+    input.k = k;
+    if (op_option->count() > 0) input.op = op;
+    if (opc_option->count() > 0) input.opc = opc;
+    return SubscriberKeys::from_hex(input);
+  }
+};
+
+struct MilenageCommand {
+  KeyOptions keys;
+  std::string rand, sqn, amf;
+  bool json = false;
+};
+
+struct AutsCommand {
+  KeyOptions keys;
+  std::string rand, auts;
+  bool json = false;
+};
+
+int usage_error(std::ostream& err, const Error& error) {
+  err << kProgram << ": " << error.message << '\n';
+  return kExitUsage;
+}
+
+int run_milenage(const MilenageCommand& cmd, std::ostream& out, std::ostream& err) {
+  auto keys = cmd.keys.keys();
+  if (!keys) return usage_error(err, keys.error());
+  auto rand = fixed_from_hex<16>(cmd.rand, "--rand");
+  if (!rand) return usage_error(err, rand.error());
+  auto sqn = fixed_from_hex<6>(cmd.sqn, "--sqn");
+  if (!sqn) return usage_error(err, sqn.error());
+  auto amf = fixed_from_hex<2>(cmd.amf, "--amf");
+  if (!amf) return usage_error(err, amf.error());
+
+  auto report = compute_milenage(*keys, *rand, *sqn, *amf);
+  if (!report) {
+    err << kProgram << ": Failed to compute Milenage: " << report.error().describe() << '\n';
+    return kExitFailure;
+  }
+  if (cmd.json)
+    out << to_json(*report).dump() << '\n';
+  else
+    out << format_text(*report);
+  return kExitOk;
+}
+
+int run_auts(const AutsCommand& cmd, std::ostream& out, std::ostream& err) {
+  auto keys = cmd.keys.keys();
+  if (!keys) return usage_error(err, keys.error());
+  auto rand = fixed_from_hex<16>(cmd.rand, "--rand");
+  if (!rand) return usage_error(err, rand.error());
+  auto auts = fixed_from_hex<14>(cmd.auts, "--auts");
+  if (!auts) return usage_error(err, auts.error());
+
+  auto report = recover_sqn_ms(*keys, *rand, *auts);
+  if (!report) {
+    if (report.error().code == Code::MacFailure)
+      err << kProgram << ": Failed to verify AUTS: MAC-S does not match (wrong K, OP/OPc or RAND, or a forged AUTS)\n";
+    else
+      err << kProgram << ": Failed to verify AUTS: " << report.error().describe() << '\n';
+    return kExitFailure;
+  }
+  if (cmd.json)
+    out << to_json(*report).dump() << '\n';
+  else
+    out << format_text(*report);
+  return kExitOk;
+}
+
+int run_parsed(int argc, const char* const* argv, std::ostream& out, std::ostream& err) {
+  CLI::App app{"Reference operator for mcimd: plays the network side of 3GPP AKA (Milenage, TS 35.206).",
+               std::string(kProgram)};
+  app.require_subcommand(1);
+
+  MilenageCommand milenage;
+  CLI::App* milenage_app = app.add_subcommand(
+      "milenage", "Compute OPc, f1..f5* and AUTN for one challenge (TS 35.206, TS 33.102 §6.3.2)");
+  milenage.keys.add_to(*milenage_app);
+  milenage_app->add_option("--rand", milenage.rand, "RAND, 16 bytes hex")->required();
+  milenage_app->add_option("--sqn", milenage.sqn, "SQN, 6 bytes hex")->required();
+  milenage_app->add_option("--amf", milenage.amf, "AMF, 2 bytes hex")->required();
+  milenage_app->add_flag("--json", milenage.json, "print one JSON object instead of name: value lines");
+
+  AutsCommand auts;
+  CLI::App* auts_app = app.add_subcommand(
+      "auts", "Recover SQN_MS from AUTS after a synchronisation failure and check MAC-S (TS 33.102 §6.3.5)");
+  auts.keys.add_to(*auts_app);
+  auts_app->add_option("--rand", auts.rand, "RAND of the failed challenge, 16 bytes hex")->required();
+  auts_app->add_option("--auts", auts.auts, "AUTS from the device, 14 bytes hex")->required();
+  auts_app->add_flag("--json", auts.json, "print one JSON object instead of name: value lines");
+
+  // CLI11 would only say "a subcommand is required" for a mistyped one: name it.
+  if (argc >= 2 && argv[1][0] != '-') {
+    const std::string_view first = argv[1];
+    if (first != milenage_app->get_name() && first != auts_app->get_name()) {
+      err << kProgram << ": unknown subcommand '" << first << "'; expected one of: milenage, auts\n";
+      return kExitUsage;
+    }
+  }
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    // --help prints usage and succeeds; every other parse error is a usage error.
+    if (e.get_exit_code() == static_cast<int>(CLI::ExitCodes::Success)) {
+      app.exit(e, out, err);
+      return kExitOk;
+    }
+    err << kProgram << ": " << e.what() << "\nRun with --help for more information.\n";
+    return kExitUsage;
+  }
+
+  if (milenage_app->parsed()) return run_milenage(milenage, out, err);
+  return run_auts(auts, out, err);
+}
+
+}  // namespace
+
+int run_cli(int argc, const char* const* argv, std::ostream& out, std::ostream& err) {
+  try {
+    return run_parsed(argc, argv, out, err);
+  } catch (const std::exception& e) {
+    err << kProgram << ": Failed: " << e.what() << '\n';
+    return kExitFailure;
+  } catch (...) {
+    err << kProgram << ": Failed: unknown error\n";
+    return kExitFailure;
+  }
+}
+
+}  // namespace mcimd::op

@@ -1,0 +1,17 @@
+#pragma once
+// The mcim-operator command line: `milenage` computes what the network sends for a challenge,
+// `auts` recovers SQN_MS from a synchronisation failure. Scripts playing the network call these.
+#include <ostream>
+
+namespace mcimd::op {
+
+// Exit codes of mcim-operator.
+inline constexpr int kExitOk = 0;
+inline constexpr int kExitFailure = 1;  // the inputs were well-formed but the check failed (e.g. MAC-S)
+inline constexpr int kExitUsage = 2;    // bad command line: message names the option
+
+// Parses argv and runs the subcommand, writing results to `out` and messages to `err`. Never
+// throws; returns one of the exit codes above.
+int run_cli(int argc, const char* const* argv, std::ostream& out, std::ostream& err);
+
+}  // namespace mcimd::op
