@@ -12,7 +12,7 @@
 #include "common/log.hpp"
 #include "daemon/config.hpp"
 #include "daemon/service_core.hpp"
-#include "dbus-api/bus_adapter.hpp"
+#include "dbus-api/adapter.hpp"
 
 using namespace mcimd;
 
@@ -61,7 +61,7 @@ void on_started(Daemon& d, Status st) {
     sd_event_exit(d.loop.get(), 1);
     return;
   }
-  auto adapter = api::BusAdapter::create(d.bus.get(), *d.core, access_policy(d.config.access));
+  auto adapter = api::BusAdapter::create(d.bus.get(), *d.core, api::BusAdapterOptions{access_policy(d.config.access), /*request_name=*/true});
   if (!adapter) {
     log::error("Failed to publish the D-Bus API: " + adapter.error().describe());
     d.exit_code = 1;

@@ -1,0 +1,132 @@
+#include "tests/support/mcimd_instance.hpp"
+
+#include <signal.h>
+#include <sys/wait.h>
+
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <random>
+#include <sstream>
+#include <stdexcept>
+
+namespace mcimd::test {
+
+const char* kSet1K = "465b5ce8b199b49faa5f0a2ee238a6bc";
+const char* kSet1Opc = "cd63cb71954a9f4e48a5994e37a02baf";
+const char* kDemoProfileYaml = R"(iccid: "8949001234567890123"
+imsi: "001010123456789"
+operator: "00101"
+k: 465b5ce8b199b49faa5f0a2ee238a6bc
+opc: cd63cb71954a9f4e48a5994e37a02baf
+amf: "8000"
+sqn:
+  initial: "000000000020"
+  ind-bits: 5
+)";
+
+std::filesystem::path binary(const std::string& relative) { return std::filesystem::path(MCIMD_BINARY_DIR) / relative; }
+
+namespace {
+std::vector<std::string> as_user(std::optional<uid_t> uid, std::vector<std::string> argv) {
+  if (!uid) return argv;
+  std::vector<std::string> out = {"setpriv", "--reuid=" + std::to_string(*uid), "--regid=" + std::to_string(*uid),
+                                  "--clear-groups"};
+  out.insert(out.end(), argv.begin(), argv.end());
+  return out;
+}
+}  // namespace
+
+McimdInstance::McimdInstance(const McimdOptions& options) {
+  config_ = dir_.path() / "mcimd.yaml";
+  std::ofstream out(config_);
+  out << "store: " << store().string() << "\n"
+      << "log-level: debug\n"
+      << "tpm:\n  tcti: " << tpm_.tcti() << "\n  pcrs: " << options.pcrs << "\n"
+      << "access:\n  modem-users: [1000]\n  admin-users: [0]\n"
+      << options.extra_config;
+}
+
+McimdInstance::~McimdInstance() {
+  if (daemon_) daemon_->stop(SIGTERM, std::chrono::seconds(15));
+}
+
+std::map<std::string, std::string> McimdInstance::bus_env() const {
+  return {{"DBUS_SYSTEM_BUS_ADDRESS", bus_.address()}, {"TPM2TOOLS_TCTI", tpm_.tcti()}};
+}
+
+bool McimdInstance::start() {
+  daemon_ = std::make_unique<Process>(ProcessOptions{{binary("daemon/mcimd").string(), "--config", config_.string()},
+                                                     bus_env(),
+                                                     log_file(),
+                                                     log_file()});
+  return wait_until(
+      [&] {
+        if (!daemon_->running()) return true;
+        return mcimctl({"list"}).exit_code == 0;
+      },
+      std::chrono::seconds(30)) &&
+         daemon_->running();
+}
+
+int McimdInstance::stop() {
+  if (!daemon_) return -1;
+  auto st = daemon_->stop(SIGTERM, std::chrono::seconds(15));
+  daemon_.reset();
+  if (st && WIFEXITED(*st)) return WEXITSTATUS(*st);
+  return -1;
+}
+
+int McimdInstance::wait_exit(std::chrono::milliseconds timeout) {
+  if (!daemon_) return -1;
+  auto st = daemon_->wait(timeout);
+  if (!st) return -1;
+  daemon_.reset();
+  return WIFEXITED(*st) ? WEXITSTATUS(*st) : 128 + WTERMSIG(*st);
+}
+
+RunResult McimdInstance::mcimctl(const std::vector<std::string>& args, std::optional<uid_t> as_uid) {
+  std::vector<std::string> argv = {binary("tools/mcimctl").string()};
+  argv.insert(argv.end(), args.begin(), args.end());
+  return run(as_user(as_uid, argv), bus_env());
+}
+
+RunResult McimdInstance::busctl(const std::vector<std::string>& args, std::optional<uid_t> as_uid) {
+  std::vector<std::string> argv = {"busctl", "--address=" + bus_.address()};
+  argv.insert(argv.end(), args.begin(), args.end());
+  return run(as_user(as_uid, argv), bus_env());
+}
+
+RunResult McimdInstance::operator_tool(const std::vector<std::string>& args) {
+  std::vector<std::string> argv = {binary("operator/mcim-operator").string()};
+  argv.insert(argv.end(), args.begin(), args.end());
+  return run(argv);
+}
+
+RunResult McimdInstance::tpm2(const std::vector<std::string>& argv) { return run(argv, bus_env()); }
+
+std::string McimdInstance::log() const {
+  std::ifstream in(dir_.path() / "mcimd.log");
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+Challenge make_challenge(McimdInstance& m, const std::string& sqn_hex) {
+  static std::mt19937_64 rng{std::random_device{}()};
+  char buf[33];
+  snprintf(buf, sizeof buf, "%016llx%016llx", static_cast<unsigned long long>(rng()),
+           static_cast<unsigned long long>(rng()));
+  Challenge c;
+  c.rand = buf;
+  auto r = m.operator_tool({"milenage", "--k", kSet1K, "--opc", kSet1Opc, "--rand", c.rand, "--sqn", sqn_hex, "--amf",
+                            "8000", "--json"});
+  if (r.exit_code != 0) throw std::runtime_error("mcim-operator failed: " + r.err);
+  auto j = nlohmann::json::parse(r.out);
+  c.autn = j.at("autn");
+  c.xres = j.at("res");
+  c.ck = j.at("ck");
+  c.ik = j.at("ik");
+  return c;
+}
+
+}  // namespace mcimd::test

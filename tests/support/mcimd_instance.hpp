@@ -1,0 +1,64 @@
+#pragma once
+// A whole mcimd for one integration test: its own swtpm, private dbus-daemon, store and
+// config, plus helpers that drive it through mcimctl, busctl and mcim-operator.
+#include <filesystem>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "tests/support/dbus_daemon.hpp"
+#include "tests/support/process.hpp"
+#include "tests/support/swtpm.hpp"
+#include "tests/support/temp_dir.hpp"
+
+namespace mcimd::test {
+
+std::filesystem::path binary(const std::string& relative);  // under MCIMD_BINARY_DIR
+
+struct McimdOptions {
+  std::string pcrs = "sha256:7,16";
+  std::string extra_config;  // appended to the generated YAML
+};
+
+class McimdInstance {
+ public:
+  explicit McimdInstance(const McimdOptions& options = {});
+  ~McimdInstance();
+
+  // Starts mcimd and waits until it answers on the bus; false if it exited instead.
+  bool start();
+  // SIGTERM and wait; returns the exit status code (or -1).
+  int stop();
+  int wait_exit(std::chrono::milliseconds timeout);
+
+  RunResult mcimctl(const std::vector<std::string>& args, std::optional<uid_t> as_uid = {});
+  RunResult busctl(const std::vector<std::string>& args, std::optional<uid_t> as_uid = {});
+  RunResult operator_tool(const std::vector<std::string>& args);
+  RunResult tpm2(const std::vector<std::string>& argv);  // tpm2-tools against the same swtpm
+
+  std::map<std::string, std::string> bus_env() const;
+  const std::filesystem::path& dir() const { return dir_.path(); }
+  std::filesystem::path store() const { return dir_.path() / "store"; }
+  std::filesystem::path log_file() const { return dir_.path() / "mcimd.log"; }
+  std::string log() const;
+  Swtpm& tpm() { return tpm_; }
+
+ private:
+  Swtpm tpm_;
+  DbusDaemon bus_;
+  TempDir dir_;
+  std::filesystem::path config_;
+  std::unique_ptr<Process> daemon_;
+};
+
+// Network side: a fresh RAND and the vector for (K, OPc, SQN) of TS 35.208 set 1.
+struct Challenge {
+  std::string rand, autn, xres, ck, ik;
+};
+Challenge make_challenge(McimdInstance& m, const std::string& sqn_hex);
+
+extern const char* kDemoProfileYaml;  // ICCID 8949001234567890123, TS 35.208 set 1 K/OPc
+extern const char* kSet1K;
+extern const char* kSet1Opc;
+
+}  // namespace mcimd::test
