@@ -1,6 +1,7 @@
 #pragma once
 // Profiles on disk. Layout under the store root (default /var/lib/mcimd), all 0700/0600:
-//   store.json                 generation, active profile, pinned SRK public, per-profile SQN generations
+//   store.json                 generation, active profile, pinned SRK public, next index, the
+//                              profile list with each profile.json's and sqn.json's generation
 //   profiles/<id>/profile.json metadata (no secrets)
 //   profiles/<id>/k.pub|k.priv       TPM AES key blob for K (marshaled TPM2B_PUBLIC/TPM2B_PRIVATE)
 //   profiles/<id>/opc.pub|opc.priv   TPM sealed blob for OPc
@@ -102,8 +103,8 @@ class Store {
   // inconsistent → StoreCorrupt naming the file and field; an interrupted commit is completed
   // (store.json at counter + 1: the counter is incremented; a per-profile file written at
   // counter + 1 whose store.json was not: rolled forward, see store.cpp); profile folders that
-  // store.json does not list and temporary files of interrupted writes are removed. Nothing is
-  // modified when a check fails.
+  // store.json does not list and temporary files of interrupted writes are removed. No file is
+  // changed or removed when a check fails.
   [[nodiscard]] static Result<Store> open(const std::filesystem::path& root, GenerationCounter& counter);
 
   uint64_t generation() const;
@@ -120,8 +121,8 @@ class Store {
   // so a D-Bus object path always names the same profile.
   ProfileMetadata new_metadata() const;
   // Adds a profile with its initial SQN array. InvalidArgument when the metadata is invalid, its
-  // id is not "p<index>", a blob is empty or the array's parameters differ from meta.sqn;
-  // AlreadyExists when the id or the ICCID is installed.
+  // id is not "p<index>", its index is below new_metadata()'s, a blob is empty or the array's
+  // parameters differ from meta.sqn; AlreadyExists when the id or the ICCID is installed.
   [[nodiscard]] Status add_profile(const Profile& profile, const aka::SqnArray& sqns);
   // NotFound for an unknown id; setting the current state again writes nothing.
   [[nodiscard]] Status set_state(const std::string& id, ProfileState state);

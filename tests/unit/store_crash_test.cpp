@@ -1,0 +1,339 @@
+// mcim-store crash atomicity: a child process runs one mutating operation and is "killed"
+// (_exit) at the N-th step of its atomic writes; the parent reopens the store with the same
+// counter and finds it consistent and wholly in the old or the new state. N grows until the
+// operation completes without reaching the hook, so every step of every write is covered.
+#include <gtest/gtest.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <fstream>
+#include <functional>
+#include <set>
+#include <sstream>
+
+#include "common/file.hpp"
+#include "mcim-store/store.hpp"
+#include "tests/support/temp_dir.hpp"
+
+using namespace mcimd;
+using namespace mcimd::store;
+namespace fs = std::filesystem;
+
+namespace {
+
+// The TPM NV counter stand-in. Its value lives in a file so that increments made by the child
+// survive it, as a TPM's would. Plain writes: the step hook sees only the store's own writes.
+class FileCounter final : public GenerationCounter {
+ public:
+  explicit FileCounter(fs::path path) : path_(std::move(path)) {
+    if (!fs::exists(path_)) set(1000);
+  }
+  Result<uint64_t> read() override { return value(); }
+  Result<uint64_t> increment() override {
+    set(value() + 1);
+    return value();
+  }
+  uint64_t value() const {
+    std::ifstream in(path_);
+    uint64_t v = 0;
+    in >> v;
+    return v;
+  }
+  void set(uint64_t v) { std::ofstream(path_, std::ios::trunc) << v; }
+
+ private:
+  fs::path path_;
+};
+
+aka::SqnArray sqns_at(uint64_t sqn) {
+  auto a = aka::SqnArray::create(aka::SqnParameters{});
+  if (!a) throw std::runtime_error(a.error().describe());
+  a->seed(sqn);
+  return std::move(*a);
+}
+
+Profile make_profile(const Store& s, const std::string& iccid, ProfileState state) {
+  Profile p;
+  p.meta = s.new_metadata();
+  p.meta.iccid = iccid;
+  p.meta.imsi = "001010000000001";
+  p.meta.operator_id = "00101";
+  p.meta.state = state;
+  p.meta.pcr_policy = "sha256:7";
+  const auto tag = static_cast<uint8_t>(iccid.back());
+  p.k = Blob{Bytes{0x00, 0x03, 0x01, 0x02, tag}, Bytes{0x00, 0x02, 0xaa, tag}};
+  p.opc = Blob{Bytes{0x00, 0x03, 0x11, 0x12, tag}, Bytes{0x00, 0x02, 0xbb, tag}};
+  return p;
+}
+
+// The starting point of every run: p0 enabled and active with one saved SQN, p1 disabled.
+Status populate(Store& s) {
+  MCIMD_CHECK(s.pin_srk(Bytes{0x00, 0x02, 0xee, 0x01}));
+  MCIMD_CHECK(s.add_profile(make_profile(s, "8988211000000000001", ProfileState::Enabled), sqns_at(0x20)));
+  MCIMD_CHECK(s.set_active("p0"));
+  MCIMD_CHECK(s.add_profile(make_profile(s, "8988211000000000002", ProfileState::Disabled), sqns_at(0x40)));
+  auto sq = MCIMD_TRY(s.sqn_array("p0"));
+  sq.accept(0x3e1);
+  return s.save_sqn_array("p0", sq);
+}
+
+struct World {
+  test::TempDir dir;
+  fs::path root = dir.path() / "store";
+  FileCounter counter{dir.path() / "counter"};
+};
+
+std::string hex_or_dash(const std::optional<Bytes>& b) { return b ? to_hex(*b) : "-"; }
+
+// Everything a store holds, as text; opening it is part of the check. Also asserts that no
+// temporary file and no unlisted profile folder survived the open, and that the counter and
+// the store agree.
+std::string describe(const Store& store, World& w) {
+  const Store* s = &store;
+  std::ostringstream out;
+  out << "generation " << s->generation() << " counter " << w.counter.value() << " active "
+      << s->active().value_or("-") << " srk " << hex_or_dash(s->pinned_srk()) << " next " << s->new_metadata().id
+      << "\n";
+  if (s->generation() != w.counter.value()) out << "GENERATION AND COUNTER DISAGREE\n";
+  std::set<std::string> listed;
+  for (const auto& m : s->profiles()) {
+    listed.insert(m.id);
+    out << m.id << " " << m.index << " " << m.iccid << " " << m.imsi << " " << m.operator_id << " "
+        << to_string(m.state) << " " << to_string(m.profile_class) << " " << m.pcr_policy << "\n";
+    auto p = s->profile(m.id);
+    if (!p) {
+      out << "  profile failed: " << p.error().describe() << "\n";
+    } else {
+      out << "  blobs " << to_hex(p->k.public_area) << " " << to_hex(p->k.private_area) << " "
+          << to_hex(p->opc.public_area) << " " << to_hex(p->opc.private_area) << "\n";
+    }
+    auto sq = s->sqn_array(m.id);
+    if (!sq) {
+      out << "  sqn failed: " << sq.error().describe() << "\n";
+    } else {
+      out << "  sqn highest " << sq->highest() << " seq";
+      for (auto v : sq->seq()) out << " " << v;
+      out << "\n";
+    }
+  }
+  for (auto& e : fs::recursive_directory_iterator(w.root)) {
+    const std::string name = e.path().filename().string();
+    if (name.find(".tmp.") != std::string::npos) out << "TEMPORARY FILE LEFT: " << e.path() << "\n";
+    if (e.path().parent_path() == w.root / "profiles" && !listed.contains(name))
+      out << "UNLISTED FOLDER LEFT: " << name << "\n";
+  }
+  return out.str();
+}
+
+std::string snapshot(World& w) {
+  auto s = Store::open(w.root, w.counter);
+  if (!s) return "open failed: " + s.error().describe();
+  return describe(*s, w);
+}
+
+struct Operation {
+  const char* name;
+  std::function<Status(Store&)> run;
+};
+
+void PrintTo(const Operation& op, std::ostream* os) { *os << op.name; }
+
+struct Outcome {
+  std::string old_state, new_state;
+  std::set<std::string> seen;  // "old" / "new"
+  int crash_points = 0;
+};
+
+// Runs `op` in a fresh child for every crash point until it completes without being killed.
+void check_every_crash_point(const Operation& op, Outcome& outcome) {
+  {
+    World ref;
+    auto s = Store::open(ref.root, ref.counter);
+    ASSERT_TRUE(s) << s.error().describe();
+    ASSERT_TRUE(populate(*s));
+    outcome.old_state = snapshot(ref);
+    auto again = Store::open(ref.root, ref.counter);
+    ASSERT_TRUE(again);
+    auto st = op.run(*again);
+    ASSERT_TRUE(st) << st.error().describe();
+    outcome.new_state = snapshot(ref);
+    ASSERT_NE(outcome.old_state, outcome.new_state);
+  }
+  for (int n = 1; n < 1000; ++n) {
+    World w;
+    {
+      auto s = Store::open(w.root, w.counter);
+      ASSERT_TRUE(s) << s.error().describe();
+      ASSERT_TRUE(populate(*s));
+    }
+    ASSERT_EQ(snapshot(w), outcome.old_state);
+    fflush(nullptr);
+    const pid_t pid = fork();
+    ASSERT_GE(pid, 0);
+    if (pid == 0) {
+      auto s = Store::open(w.root, w.counter);
+      if (!s) _exit(3);
+      int steps = 0;
+      set_write_step_hook([&](const fs::path&, WriteStep) {
+        if (++steps == n) _exit(0);
+      });
+      auto st = op.run(*s);
+      _exit(st ? 1 : 2);
+    }
+    int status = 0;
+    ASSERT_EQ(waitpid(pid, &status, 0), pid);
+    ASSERT_TRUE(WIFEXITED(status)) << "child died with status " << status;
+    const int code = WEXITSTATUS(status);
+    ASSERT_NE(code, 3) << "the child could not open the store";
+    ASSERT_NE(code, 2) << "the operation failed in the child at n=" << n;
+    const std::string after = snapshot(w);
+    if (code == 1) {
+      EXPECT_EQ(after, outcome.new_state) << "completed run";
+      outcome.crash_points = n - 1;
+      return;
+    }
+    if (after == outcome.old_state) {
+      outcome.seen.insert("old");
+    } else if (after == outcome.new_state) {
+      outcome.seen.insert("new");
+    } else {
+      ADD_FAILURE() << op.name << ": crash at write step " << n << " left a mixed or broken store:\n"
+                    << after << "\nold:\n"
+                    << outcome.old_state << "\nnew:\n"
+                    << outcome.new_state;
+      return;
+    }
+    // The recovered store takes further commits and reopens cleanly.
+    {
+      auto s = Store::open(w.root, w.counter);
+      ASSERT_TRUE(s) << s.error().describe();
+      ASSERT_TRUE(s->set_active(std::nullopt));
+    }
+    const std::string later = snapshot(w);
+    EXPECT_EQ(later.find("open failed"), std::string::npos) << later;
+    EXPECT_EQ(later.find("LEFT"), std::string::npos) << later;
+  }
+  ADD_FAILURE() << op.name << " never completed";
+}
+
+struct ClearHook {
+  ~ClearHook() { set_write_step_hook(nullptr); }
+};
+struct WriteFailure : std::runtime_error {
+  WriteFailure() : std::runtime_error("write failed (test)") {}
+};
+
+class AStoreKilledMidOperation : public testing::TestWithParam<Operation> {};
+
+TEST_P(AStoreKilledMidOperation, ReopensWhollyOldOrWhollyNew) {
+  Outcome outcome;
+  check_every_crash_point(GetParam(), outcome);
+  EXPECT_GE(outcome.crash_points, 5) << "at least store.json's five write steps";
+  // A crash before anything was renamed leaves the old state, a crash after store.json's
+  // rename the new one: both must have been seen.
+  EXPECT_TRUE(outcome.seen.contains("old"));
+  EXPECT_TRUE(outcome.seen.contains("new"));
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    Operations, AStoreKilledMidOperation,
+    testing::Values(
+        Operation{"AddProfile",
+                  [](Store& s) {
+                    return s.add_profile(make_profile(s, "8988211000000000003", ProfileState::Disabled),
+                                         sqns_at(0x60));
+                  }},
+        Operation{"SetState", [](Store& s) { return s.set_state("p1", ProfileState::Enabled); }},
+        Operation{"SetActive", [](Store& s) { return s.set_active("p1"); }},
+        Operation{"ClearActive", [](Store& s) { return s.set_active(std::nullopt); }},
+        Operation{"RemoveActiveProfile", [](Store& s) { return s.remove_profile("p0"); }},
+        Operation{"RemoveProfile", [](Store& s) { return s.remove_profile("p1"); }},
+        Operation{"SaveSqnArray",
+                  [](Store& s) -> Status {
+                    auto sq = MCIMD_TRY(s.sqn_array("p0"));
+                    sq.accept(0x7e2);
+                    return s.save_sqn_array("p0", sq);
+                  }},
+        Operation{"PinSrk", [](Store& s) { return s.pin_srk(Bytes{0x00, 0x02, 0xee, 0x02}); }}),
+    [](const testing::TestParamInfo<Operation>& info) { return std::string(info.param.name); });
+
+// A write that fails inside the running daemon (disk full, I/O error) at any step: the
+// operation reports the error, and the store in memory agrees with what a restart would find,
+// which is wholly the old or wholly the new state. The store keeps working.
+TEST_P(AStoreKilledMidOperation, StaysInStepWithTheDiskWhenAWriteFails) {
+  const Operation& op = GetParam();
+  Outcome outcome;
+  for (int n = 1; n < 1000; ++n) {
+    World w;
+    auto s = Store::open(w.root, w.counter);
+    ASSERT_TRUE(s) << s.error().describe();
+    ASSERT_TRUE(populate(*s));
+    if (n == 1) outcome.old_state = describe(*s, w);
+    Status st;
+    {
+      ClearHook clear;
+      int steps = 0;
+      set_write_step_hook([&](const fs::path&, WriteStep) {
+        if (++steps == n) throw WriteFailure();
+      });
+      st = op.run(*s);
+    }
+    const std::string in_memory = describe(*s, w);
+    if (st) {
+      outcome.new_state = in_memory;
+      EXPECT_EQ(snapshot(w), in_memory);
+      break;
+    }
+    EXPECT_EQ(in_memory, snapshot(w)) << op.name << ", failure at write step " << n << ": " << st.error().describe();
+    outcome.seen.insert(in_memory);
+    ASSERT_TRUE(s->set_active(std::nullopt)) << "the store keeps working";
+    EXPECT_EQ(describe(*s, w), snapshot(w));
+  }
+  ASSERT_FALSE(outcome.new_state.empty()) << op.name << " never completed";
+  for (const auto& state : outcome.seen)
+    EXPECT_TRUE(state == outcome.old_state || state == outcome.new_state) << op.name << " left:\n" << state;
+}
+
+// The choice for an SQN array written but not yet committed: rolled forward (see store.cpp),
+// so an SQN that may have been checked can never be accepted again.
+TEST(AStoreKilledAfterWritingTheSqnArray, KeepsTheNewArray) {
+  World w;
+  aka::SqnArray expected = sqns_at(0);
+  {
+    auto s = Store::open(w.root, w.counter);
+    ASSERT_TRUE(s);
+    ASSERT_TRUE(populate(*s));
+    auto sq = s->sqn_array("p0");
+    ASSERT_TRUE(sq);
+    sq->accept(0x7e2);
+    expected = *sq;
+  }
+  const uint64_t before = w.counter.value();
+  fflush(nullptr);
+  const pid_t pid = fork();
+  ASSERT_GE(pid, 0);
+  if (pid == 0) {
+    auto s = Store::open(w.root, w.counter);
+    if (!s) _exit(3);
+    set_write_step_hook([](const fs::path& path, WriteStep step) {
+      if (path.filename() == "sqn.json" && step == WriteStep::DirSynced) _exit(0);
+    });
+    (void)s->save_sqn_array("p0", expected);
+    _exit(1);
+  }
+  int status = 0;
+  ASSERT_EQ(waitpid(pid, &status, 0), pid);
+  ASSERT_TRUE(WIFEXITED(status));
+  ASSERT_EQ(WEXITSTATUS(status), 0);
+  EXPECT_EQ(w.counter.value(), before) << "killed before store.json was committed";
+  auto s = Store::open(w.root, w.counter);
+  ASSERT_TRUE(s) << s.error().describe();
+  EXPECT_EQ(s->generation(), before + 1);
+  EXPECT_EQ(w.counter.value(), before + 1);
+  auto sq = s->sqn_array("p0");
+  ASSERT_TRUE(sq) << sq.error().describe();
+  EXPECT_EQ(sq->seq(), expected.seq());
+  EXPECT_FALSE(sq->acceptable(0x7e2));
+}
+
+}  // namespace
