@@ -2,13 +2,18 @@
 // The TPM 2.0 layer over ESAPI. Everything the rest of mcimd asks of a TPM goes through here;
 // nothing else in the project includes <tss2/...>. Blobs leave this layer marshaled (tss2-mu)
 // so any TPM tool can read them.
+//
+// A Context is used by one thread at a time (the daemon's TPM worker). Objects and AesKeys hold
+// a pointer to their Context and must be destroyed before it. After a transport failure (the TPM
+// or its socket went away) every call fails with TpmFailure asking to reopen the context.
 #include <array>
 #include <chrono>
+#include <cstddef>
 #include <cstdint>
 #include <memory>
-#include <optional>
 #include <span>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "common/bytes.hpp"
@@ -21,10 +26,13 @@ inline constexpr uint32_t kSrkHandle = 0x81000001;  // TCG provisioning guidance
 // PCR bank + indices, e.g. sha256:7,14.
 struct PcrSelection {
   std::string bank = "sha256";  // sha1 | sha256 | sha384 | sha512
-  std::vector<unsigned> pcrs;
+  std::vector<unsigned> pcrs;   // 0–23, ascending, no duplicates
+  bool operator==(const PcrSelection&) const = default;
 };
-// "sha256:0,7" → PcrSelection; InvalidArgument naming the problem.
-Result<PcrSelection> parse_pcr_selection(std::string_view text);
+// "sha256:0,7" → PcrSelection (indices sorted). InvalidArgument naming the problem for: a missing
+// "BANK:" prefix, an unknown bank, an empty list, a non-number, an index above 23, a duplicate.
+[[nodiscard]] Result<PcrSelection> parse_pcr_selection(std::string_view text);
+// The inverse: "sha256:0,7".
 std::string to_string(const PcrSelection& sel);
 
 struct PcrValue {
@@ -33,8 +41,10 @@ struct PcrValue {
 };
 
 struct RetryPolicy {
-  unsigned max_attempts = 8;                       // TPM_RC_RETRY/YIELDED/TESTING/PCR_CHANGED
-  std::chrono::milliseconds backoff{5};            // doubled each attempt
+  // Attempts per command on TPM_RC_RETRY/YIELDED/TESTING (after ESAPI's own resubmissions), and
+  // per policy + command sequence on TPM_RC_PCR_CHANGED. At least 1.
+  unsigned max_attempts = 8;
+  std::chrono::milliseconds backoff{5};  // doubled each attempt, capped at one second
 };
 
 // A TPM object blob as stored on disk: marshaled TPM2B_PUBLIC and TPM2B_PRIVATE.
@@ -44,23 +54,34 @@ struct KeyBlob {
 };
 
 struct SealOptions {
-  PcrSelection pcrs;   // PolicyPCR over the values current at seal time
-  bool no_da = true;   // power cuts must not lock the TPM out
+  // PolicyPCR over the values current at seal time. An empty list binds to no PCR (the object
+  // still needs a policy session, with an empty policy).
+  PcrSelection pcrs;
+  bool no_da = true;  // power cuts must not lock the TPM out
 };
 
-// Counts TPM commands sent, for benchmarks and tests (two TPM calls per AKA is a contract).
+// Commands sent to the TPM, counted at the transport (so ESAPI's own resubmissions and the
+// ReadPublic behind a handle lookup count too), for benchmarks and tests: two TPM2_EncryptDecrypt2
+// per AKA is a contract.
 struct CommandStats {
   uint64_t commands = 0;
-  uint64_t encrypt_decrypt = 0;
+  uint64_t encrypt_decrypt = 0;  // TPM2_EncryptDecrypt2 commands
 };
 
 class Context;
+namespace seam {
+struct InjectedResponse;
+void inject_response(Context& ctx, const InjectedResponse& injection);
+}  // namespace seam
 
-// Move-only owner of a loaded transient object; flushes itself unless released.
+// Move-only owner of an ESAPI handle (ESYS_TR). A transient object or session is flushed from
+// the TPM on destruction unless released; other handles (persistent objects, NV indices) only
+// have their ESAPI metadata closed. Flush failures are logged at debug and ignored.
 class Object {
  public:
   Object() = default;
-  Object(Context* ctx, uint32_t esys_tr, bool flush_on_destroy);
+  // Takes over `esys_tr`, which this library obtained from ESAPI on `ctx`.
+  Object(Context& ctx, uint32_t esys_tr, bool flush_on_destroy);
   Object(Object&& o) noexcept;
   Object& operator=(Object&& o) noexcept;
   Object(const Object&) = delete;
@@ -68,46 +89,62 @@ class Object {
   ~Object();
   uint32_t handle() const { return tr_; }
   explicit operator bool() const { return ctx_ != nullptr; }
-  // Stops the destructor from flushing (persistent objects, objects handed elsewhere).
+  // Stops the destructor from flushing or closing (objects handed elsewhere); the handle no
+  // longer counts in live_handles().
   uint32_t release();
 
  private:
-  void reset();
+  void reset() noexcept;
   Context* ctx_ = nullptr;
   uint32_t tr_ = 0;
   bool flush_ = false;
 };
 
 struct ContextOptions {
-  std::string tcti = "device:/dev/tpmrm0";
+  std::string tcti = "device:/dev/tpmrm0";  // tss2-tctildr "name:conf"; empty = tctildr's default search
   RetryPolicy retry;
 };
 
 class Context {
  public:
-  // Opens the TCTI (tss2-tctildr string) and an ESAPI context. TpmFailure with the decoded RC.
+  // Opens the TCTI (tss2-tctildr string) and an ESAPI context. Sends no command yet.
+  // TpmFailure with the decoded RC when the TCTI cannot be loaded or connected.
   [[nodiscard]] static Result<std::unique_ptr<Context>> open(const ContextOptions& options);
   ~Context();
   Context(const Context&) = delete;
   Context& operator=(const Context&) = delete;
 
-  // The SRK at 0x81000001, created (ECC P-256, RSA-2048 fallback) and persisted when absent.
-  // Returns its marshaled TPM2B_PUBLIC so the caller can pin it.
+  // The SRK at 0x81000001: used when present (it must be a restricted decryption key), otherwise
+  // created from the TCG provisioning-guidance template (ECC NIST P-256, AES-128-CFB; RSA-2048
+  // when the TPM lacks P-256) in the owner hierarchy (empty owner auth) and persisted.
+  // Returns its marshaled TPM2B_PUBLIC so the caller can pin it. Cached per Context.
   [[nodiscard]] Result<Bytes> srk_public();
 
   // --- sealed data (KEYEDHASH) under PolicyPCR --------------------------------------------
+  // Seals 1–128 bytes under the SRK: fixedTPM|fixedParent, user role only through a policy
+  // session whose PolicyPCR matches the selected PCRs' values now. The secret travels to the
+  // TPM encrypted (salted session, AES-128-CFB).
   [[nodiscard]] Result<KeyBlob> seal(std::span<const uint8_t> secret, const SealOptions& options);
-  // PlatformStateChanged when the PCRs no longer match the policy.
+  // Loads the blob, satisfies PolicyPCR over `pcrs` (the selection it was sealed with) and
+  // unseals with response encryption. PlatformStateChanged when the PCRs no longer match;
+  // InvalidArgument for a malformed blob.
   [[nodiscard]] Result<SecureBytes> unseal(const KeyBlob& blob, const PcrSelection& pcrs);
 
   // --- AES-128 key objects (K) --------------------------------------------------------------
+  // Imports a 16-byte key as a TPM AES-128 object (ECB only, encrypt and decrypt, fixedTPM|
+  // fixedParent, policy as for seal). The key travels encrypted; the host never needs it again.
   [[nodiscard]] Result<KeyBlob> create_aes_key(std::span<const uint8_t> key, const SealOptions& options);
-  // A loaded AES key with a policy session ready; encrypt_ecb runs PolicyPCR + EncryptDecrypt2.
+
+  // A loaded AES key and its salted policy session: two TPM handles until destroyed.
   class AesKey {
    public:
+    // PolicyPCR, then one TPM2_EncryptDecrypt2 (ECB, encrypt) over all blocks with parameter
+    // encryption both ways; split only when the TPM's input buffer is smaller than the request.
+    // PlatformStateChanged after a change of a selected PCR.
     [[nodiscard]] Result<std::vector<std::array<uint8_t, 16>>> encrypt_ecb(
         std::span<const std::array<uint8_t, 16>> blocks);
     AesKey(AesKey&&) noexcept;
+    AesKey& operator=(AesKey&&) noexcept;
     ~AesKey();
 
    private:
@@ -117,30 +154,40 @@ class Context {
     Object key_;
     Object session_;
     PcrSelection pcrs_;
+    bool policy_dirty_ = false;  // the session may hold a half-used policy: PolicyRestart first
   };
   [[nodiscard]] Result<AesKey> load_aes_key(const KeyBlob& blob, const PcrSelection& pcrs);
-  // Unsupported when the TPM lacks TPM2_EncryptDecrypt2 (or ECB mode).
+  // Unsupported when the TPM lacks TPM2_EncryptDecrypt2, AES or ECB mode.
   [[nodiscard]] Status check_encrypt_decrypt_support();
 
   // --- NV monotonic counter (anti-rollback) -------------------------------------------------
-  // Defines the counter (owner auth empty, NV auth empty, no_da) when absent, returns its value.
+  // The index is defined on first use in the owner hierarchy (empty owner auth) as a
+  // TPM_NT_COUNTER with AUTHREAD|AUTHWRITE|NO_DA and empty auth, not ORDERLY (a power cut must
+  // not make it jump). An existing index of another kind is refused (InvalidState).
+  // A counter that was never incremented has no value: counter_read increments it once first,
+  // so a new counter reads 1 or more (the TPM starts it above any counter it ever held).
   [[nodiscard]] Result<uint64_t> counter_read(uint32_t nv_index);
+  // Increments and returns the new value.
   [[nodiscard]] Result<uint64_t> counter_increment(uint32_t nv_index);
 
   // --- PCRs ---------------------------------------------------------------------------------
+  // Values in the selection's order. Unsupported when the bank is not allocated.
   [[nodiscard]] Result<std::vector<PcrValue>> pcr_read(const PcrSelection& sel);
+  // InvalidArgument when the digest length does not match the bank or the PCR is above 23.
   [[nodiscard]] Status pcr_extend(unsigned pcr, std::string_view bank, std::span<const uint8_t> digest);
 
-  const CommandStats& stats() const { return stats_; }
-  // Loaded transient objects and sessions that this context created and has not flushed.
+  CommandStats stats() const;
+  // Transient objects and sessions this context loaded and has not flushed. Zero after every
+  // public call, except for the two handles each live AesKey holds.
   std::size_t live_handles() const;
 
+  struct Impl;  // internal to tpm/ (tpm/impl.hpp)
+
  private:
-  Context() = default;
+  explicit Context(std::unique_ptr<Impl> impl);
   friend class Object;
-  struct Impl;
+  friend void seam::inject_response(Context& ctx, const seam::InjectedResponse& injection);
   std::unique_ptr<Impl> impl_;
-  CommandStats stats_;
 };
 
 }  // namespace mcimd::tpm

@@ -1,0 +1,178 @@
+#pragma once
+// Internal to tpm/: the ESAPI state behind a Context. The only header that includes <tss2/...>.
+#include <tss2/tss2_esys.h>
+#include <tss2/tss2_rc.h>
+#include <tss2/tss2_tcti.h>
+#include <tss2/tss2_tctildr.h>
+
+#include <algorithm>
+#include <chrono>
+#include <optional>
+#include <string>
+#include <thread>
+#include <type_traits>
+
+#include "common/c_handle.hpp"
+#include "common/log.hpp"
+#include "tpm/rc.hpp"
+#include "tpm/testing.hpp"
+#include "tpm/tpm.hpp"
+
+namespace mcimd::tpm {
+
+// --- RAII for what ESAPI and tctildr hand out ----------------------------------------------------
+namespace detail {
+inline void finalize_esys(ESYS_CONTEXT* c) { Esys_Finalize(&c); }
+inline void finalize_tctildr(TSS2_TCTI_CONTEXT* c) { Tss2_TctiLdr_Finalize(&c); }
+template <class T>
+void wipe_and_free(T* p) {
+  wipe(p, sizeof *p);
+  Esys_Free(p);
+}
+}  // namespace detail
+
+using EsysContext = CHandle<ESYS_CONTEXT, detail::finalize_esys>;
+using TctiLdr = CHandle<TSS2_TCTI_CONTEXT, detail::finalize_tctildr>;
+// A buffer ESAPI allocated for an output parameter.
+template <class T>
+using EsysPtr = CHandle<T, Esys_Free>;
+// The same for outputs that hold secrets: wiped before they are freed.
+template <class T>
+using EsysSecretPtr = CHandle<T, detail::wipe_and_free<T>>;
+
+// Hands a `T**` to an ESAPI output parameter and moves the result into the owning handle when the
+// full expression ends: Esys_ReadPublic(..., OutPtr(pub), ...).
+template <class Handle>
+class OutPtr {
+ public:
+  explicit OutPtr(Handle& handle) : handle_(handle) {}
+  ~OutPtr() { handle_.reset(raw_); }
+  OutPtr(const OutPtr&) = delete;
+  OutPtr& operator=(const OutPtr&) = delete;
+  operator typename Handle::pointer*() { return &raw_; }
+
+ private:
+  Handle& handle_;
+  typename Handle::pointer raw_ = nullptr;
+};
+
+// --- the transport ---------------------------------------------------------------------------------
+// A TCTI in front of the one tctildr loaded: counts the commands that reach the TPM and, for
+// tests, answers chosen commands itself (tpm/testing.hpp). Standard layout with the common TCTI
+// header first, so ESAPI can call it like any TCTI.
+struct TctiShim {
+  TSS2_TCTI_CONTEXT_COMMON_V2 common;
+  Context::Impl* owner;
+};
+static_assert(std::is_standard_layout_v<TctiShim>);
+
+struct Injection {
+  seam::InjectedResponse pending{0, 0, 0};  // count 0: nothing to inject
+  std::optional<uint32_t> answer;           // what the next receive returns instead of the TPM's answer
+};
+
+// An NV counter's ESAPI handle (metadata only; NV indices are not flushed).
+struct CounterIndex {
+  Object handle;
+  bool written;  // TPMA_NV_WRITTEN: incremented at least once
+};
+
+struct Context::Impl {
+  Impl() = default;
+  Impl(const Impl&) = delete;
+  Impl& operator=(const Impl&) = delete;
+
+  // Members are destroyed in reverse order: ESAPI before the TCTIs below it.
+  TctiLdr tctildr;
+  TctiShim shim{};
+  EsysContext esys;
+
+  Context* self = nullptr;
+  RetryPolicy retry;
+  CommandStats stats;
+  Injection injection;
+  std::size_t live = 0;
+  // A transport failure leaves ESAPI mid-command; every later command would fail confusingly.
+  bool connection_lost = false;
+  std::optional<ESYS_TR> srk;  // persistent: ESAPI metadata only, closed with the ESAPI context
+  Bytes srk_public;
+  std::optional<std::size_t> max_buffer;  // TPM_PT_INPUT_BUFFER, bounded by TPM2B_MAX_BUFFER
+
+  void install_shim();
+
+  // The one call site of every Esys_* command: runs fn (returning TSS2_RC), retries with backoff
+  // on TPM_RC_RETRY/YIELDED/TESTING that ESAPI's own resubmissions did not absorb, and converts a
+  // failure to Error("Failed to <what>: ...").
+  template <class F>
+  Status call(std::string_view what, F&& fn);
+  // Runs attempt(restart) again while it fails with TPM_RC_PCR_CHANGED: the PCRs moved between
+  // PolicyPCR and the command, so the whole sequence is redone (restart = true from the second
+  // attempt on: the policy session must be reset first).
+  template <class F>
+  std::invoke_result_t<F&, bool> redo_on_pcr_change(F&& attempt);
+
+  Result<ESYS_TR> srk_handle();
+  // HMAC or policy session salted with the SRK, AES-128-CFB parameter encryption, SHA-256.
+  Result<Object> start_salted_session(TPM2_SE type);
+  // PolicyPCR over the current values of the selection (nothing when it is empty).
+  Status policy_pcr(ESYS_TR session, const PcrSelection& pcrs);
+  // The policy digest PolicyPCR over the current values yields, from a trial session.
+  Result<TPM2B_DIGEST> trial_policy_digest(const PcrSelection& pcrs);
+  Status set_session_attributes(ESYS_TR session, TPMA_SESSION attributes);
+  // Creates an object under the SRK through a salted session (the sensitive part travels encrypted).
+  Result<KeyBlob> create_under_srk(const TPM2B_SENSITIVE_CREATE& sensitive, const TPM2B_PUBLIC& templ,
+                                   std::string_view what);
+  Result<Object> load(const KeyBlob& blob, std::string_view what);
+  Result<std::size_t> input_buffer_size();
+  // Looks the counter up, defining it when absent; refuses an index of another kind.
+  Result<CounterIndex> open_counter(uint32_t nv_index);
+  Status increment_counter(const CounterIndex& counter, std::string_view name);
+  Result<uint64_t> read_counter(const CounterIndex& counter, std::string_view name);
+
+  void flush(ESYS_TR tr) noexcept;
+  void close(ESYS_TR tr) noexcept;
+};
+
+// --- conversions ----------------------------------------------------------------------------------
+// TPM_ALG_ID and digest size of a bank name; nullopt for an unknown bank.
+struct BankInfo {
+  TPM2_ALG_ID alg;
+  std::size_t digest_size;
+};
+std::optional<BankInfo> bank_info(std::string_view bank);
+// InvalidArgument for a bad bank or index.
+Result<TPML_PCR_SELECTION> to_tpml(const PcrSelection& sel);
+
+// --- templates --------------------------------------------------------------------------------------
+template <class F>
+Status Context::Impl::call(std::string_view what, F&& fn) {
+  if (connection_lost)
+    return fail(Code::TpmFailure, "Failed to " + std::string(what) +
+                                      ": the connection to the TPM was lost earlier; reopen the TPM context");
+  auto backoff = retry.backoff;
+  constexpr std::chrono::milliseconds kMaxBackoff{1000};
+  for (unsigned attempt = 1;; ++attempt) {
+    TSS2_RC rc = fn();
+    if (rc == TSS2_RC_SUCCESS) return {};
+    if ((rc & TSS2_RC_LAYER_MASK) == TSS2_TCTI_RC_LAYER || rc == TSS2_ESYS_RC_BAD_SEQUENCE) connection_lost = true;
+    if (classify_rc(rc) != RcKind::Retry || attempt >= retry.max_attempts)
+      return tl::unexpected(tpm_error(what, rc));
+    log::debug("TPM busy (" + std::string(Tss2_RC_Decode(rc)) + ") trying to " + std::string(what) +
+               ", retrying in " + std::to_string(backoff.count()) + " ms");
+    std::this_thread::sleep_for(backoff);
+    backoff = std::min(backoff * 2, kMaxBackoff);
+  }
+}
+
+template <class F>
+std::invoke_result_t<F&, bool> Context::Impl::redo_on_pcr_change(F&& attempt) {
+  for (unsigned n = 1;; ++n) {
+    auto result = attempt(/*restart=*/n > 1);
+    if (result || n >= retry.max_attempts || !result.error().tss2_rc ||
+        classify_rc(*result.error().tss2_rc) != RcKind::PcrChanged)
+      return result;
+    log::debug("PCRs changed between PolicyPCR and its use, redoing the policy");
+  }
+}
+
+}  // namespace mcimd::tpm
