@@ -151,7 +151,7 @@ Stats over_dbus(test::McimdInstance& mcimd, std::size_t callers, std::size_t per
       sd_bus_error error = SD_BUS_ERROR_NULL;
       auto t0 = Clock::now();
       sd_bus_message* call = nullptr;
-      sd_bus_message_new_method_call(bus, &call, "org.mcimd.Tre1", "/org/mcimd/Tre1/Profile/1",
+      sd_bus_message_new_method_call(bus, &call, "org.mcimd.Tre1", "/org/mcimd/Tre1/Profile/0",
                                      "org.mcimd.Tre1.USimApplication", "UmtsAuthenticate");
       sd_bus_message_append_array(call, 'y', v.rand.data(), v.rand.size());
       sd_bus_message_append_array(call, 'y', v.autn.data(), v.autn.size());
@@ -190,7 +190,7 @@ int main(int argc, char** argv) {
   rows.push_back(tpm_inprocess(40 * scale, counts));
   {
     std::cerr << "daemon over D-Bus…\n";
-    test::McimdInstance mcimd(test::McimdOptions{"sha256:7", ""});
+    test::McimdInstance mcimd(test::McimdOptions{"sha256:7", "tpm-aes", ""});
     if (!mcimd.start()) die("mcimd did not start:\n" + mcimd.log());
     auto yaml = mcimd.dir() / "profile.yaml";
     std::ofstream(yaml) << test::kDemoProfileYaml;

@@ -182,6 +182,14 @@ Result<Config> parse_config(std::string_view yaml, std::string_view source) {
                                                cfg.tpm.nv_counter_index = static_cast<uint32_t>(v);
                                                return {};
                                              }},
+                                            {"key-protection",
+                                             [&](const YAML::Node& n) -> Status {
+                                               auto v = MCIMD_TRY(as_string(c, n, "tpm.key-protection"));
+                                               if (v != "tpm-aes" && v != "sealed")
+                                                 return bad(c, n, "tpm.key-protection", "'" + v + "' is not one of tpm-aes, sealed");
+                                               cfg.tpm.key_protection = v;
+                                               return {};
+                                             }},
                                             {"retries",
                                              [&](const YAML::Node& n) -> Status {
                                                cfg.tpm.retries = static_cast<unsigned>(MCIMD_TRY(as_uint(c, n, "tpm.retries", 100)));

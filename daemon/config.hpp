@@ -18,6 +18,10 @@ struct TpmConfig {
   std::string pcrs = "sha256:7";         // PolicyPCR selection for newly installed profiles
   uint32_t nv_counter_index = 0x01004d43;  // owner NV range (TCG registry: 0x01000000–0x013FFFFF)
   unsigned retries = 8;                  // bound on TPM_RC_RETRY/YIELDED/TESTING/PCR_CHANGED
+  // How new profiles keep K: "tpm-aes" (an AES key object, Milenage's AES runs in the TPM) or
+  // "sealed" (the fallback for TPMs without TPM2_EncryptDecrypt2: K is sealed and unsealed into
+  // locked, wiped memory for each authentication).
+  std::string key_protection = "tpm-aes";
 };
 
 struct AccessConfig {

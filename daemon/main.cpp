@@ -5,6 +5,7 @@
 #include <systemd/sd-event.h>
 
 #include <CLI/CLI.hpp>
+#include <cstdlib>
 #include <iostream>
 
 #include "common/bytes.hpp"
@@ -150,6 +151,9 @@ int main(int argc, char** argv) {
   CLI11_PARSE(app, argc, argv);
 
   harden_process_memory();
+  // tpm2-tss prints its own warnings when the TPM refuses (a policy no longer met, an absent
+  // SRK on first start); mcimd reports those failures itself, once. Set before any thread starts.
+  if (!std::getenv("TSS2_LOG")) setenv("TSS2_LOG", "all+none", 0);
   auto config = daemon::load_config(config_path);
   if (!config) {
     std::cerr << "mcimd: " << config.error().message << "\n";

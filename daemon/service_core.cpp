@@ -196,6 +196,28 @@ Result<store::Profile> ServiceCore::usable_profile(store::Store& st, const std::
   return profile;
 }
 
+template <class T>
+Result<T> ServiceCore::with_credentials(tpm::Context& tpm, const store::Profile& profile,
+                                        const std::function<Result<T>(aka::BlockCipher&, const aka::Block&)>& fn) {
+  auto pcrs = MCIMD_TRY(tpm::parse_pcr_selection(profile.meta.pcr_policy));
+  auto opc_secret = MCIMD_TRY(tpm.unseal(tpm::KeyBlob{profile.opc.public_area, profile.opc.private_area}, pcrs));
+  auto opc = MCIMD_TRY(to_block(opc_secret, "OPc"));
+  tpm::KeyBlob k_blob{profile.k.public_area, profile.k.private_area};
+  auto result = [&]() -> Result<T> {
+    if (profile.meta.key_protection == store::KeyProtection::Sealed) {
+      auto k = MCIMD_TRY(tpm.unseal(k_blob, pcrs));
+      auto cipher = MCIMD_TRY(aka::OpenSslAes::create(k));
+      return fn(cipher, opc);
+    }
+    auto key = MCIMD_TRY(tpm.load_aes_key(k_blob, pcrs));
+    TpmAesCipher cipher(key);
+    return fn(cipher, opc);
+  }();
+  wipe(opc.data(), opc.size());
+  if (result) device_.platform_state = "trusted";
+  return result;
+}
+
 void ServiceCore::install_profile(SecureString yaml, api::Reply<api::ProfileInfo> reply) {
   auto text = std::make_shared<SecureString>(std::move(yaml));
   run_job<api::ProfileInfo>(
@@ -206,22 +228,29 @@ void ServiceCore::install_profile(SecureString yaml, api::Reply<api::ProfileInfo
             return fail(Code::AlreadyExists, "A profile with ICCID " + factory.iccid + " is installed already");
         auto pcrs = MCIMD_TRY(tpm::parse_pcr_selection(config_.tpm.pcrs));
         tpm::SealOptions seal{pcrs, /*no_da=*/true};
-        // K goes straight into the TPM; from here on it exists only as a TPM object.
-        auto k_blob = MCIMD_TRY(tpm.create_aes_key(factory.k, seal));
-        wipe(factory.k.data(), factory.k.size());
+        const bool sealed_k = config_.tpm.key_protection == "sealed";
+        // K goes straight into the TPM: as an AES key object it never comes back out.
+        auto k_blob = MCIMD_TRY(sealed_k ? tpm.seal(factory.k, seal) : tpm.create_aes_key(factory.k, seal));
         SecureBytes opc;
         if (factory.opc) {
           opc = *factory.opc;
         } else {
-          // OPc = E_K(OP) ⊕ OP, computed by the TPM-held K (TS 35.206 §4.1).
-          auto key = MCIMD_TRY(tpm.load_aes_key(k_blob, pcrs));
-          TpmAesCipher cipher(key);
+          // OPc = E_K(OP) ⊕ OP (TS 35.206 §4.1), with the TPM-held K where it is an AES object.
           auto op = MCIMD_TRY(to_block(*factory.op, "OP"));
-          auto block = MCIMD_TRY(aka::compute_opc(cipher, op));
+          auto block = MCIMD_TRY([&]() -> Result<aka::Block> {
+            if (sealed_k) {
+              auto cipher = MCIMD_TRY(aka::OpenSslAes::create(factory.k));
+              return aka::compute_opc(cipher, op);
+            }
+            auto key = MCIMD_TRY(tpm.load_aes_key(k_blob, pcrs));
+            TpmAesCipher cipher(key);
+            return aka::compute_opc(cipher, op);
+          }());
           opc.assign(block.begin(), block.end());
           wipe(block.data(), block.size());
           wipe(op.data(), op.size());
         }
+        wipe(factory.k.data(), factory.k.size());
         auto opc_blob = MCIMD_TRY(tpm.seal(opc, seal));
         auto sqns = MCIMD_TRY(aka::SqnArray::create(factory.sqn));
         sqns.seed(factory.initial_sqn);
@@ -234,6 +263,7 @@ void ServiceCore::install_profile(SecureString yaml, api::Reply<api::ProfileInfo
         profile.meta.amf = factory.amf;
         profile.meta.sqn = factory.sqn;
         profile.meta.pcr_policy = tpm::to_string(pcrs);
+        profile.meta.key_protection = sealed_k ? store::KeyProtection::Sealed : store::KeyProtection::TpmAes;
         profile.meta.state = st.active() ? store::ProfileState::Disabled : store::ProfileState::Enabled;
         profile.k = store::Blob{k_blob.public_area, k_blob.private_area};
         profile.opc = store::Blob{opc_blob.public_area, opc_blob.private_area};
@@ -290,18 +320,13 @@ Result<api::UmtsAuthResult> ServiceCore::do_umts(tpm::Context& tpm, store::Store
   auto rand = MCIMD_TRY(to_array<aka::Rand>(rand_bytes, "RAND"));
   auto autn = MCIMD_TRY(to_array<aka::Autn>(autn_bytes, "AUTN"));
   auto profile = MCIMD_TRY(usable_profile(st, id));
-  auto pcrs = MCIMD_TRY(tpm::parse_pcr_selection(profile.meta.pcr_policy));
-  auto opc_secret = MCIMD_TRY(tpm.unseal(tpm::KeyBlob{profile.opc.public_area, profile.opc.private_area}, pcrs));
-  auto opc = MCIMD_TRY(to_block(opc_secret, "OPc"));
-  auto key = MCIMD_TRY(tpm.load_aes_key(tpm::KeyBlob{profile.k.public_area, profile.k.private_area}, pcrs));
-  TpmAesCipher cipher(key);
   auto sqns = MCIMD_TRY(st.sqn_array(id));
-  auto outcome = aka::usim_authenticate(cipher, opc, sqns, rand, autn);
-  wipe(opc.data(), opc.size());
-  if (!outcome) return tl::unexpected(outcome.error());
-  device_.platform_state = "trusted";
+  auto outcome = MCIMD_TRY(with_credentials<aka::UmtsOutcome>(
+      tpm, profile, [&](aka::BlockCipher& k, const aka::Block& opc) {
+        return aka::usim_authenticate(k, opc, sqns, rand, autn);
+      }));
   api::UmtsAuthResult result;
-  if (auto* ok = std::get_if<aka::UmtsSuccess>(&*outcome)) {
+  if (auto* ok = std::get_if<aka::UmtsSuccess>(&outcome)) {
     // The SQN is persisted before RES leaves the daemon: a crash here can never let the same
     // AUTN be accepted twice with its RES already out.
     MCIMD_CHECK(st.save_sqn_array(id, sqns));
@@ -311,7 +336,7 @@ Result<api::UmtsAuthResult> ServiceCore::do_umts(tpm::Context& tpm, store::Store
     wipe(&*ok, sizeof *ok);
     log::debug("AKA for " + id + " succeeded");
   } else {
-    auto& sync = std::get<aka::UmtsSyncFailure>(*outcome);
+    auto& sync = std::get<aka::UmtsSyncFailure>(outcome);
     result.auts = Bytes(sync.auts.begin(), sync.auts.end());
     log::info("AKA for " + id + ": sequence number out of range, answering with AUTS for resynchronisation");
   }
@@ -341,24 +366,16 @@ void ServiceCore::gsm_authenticate(const std::string& id, std::vector<Bytes> ran
         std::vector<aka::Rand> parsed;
         for (auto& r : rands) parsed.push_back(MCIMD_TRY(to_array<aka::Rand>(r, "RAND")));
         auto profile = MCIMD_TRY(usable_profile(st, id));
-        auto pcrs = MCIMD_TRY(tpm::parse_pcr_selection(profile.meta.pcr_policy));
-        auto opc_secret = MCIMD_TRY(tpm.unseal(tpm::KeyBlob{profile.opc.public_area, profile.opc.private_area}, pcrs));
-        auto opc = MCIMD_TRY(to_block(opc_secret, "OPc"));
-        auto key = MCIMD_TRY(tpm.load_aes_key(tpm::KeyBlob{profile.k.public_area, profile.k.private_area}, pcrs));
-        TpmAesCipher cipher(key);
-        std::vector<api::GsmAuthResult> out;
-        for (auto& rand : parsed) {
-          auto triplet = aka::gsm_authenticate(cipher, opc, rand);
-          if (!triplet) {
-            wipe(opc.data(), opc.size());
-            return tl::unexpected(triplet.error());
-          }
-          out.push_back(api::GsmAuthResult{secure(triplet->sres), secure(triplet->kc)});
-          wipe(&*triplet, sizeof *triplet);
-        }
-        wipe(opc.data(), opc.size());
-        device_.platform_state = "trusted";
-        return out;
+        return with_credentials<std::vector<api::GsmAuthResult>>(
+            tpm, profile, [&](aka::BlockCipher& k, const aka::Block& opc) -> Result<std::vector<api::GsmAuthResult>> {
+              std::vector<api::GsmAuthResult> out;
+              for (auto& rand : parsed) {
+                auto triplet = MCIMD_TRY(aka::gsm_authenticate(k, opc, rand));
+                out.push_back(api::GsmAuthResult{secure(triplet.sres), secure(triplet.kc)});
+                wipe(&triplet, sizeof triplet);
+              }
+              return out;
+            });
       },
       std::move(reply));
 }

@@ -9,6 +9,7 @@
 #include <string>
 #include <vector>
 
+#include "aka/block_cipher.hpp"
 #include "daemon/config.hpp"
 #include "daemon/tpm_bridge.hpp"
 #include "daemon/tpm_worker.hpp"
@@ -75,6 +76,11 @@ class ServiceCore final : public api::Service {
   Result<api::UmtsAuthResult> do_umts(tpm::Context& tpm, store::Store& st, const std::string& id, const Bytes& rand,
                                       const Bytes& autn);
   Result<store::Profile> usable_profile(store::Store& st, const std::string& id);
+  // Runs fn with K as a block cipher: the TPM AES object, or (sealed fallback) K unsealed into
+  // locked memory behind OpenSSL; and OPc unsealed. Both under the profile's PCR policy.
+  template <class T>
+  Result<T> with_credentials(tpm::Context& tpm, const store::Profile& profile,
+                             const std::function<Result<T>(aka::BlockCipher&, const aka::Block& opc)>& fn);
 
   Config config_;
   std::unique_ptr<TpmWorker> worker_;

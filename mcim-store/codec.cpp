@@ -34,6 +34,14 @@ std::optional<ProfileClass> profile_class_from_string(std::string_view s) {
   return std::nullopt;
 }
 
+std::string_view to_string(KeyProtection k) { return k == KeyProtection::TpmAes ? "tpm-aes" : "sealed"; }
+
+std::optional<KeyProtection> key_protection_from_string(std::string_view s) {
+  if (s == "tpm-aes") return KeyProtection::TpmAes;
+  if (s == "sealed") return KeyProtection::Sealed;
+  return std::nullopt;
+}
+
 }  // namespace mcimd::store
 
 namespace mcimd::store::detail {
@@ -216,6 +224,7 @@ std::string encode_metadata(uint64_t generation, const ProfileMetadata& m) {
             {"state", std::string(to_string(m.state))},
             {"class", std::string(to_string(m.profile_class))},
             {"algorithm", m.algorithm},
+            {"key_protection", std::string(to_string(m.key_protection))},
             {"amf", base64url_encode(m.amf)},
             {"sqn",
              {{"ind_bits", m.sqn.ind_bits},
@@ -290,6 +299,9 @@ Result<MetadataFile> decode_metadata(std::string_view text, const std::string& f
   if (!cls) return f.bad("class", "must be \"operational\" or \"bootstrap\"");
   m.profile_class = *cls;
   m.algorithm = MCIMD_TRY(f.str("algorithm", 32));
+  auto protection = key_protection_from_string(MCIMD_TRY(f.str("key_protection", 16)));
+  if (!protection) return f.bad("key_protection", "must be \"tpm-aes\" or \"sealed\"");
+  m.key_protection = *protection;
   auto amf = MCIMD_TRY(f.base64url("amf", 2));
   if (amf.size() != 2) return f.bad("amf", "must be 2 bytes");
   m.amf = {amf[0], amf[1]};

@@ -42,6 +42,9 @@ std::string_view to_string(ProfileState s);   // "enabled" | "disabled"
 std::string_view to_string(ProfileClass c);   // "operational" | "bootstrap"
 std::optional<ProfileState> profile_state_from_string(std::string_view s);
 std::optional<ProfileClass> profile_class_from_string(std::string_view s);
+enum class KeyProtection { TpmAes, Sealed };
+std::string_view to_string(KeyProtection k);  // "tpm-aes" | "sealed"
+std::optional<KeyProtection> key_protection_from_string(std::string_view s);
 
 struct Blob {  // marshaled TPM2B_PUBLIC / TPM2B_PRIVATE
   Bytes public_area;
@@ -56,6 +59,9 @@ struct ProfileMetadata {
   std::string operator_id;   // MCC+MNC by default; printable ASCII, at most 64 characters
   ProfileState state = ProfileState::Disabled;
   ProfileClass profile_class = ProfileClass::Operational;
+  // Where K lives: a TPM AES-128 object whose AES runs in the TPM (TPM2_EncryptDecrypt2), or,
+  // for TPMs without that command, a sealed object unsealed into locked memory per use.
+  KeyProtection key_protection = KeyProtection::TpmAes;
   std::string algorithm = "milenage";  // lower-case name, [a-z0-9-], at most 32 characters
   std::array<uint8_t, 2> amf{0x80, 0x00};  // AMF used by default for network-side tools
   aka::SqnParameters sqn;

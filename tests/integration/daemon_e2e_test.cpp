@@ -1,6 +1,7 @@
 // mcimd end to end: a real swtpm, a private dbus-daemon, the daemon binary, driven through
 // mcimctl and busctl as a modem stack and an administrator would.
 #include <gtest/gtest.h>
+#include <systemd/sd-bus.h>
 
 #include <fstream>
 #include <nlohmann/json.hpp>
@@ -12,7 +13,7 @@ using nlohmann::json;
 
 namespace {
 
-const char* kProfile = "/org/mcimd/Tre1/Profile/1";
+const char* kProfile = "/org/mcimd/Tre1/Profile/0";
 const char* kUsim = "org.mcimd.Tre1.USimApplication";
 
 // busctl's "ay 16 0x01 0x02 …" argument form of a hex string.
@@ -29,6 +30,41 @@ std::vector<std::string> umts_call(const std::string& path, const std::string& r
   return args;
 }
 
+// Calls UmtsAuthenticate in-process (busctl prints only the message of an error, not its name)
+// and returns the D-Bus error name, or "" on success. `signature` "ayay" sends RAND and AUTN;
+// anything else sends one string, to test a wrong signature.
+std::string umts_error(const std::string& address, const std::string& path, const std::string& rand_hex,
+                       const std::string& autn_hex, const std::string& signature = "ayay") {
+  sd_bus* bus = nullptr;
+  EXPECT_GE(sd_bus_new(&bus), 0);
+  sd_bus_set_address(bus, address.c_str());
+  sd_bus_set_bus_client(bus, 1);
+  EXPECT_GE(sd_bus_start(bus), 0);
+  sd_bus_message* m = nullptr;
+  sd_bus_message_new_method_call(bus, &m, "org.mcimd.Tre1", path.c_str(), kUsim, "UmtsAuthenticate");
+  auto bytes = [](const std::string& hex) {
+    std::vector<uint8_t> out;
+    for (std::size_t i = 0; i + 1 < hex.size(); i += 2) out.push_back(static_cast<uint8_t>(std::stoi(hex.substr(i, 2), nullptr, 16)));
+    return out;
+  };
+  if (signature == "ayay") {
+    auto r = bytes(rand_hex), a = bytes(autn_hex);
+    sd_bus_message_append_array(m, 'y', r.data(), r.size());
+    sd_bus_message_append_array(m, 'y', a.data(), a.size());
+  } else {
+    sd_bus_message_append(m, "s", "hello");
+  }
+  sd_bus_error error = SD_BUS_ERROR_NULL;
+  sd_bus_message* reply = nullptr;
+  int r = sd_bus_call(bus, m, 30'000'000, &error, &reply);
+  std::string name = r < 0 && error.name ? error.name : "";
+  sd_bus_error_free(&error);
+  sd_bus_message_unref(reply);
+  sd_bus_message_unref(m);
+  sd_bus_flush_close_unref(bus);
+  return name;
+}
+
 class AnInstalledProfile : public ::testing::Test {
  protected:
   void SetUp() override {
@@ -40,7 +76,7 @@ class AnInstalledProfile : public ::testing::Test {
   }
 
   json authenticate(const Challenge& c, int expect_exit = 0) {
-    auto r = mcimd.mcimctl({"authenticate", "1", "--rand", c.rand, "--autn", c.autn, "--json"});
+    auto r = mcimd.mcimctl({"authenticate", "0", "--rand", c.rand, "--autn", c.autn, "--json"});
     EXPECT_EQ(r.exit_code, expect_exit) << r.out << r.err << mcimd.log();
     if (r.exit_code != 0) return json{{"error", r.err}};
     return json::parse(r.out);
@@ -86,7 +122,9 @@ TEST_F(AnInstalledProfile, RefusesAuthenticationOnceAPcrOfItsPolicyIsExtended) {
   auto ext = mcimd.tpm2({"tpm2_pcrextend", "16:sha256=" + std::string(64, 'a')});
   ASSERT_EQ(ext.exit_code, 0) << ext.err;
   auto next = make_challenge(mcimd, "000000000041");
-  auto r = mcimd.busctl(umts_call(kProfile, next.rand, next.autn));
+  auto address = mcimd.bus_env().at("DBUS_SYSTEM_BUS_ADDRESS");
+  EXPECT_EQ(umts_error(address, kProfile, next.rand, next.autn), "org.mcimd.Tre1.Error.PlatformStateChanged");
+  auto r = mcimd.mcimctl({"authenticate", "0", "--rand", next.rand, "--autn", next.autn});
   EXPECT_NE(r.exit_code, 0);
   EXPECT_NE(r.err.find("PlatformStateChanged"), std::string::npos) << r.err;
   auto state = mcimd.busctl({"get-property", "org.mcimd.Tre1", "/org/mcimd/Tre1", "org.mcimd.Tre1.Manager",
@@ -96,25 +134,20 @@ TEST_F(AnInstalledProfile, RefusesAuthenticationOnceAPcrOfItsPolicyIsExtended) {
 
 TEST_F(AnInstalledProfile, AnswersEachBadInputWithItsNamedErrorAndKeepsServing) {
   auto c = make_challenge(mcimd, "000000000021");
-  struct Case {
-    std::vector<std::string> args;
-    std::optional<uid_t> uid;
-    std::string error;
-  };
-  std::string rand15 = c.rand.substr(0, 30);
-  std::string random_autn = "00112233445566778899aabbccddeeff";
-  std::vector<Case> cases = {
-      {umts_call(kProfile, rand15, c.autn), {}, "org.mcimd.Tre1.Error.InvalidArgument"},
-      {umts_call(kProfile, c.rand, random_autn), {}, "org.mcimd.Tre1.Error.MacFailure"},
-      {umts_call("/org/mcimd/Tre1/Profile/99", c.rand, c.autn), {}, "NotFound"},
-      {{"call", "org.mcimd.Tre1", kProfile, kUsim, "UmtsAuthenticate", "s", "hello"}, {}, "InvalidArgs"},
-      {umts_call(kProfile, c.rand, c.autn), uid_t{65534}, "org.mcimd.Tre1.Error.NotAuthorized"},
-  };
-  for (auto& k : cases) {
-    auto r = mcimd.busctl(k.args, k.uid);
-    EXPECT_NE(r.exit_code, 0) << k.error;
-    EXPECT_NE((r.err + r.out).find(k.error), std::string::npos) << "expected " << k.error << ", got: " << r.err;
-  }
+  auto address = mcimd.bus_env().at("DBUS_SYSTEM_BUS_ADDRESS");
+  EXPECT_EQ(umts_error(address, kProfile, c.rand.substr(0, 30), c.autn), "org.mcimd.Tre1.Error.InvalidArgument");
+  EXPECT_EQ(umts_error(address, kProfile, c.rand, "00112233445566778899aabbccddeeff"),
+            "org.mcimd.Tre1.Error.MacFailure");
+  EXPECT_EQ(umts_error(address, "/org/mcimd/Tre1/Profile/99", c.rand, c.autn), "org.mcimd.Tre1.Error.NotFound");
+  EXPECT_EQ(umts_error(address, kProfile, c.rand, c.autn, "s"), "org.freedesktop.DBus.Error.InvalidArgs");
+  // Another uid than the configured modem (1000) and admin (0) users.
+  auto denied = mcimd.mcimctl({"authenticate", "0", "--rand", c.rand, "--autn", c.autn}, uid_t{65534});
+  EXPECT_NE(denied.exit_code, 0);
+  EXPECT_NE(denied.err.find("NotAuthorized"), std::string::npos) << denied.err;
+  // busctl, as a modem stack would call without our client, gets the same refusal.
+  auto busctl_denied = mcimd.busctl(umts_call(kProfile, c.rand, c.autn), uid_t{65534});
+  EXPECT_NE(busctl_denied.exit_code, 0);
+  EXPECT_NE(busctl_denied.err.find("may not authenticate"), std::string::npos) << busctl_denied.err;
   // Still serving, and the MAC failure changed no SQN state: the challenge is accepted.
   EXPECT_EQ(authenticate(c).value("res", ""), c.xres);
 }
@@ -159,7 +192,7 @@ TEST_F(AnInstalledProfile, NeverWritesASecretToTheLogOrOutsideTheStore) {
 TEST(TheDaemon, ExitsNonZeroNamingTheKeyOfABadConfig) {
   TempDir dir;
   auto cfg = dir.path() / "bad.yaml";
-  std::ofstream(cfg) << "store: /tmp/x\ntpm:\n  tcit: swtpm:\n";
+  std::ofstream(cfg) << "store: /tmp/x\ntpm:\n  tcit: device\n";
   auto r = run({binary("daemon/mcimd").string(), "--config", cfg.string()});
   EXPECT_EQ(r.exit_code, 2);
   EXPECT_NE(r.err.find("tpm.tcit"), std::string::npos) << r.err;
@@ -170,4 +203,40 @@ TEST(TheDaemon, StopsCleanlyOnSigterm) {
   McimdInstance mcimd;
   ASSERT_TRUE(mcimd.start()) << mcimd.log();
   EXPECT_EQ(mcimd.stop(), 0) << mcimd.log();
+}
+
+TEST_F(AnInstalledProfile, AnswersGsmAndImsChallenges) {
+  // TS 35.208 set 1 RAND; SRES and Kc by the c2/c3 conversion of TS 33.102 §6.8.1.2.
+  auto r = mcimd.mcimctl({"gsm-authenticate", "0", "--rand", "23553cbe9637a89d218ae64dae47bf35", "--json"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  auto j = json::parse(r.out);
+  EXPECT_EQ(j["results"][0]["sres"], "46f8416a");
+  EXPECT_EQ(j["results"][0]["kc"], "eae4be823af9a08b");
+  auto c = make_challenge(mcimd, "000000000021");
+  std::vector<std::string> args = {"call", "org.mcimd.Tre1", kProfile, kUsim, "ImsAuthenticate", "ayay"};
+  for (auto& a : ay(c.rand)) args.push_back(a);
+  for (auto& a : ay(c.autn)) args.push_back(a);
+  auto ims = mcimd.busctl(args);
+  ASSERT_EQ(ims.exit_code, 0) << ims.err;
+  EXPECT_NE(ims.out.find("\"RES\""), std::string::npos) << ims.out;
+}
+
+TEST(AProfileWithSealedK, WorksAsTheFallbackForTpmsWithoutEncryptDecrypt) {
+  McimdInstance mcimd(McimdOptions{"sha256:7,16", "sealed", ""});
+  ASSERT_TRUE(mcimd.start()) << mcimd.log();
+  // This one carries OP, not OPc: the daemon derives OPc at installation.
+  auto yaml = mcimd.dir() / "profile.yaml";
+  std::ofstream(yaml) << "iccid: \"8949001234567890124\"\nimsi: \"001010123456780\"\n"
+                         "k: 465b5ce8b199b49faa5f0a2ee238a6bc\nop: cdc202d5123e20f62b6d676ac72cb318\n";
+  auto install = mcimd.mcimctl({"install", yaml.string()});
+  ASSERT_EQ(install.exit_code, 0) << install.err << mcimd.log();
+  auto c = make_challenge(mcimd, "000000000021");
+  auto r = mcimd.mcimctl({"authenticate", "0", "--rand", c.rand, "--autn", c.autn, "--json"});
+  ASSERT_EQ(r.exit_code, 0) << r.err << mcimd.log();
+  EXPECT_EQ(json::parse(r.out).value("res", ""), c.xres);
+  ASSERT_EQ(mcimd.tpm2({"tpm2_pcrextend", "7:sha256=" + std::string(64, 'b')}).exit_code, 0);
+  auto next = make_challenge(mcimd, "000000000041");
+  auto refused = mcimd.mcimctl({"authenticate", "0", "--rand", next.rand, "--autn", next.autn});
+  EXPECT_NE(refused.exit_code, 0);
+  EXPECT_NE(refused.err.find("PlatformStateChanged"), std::string::npos) << refused.err;
 }

@@ -41,7 +41,8 @@ McimdInstance::McimdInstance(const McimdOptions& options) {
   std::ofstream out(config_);
   out << "store: " << store().string() << "\n"
       << "log-level: debug\n"
-      << "tpm:\n  tcti: " << tpm_.tcti() << "\n  pcrs: " << options.pcrs << "\n"
+      << "tpm:\n  tcti: " << tpm_.tcti() << "\n  pcrs: " << options.pcrs
+      << "\n  key-protection: " << options.key_protection << "\n"
       << "access:\n  modem-users: [1000]\n  admin-users: [0]\n"
       << options.extra_config;
 }

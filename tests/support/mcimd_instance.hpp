@@ -17,6 +17,7 @@ std::filesystem::path binary(const std::string& relative);  // under MCIMD_BINAR
 
 struct McimdOptions {
   std::string pcrs = "sha256:7,16";
+  std::string key_protection = "tpm-aes";
   std::string extra_config;  // appended to the generated YAML
 };
 

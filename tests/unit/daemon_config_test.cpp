@@ -36,6 +36,7 @@ tpm:
   pcrs: sha256:7,14
   nv-counter-index: 0x01004d44
   retries: 3
+  key-protection: sealed
 access:
   modem-users: [1000, root]
   modem-groups: [0]
@@ -51,6 +52,7 @@ access:
   EXPECT_EQ(cfg->tpm.pcrs, "sha256:7,14");
   EXPECT_EQ(cfg->tpm.nv_counter_index, 0x01004d44u);
   EXPECT_EQ(cfg->tpm.retries, 3u);
+  EXPECT_EQ(cfg->tpm.key_protection, "sealed");
   EXPECT_EQ(cfg->access.modem_users, (std::vector<uid_t>{1000, 0}));
   EXPECT_EQ(cfg->access.admin_groups, (std::vector<gid_t>{0}));
 }
@@ -71,6 +73,7 @@ TEST(AConfig, RefusesBadValuesNamingKeyAndLine) {
   expect_config_error("tpm:\n  nv-counter-index: 0x81000001\n", ":2", "tpm.nv-counter-index");
   expect_config_error("tpm:\n  nv-counter-index: 0x00001\n", ":2", "tpm.nv-counter-index");
   expect_config_error("tpm: [1, 2]\n", ":1", "tpm");
+  expect_config_error("tpm:\n  key-protection: plain\n", ":2", "tpm.key-protection");
   expect_config_error("access:\n  modem-groups: [no-such-group-here]\n", ":2", "access.modem-groups");
   expect_config_error("access:\n  admin-users: root\n", ":2", "access.admin-users");
 }
