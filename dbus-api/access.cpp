@@ -1,0 +1,92 @@
+#include "dbus-api/access.hpp"
+
+#include <algorithm>
+#include <string>
+
+#include "dbus-api/names.hpp"
+
+namespace mcimd::api {
+
+namespace {
+
+template <class T>
+bool contains(const std::vector<T>& list, T value) {
+  return std::find(list.begin(), list.end(), value) != list.end();
+}
+
+bool in_groups(const Caller& caller, const std::vector<gid_t>& gids) {
+  if (caller.egid && contains(gids, *caller.egid)) return true;
+  return std::any_of(caller.supplementary_gids.begin(), caller.supplementary_gids.end(),
+                     [&](gid_t g) { return contains(gids, g); });
+}
+
+std::string_view access_noun(Access access) {
+  switch (access) {
+    case Access::Read:
+      return "read mcimd state";
+    case Access::Authenticate:
+      return "authenticate with a profile";
+    case Access::Manage:
+      return "manage profiles";
+  }
+  return "do this";
+}
+
+}  // namespace
+
+Caller trusted_caller(const ReportedCreds& creds) {
+  Caller caller;
+  if (creds.euid && !creds.euid_from_proc) caller.euid = creds.euid;
+  if (creds.egid && !creds.egid_from_proc) caller.egid = creds.egid;
+  if (creds.supplementary_gids) {
+    bool same_process = caller.euid && creds.ruid && *creds.ruid == *caller.euid;
+    if (!creds.gids_from_proc || same_process) caller.supplementary_gids = *creds.supplementary_gids;
+  }
+  return caller;
+}
+
+Role role_of(const Caller& caller, const AccessPolicy& policy) {
+  if (!caller.euid) return Role::None;
+  uid_t uid = *caller.euid;
+  if (uid == 0 || contains(policy.admin_uids, uid) || in_groups(caller, policy.admin_gids)) return Role::Admin;
+  if (contains(policy.modem_uids, uid) || in_groups(caller, policy.modem_gids)) return Role::Modem;
+  return Role::None;
+}
+
+bool role_permits(Role role, Access access) {
+  switch (role) {
+    case Role::Admin:
+      return true;
+    case Role::Modem:
+      return access == Access::Read || access == Access::Authenticate;
+    case Role::None:
+      return false;
+  }
+  return false;
+}
+
+Access required_access(std::string_view interface, std::string_view member) {
+  if (interface == kUsimInterface) {
+    if (member == "UmtsAuthenticate" || member == "GsmAuthenticate" || member == "ImsAuthenticate")
+      return Access::Authenticate;
+    return Access::Manage;
+  }
+  if (interface == kManagerInterface) return member == "ListProfiles" ? Access::Read : Access::Manage;
+  if (interface == "org.freedesktop.DBus.Properties")
+    return member == "Get" || member == "GetAll" ? Access::Read : Access::Manage;
+  if (interface == "org.freedesktop.DBus.ObjectManager")
+    return member == "GetManagedObjects" ? Access::Read : Access::Manage;
+  if (interface == "org.freedesktop.DBus.Introspectable") return member == "Introspect" ? Access::Read : Access::Manage;
+  if (interface == "org.freedesktop.DBus.Peer")
+    return member == "Ping" || member == "GetMachineId" ? Access::Read : Access::Manage;
+  return Access::Manage;
+}
+
+Status authorize(const Caller& caller, const AccessPolicy& policy, Access access, std::string_view what) {
+  if (role_permits(role_of(caller, policy), access)) return {};
+  std::string who = caller.euid ? "uid " + std::to_string(*caller.euid) : std::string("a caller of unknown uid");
+  return fail(Code::NotAuthorized,
+              who + " may not " + std::string(access_noun(access)) + " (" + std::string(what) + ")");
+}
+
+}  // namespace mcimd::api

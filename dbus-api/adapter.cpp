@@ -1,0 +1,805 @@
+#include "dbus-api/adapter.hpp"
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstdlib>
+#include <cstring>
+#include <exception>
+#include <span>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+#include "common/bytes.hpp"
+#include "common/log.hpp"
+#include "dbus-api/access.hpp"
+#include "dbus-api/names.hpp"
+
+namespace mcimd::api {
+
+struct BusAdapter::State {
+  SdBusRef bus;
+  Service& service;
+  BusAdapterOptions options;
+  bool owns_name = false;
+  SdBusSlot filter_slot, manager_slot, object_manager_slot, profile_slot, usim_slot, enumerator_slot;
+
+  State(sd_bus* b, Service& s, BusAdapterOptions o) : bus(sd_bus_ref(b)), service(s), options(std::move(o)) {}
+};
+
+namespace {
+
+using State = BusAdapter::State;
+
+// TS 33.102 6.3.3 / TS 35.206: RAND and AUTN are 128 bits each.
+constexpr std::size_t kRandSize = 16;
+constexpr std::size_t kAutnSize = 16;
+// TS 33.102 6.8.1.2 / oFono's GsmAuthenticate: a 2G run uses two or three RANDs; one is allowed
+// for callers that only need a single triplet.
+constexpr std::size_t kMaxGsmRands = 3;
+
+State& state_of(void* userdata) { return *static_cast<State*>(userdata); }
+
+std::string errno_text(int r) { return std::strerror(r < 0 ? -r : r); }
+
+// Sets `ret` to our named error; returns the negative errno sd-bus expects from a handler.
+int set_error(sd_bus_error* ret, const Error& error) {
+  return sd_bus_error_set(ret, error_name(error.code).c_str(), error.message.c_str());
+}
+
+Error internal_error(std::string_view what) {
+  return Error{Code::Internal, "Internal error while handling " + std::string(what), std::nullopt};
+}
+
+// Runs a handler body so that no exception reaches sd-bus: it becomes an Internal error.
+template <class Body>
+int guarded(sd_bus_error* ret, std::string_view what, Body&& body) noexcept {
+  try {
+    return body();
+  } catch (const std::exception& e) {
+    try {
+      log::error("Failed to handle " + std::string(what) + ": " + e.what());
+    } catch (...) {
+    }
+  } catch (...) {
+    try {
+      log::error("Failed to handle " + std::string(what) + ": unknown exception");
+    } catch (...) {
+    }
+  }
+  try {
+    return set_error(ret, internal_error(what));
+  } catch (...) {
+    return -ENOMEM;
+  }
+}
+
+// Walks a sealed message we built and wipes every byte array in it. Only byte arrays hold
+// secrets in our replies (RES, CK, IK, Kc, SRES); strings and paths are left alone.
+void wipe_byte_arrays(sd_bus_message* m) {
+  for (;;) {
+    char type = 0;
+    const char* contents = nullptr;
+    if (sd_bus_message_peek_type(m, &type, &contents) <= 0) return;
+    if (type == SD_BUS_TYPE_ARRAY && contents && std::string_view(contents) == "y") {
+      const void* data = nullptr;
+      size_t size = 0;
+      if (sd_bus_message_read_array(m, 'y', &data, &size) < 0) return;
+      // The message body is heap memory sd-bus allocated for us; only the reading API is const.
+      if (data && size) wipe(const_cast<void*>(data), size);
+      continue;
+    }
+    if (type == SD_BUS_TYPE_ARRAY || type == SD_BUS_TYPE_STRUCT || type == SD_BUS_TYPE_DICT_ENTRY ||
+        type == SD_BUS_TYPE_VARIANT) {
+      if (sd_bus_message_enter_container(m, type, contents) <= 0) return;
+      wipe_byte_arrays(m);
+      if (sd_bus_message_exit_container(m) < 0) return;
+      continue;
+    }
+    if (sd_bus_message_skip(m, nullptr) < 0) return;
+  }
+}
+
+// The call of one asynchronous method: holds a reference to the call message so the answer can
+// be sent later, from the Service's reply callback. Answers once; a call the Service dropped
+// without answering is answered with Internal so the client does not wait for its timeout.
+class PendingCall {
+ public:
+  PendingCall(sd_bus_message* call, std::string what) : call_(sd_bus_message_ref(call)), what_(std::move(what)) {}
+  ~PendingCall() {
+    if (answered_) return;
+    try {
+      fail(Error{Code::Internal, "The request was dropped without an answer", std::nullopt});
+    } catch (...) {
+    }
+  }
+  PendingCall(const PendingCall&) = delete;
+  PendingCall& operator=(const PendingCall&) = delete;
+
+  // Sends a method return whose body `append(reply)` writes (negative errno on failure). With
+  // `secret`, the sent copy's byte arrays are wiped once libsystemd has written it out.
+  template <class Append>
+  void succeed(Append&& append, bool secret = false) noexcept {
+    if (answered_) return;
+    try {
+      sd_bus_message* raw = nullptr;
+      int r = sd_bus_message_new_method_return(call_.get(), &raw);
+      if (r < 0) {
+        log::warning("Failed to create the reply to " + what_ + ": " + errno_text(r));
+        return fail(internal_error(what_));
+      }
+      SdBusMessage reply(raw);
+      r = append(reply.get());
+      if (r < 0) {
+        log::warning("Failed to build the reply to " + what_ + ": " + errno_text(r));
+        return fail(internal_error(what_));
+      }
+      r = sd_bus_send(nullptr, reply.get(), nullptr);
+      answered_ = true;
+      if (r < 0) return fail_to_send(r);
+      if (secret) wipe_if_written(reply.get());
+    } catch (...) {
+      fail_internal();
+    }
+  }
+
+  void fail_internal() noexcept {
+    try {
+      fail(internal_error(what_));
+    } catch (...) {
+      answered_ = true;  // not even the error could be built (out of memory)
+    }
+  }
+
+  void fail(const Error& error) noexcept {
+    if (answered_) return;
+    answered_ = true;
+    try {
+      if (error.code == Code::Internal)
+        log::warning(what_ + " failed: " + error.describe());
+      else
+        log::debug(what_ + " failed: " + error.describe());
+      int r = sd_bus_reply_method_errorf(call_.get(), error_name(error.code).c_str(), "%s", error.message.c_str());
+      if (r < 0) fail_to_send(r);
+    } catch (...) {
+    }
+  }
+
+ private:
+  void fail_to_send(int r) noexcept {
+    answered_ = true;
+    try {
+      log::warning("Failed to send the reply to " + what_ + ": " + errno_text(r) + ", ignoring.");
+    } catch (...) {
+    }
+  }
+
+  // sd_bus_send() writes straight to the socket when nothing else is queued; if the write queue
+  // is empty afterwards, our message has been written in full and its buffer is ours to clear.
+  // Otherwise it is still queued and libsystemd frees it later, unwiped.
+  void wipe_if_written(sd_bus_message* reply) noexcept {
+    uint64_t queued = 1;
+    sd_bus* bus = sd_bus_message_get_bus(reply);
+    if (!bus || sd_bus_get_n_queued_write(bus, &queued) < 0 || queued != 0) return;
+    if (sd_bus_message_rewind(reply, 1) < 0) return;
+    wipe_byte_arrays(reply);
+  }
+
+  SdBusMessage call_;
+  std::string what_;
+  bool answered_ = false;
+};
+
+using Pending = std::shared_ptr<PendingCall>;
+
+// The Service's reply callback for `pending`: runs `body(pending, result)` so that nothing it
+// throws reaches the Service's code; an exception becomes an Internal error answer.
+template <class T, class Body>
+Reply<T> replying(const Pending& pending, Body body) {
+  return [pending, body = std::move(body)](Result<T> result) {
+    try {
+      body(*pending, std::move(result));
+    } catch (...) {
+      pending->fail_internal();
+    }
+  };
+}
+
+// Calls the Service with a fresh PendingCall; an exception thrown by the Service itself becomes
+// an Internal error answer. Returns 1: the call is handled, the answer follows later.
+template <class Call>
+int dispatch(sd_bus_message* m, std::string what, Call&& call) {
+  auto pending = std::make_shared<PendingCall>(m, what);
+  try {
+    call(pending);
+  } catch (const std::exception& e) {
+    log::error("Failed to handle " + what + ": " + e.what());
+    pending->fail(internal_error(what));
+  } catch (...) {
+    log::error("Failed to handle " + what + ": unknown exception");
+    pending->fail(internal_error(what));
+  }
+  return 1;
+}
+
+std::string call_name(sd_bus_message* m) {
+  const char* interface = sd_bus_message_get_interface(m);
+  const char* member = sd_bus_message_get_member(m);
+  return std::string(interface ? interface : "(no interface)") + "." + (member ? member : "(no member)");
+}
+
+Bytes to_bytes(const void* data, size_t size) {
+  auto* p = static_cast<const uint8_t*>(data);
+  return size ? Bytes(p, p + size) : Bytes{};
+}
+
+Result<Bytes> read_fixed_bytes(sd_bus_message* m, std::string_view what, std::size_t expected) {
+  const void* data = nullptr;
+  size_t size = 0;
+  int r = sd_bus_message_read_array(m, 'y', &data, &size);
+  if (r < 0) return fail(Code::InvalidArgument, "Cannot read " + std::string(what) + ": " + errno_text(r));
+  if (size != expected)
+    return fail(Code::InvalidArgument,
+                std::string(what) + " must be " + std::to_string(expected) + " bytes, got " + std::to_string(size));
+  return to_bytes(data, size);
+}
+
+// The profile a call addresses: `path` must be a profile object path of an installed profile.
+Result<ProfileInfo> profile_at(const State& s, std::string_view path) {
+  auto index = parse_profile_path(path);
+  if (!index)
+    return fail(Code::InvalidArgument,
+                "'" + std::string(path) + "' is not a profile object path (" + kProfilePathPrefix + "/<index>)");
+  auto info = s.service.find_profile(*index);
+  if (!info) return fail(Code::NotFound, "No profile at " + std::string(path));
+  return *info;
+}
+
+// The sender's credentials, reduced to what may be trusted (see trusted_caller()).
+Result<Caller> query_caller(sd_bus_message* m) {
+  sd_bus_creds* raw = nullptr;
+  int r = sd_bus_query_sender_creds(
+      m,
+      SD_BUS_CREDS_EUID | SD_BUS_CREDS_UID | SD_BUS_CREDS_EGID | SD_BUS_CREDS_SUPPLEMENTARY_GIDS | SD_BUS_CREDS_AUGMENT,
+      &raw);
+  if (r < 0) return fail(Code::NotAuthorized, "Cannot determine the caller's credentials: " + errno_text(r));
+  SdBusCreds creds(raw);
+  uint64_t from_proc = sd_bus_creds_get_augmented_mask(creds.get());
+  ReportedCreds reported;
+  uid_t uid = 0;
+  if (sd_bus_creds_get_euid(creds.get(), &uid) >= 0) reported.euid = uid;
+  reported.euid_from_proc = from_proc & SD_BUS_CREDS_EUID;
+  if (sd_bus_creds_get_uid(creds.get(), &uid) >= 0) reported.ruid = uid;
+  reported.ruid_from_proc = from_proc & SD_BUS_CREDS_UID;
+  gid_t egid = 0;
+  if (sd_bus_creds_get_egid(creds.get(), &egid) >= 0) reported.egid = egid;
+  reported.egid_from_proc = from_proc & SD_BUS_CREDS_EGID;
+  const gid_t* gids = nullptr;
+  int n = sd_bus_creds_get_supplementary_gids(creds.get(), &gids);
+  if (n >= 0) reported.supplementary_gids.emplace(gids, gids + n);
+  reported.gids_from_proc = from_proc & SD_BUS_CREDS_SUPPLEMENTARY_GIDS;
+  return trusted_caller(reported);
+}
+
+bool in_our_tree(std::string_view path) {
+  std::string_view root = kRootPath;
+  return path == root || (path.starts_with(root) && path.size() > root.size() && path[root.size()] == '/');
+}
+
+// Byte-array dictionary entries of a{say}.
+using SecretEntry = std::pair<const char*, std::span<const uint8_t>>;
+
+int append_say_dict(sd_bus_message* reply, std::span<const SecretEntry> entries) {
+  int r = sd_bus_message_open_container(reply, SD_BUS_TYPE_ARRAY, "{say}");
+  if (r < 0) return r;
+  for (const auto& [key, value] : entries) {
+    r = sd_bus_message_open_container(reply, SD_BUS_TYPE_DICT_ENTRY, "say");
+    if (r < 0) return r;
+    r = sd_bus_message_append(reply, "s", key);
+    if (r < 0) return r;
+    r = sd_bus_message_append_array(reply, 'y', value.data(), value.size());
+    if (r < 0) return r;
+    r = sd_bus_message_close_container(reply);
+    if (r < 0) return r;
+  }
+  return sd_bus_message_close_container(reply);
+}
+
+void reply_umts(PendingCall& pending, Result<UmtsAuthResult> result) {
+  if (!result) return pending.fail(result.error());
+  const UmtsAuthResult& auth = *result;
+  std::vector<SecretEntry> entries;
+  if (auth.auts) {
+    // TS 33.102 6.3.5: on a synchronisation failure only AUTS goes back.
+    entries.emplace_back("AUTS", std::span<const uint8_t>(*auth.auts));
+  } else if (auth.res && auth.ck && auth.ik) {
+    entries.emplace_back("RES", std::span<const uint8_t>(*auth.res));
+    entries.emplace_back("CK", std::span<const uint8_t>(*auth.ck));
+    entries.emplace_back("IK", std::span<const uint8_t>(*auth.ik));
+  } else {
+    return pending.fail(Error{Code::Internal, "The service returned neither RES/CK/IK nor AUTS", std::nullopt});
+  }
+  pending.succeed([&](sd_bus_message* reply) { return append_say_dict(reply, entries); }, /*secret=*/true);
+  // `result` (SecureBytes) wipes our own copies when it goes out of scope here.
+}
+
+void reply_gsm(PendingCall& pending, Result<std::vector<GsmAuthResult>> result) {
+  if (!result) return pending.fail(result.error());
+  pending.succeed(
+      [&](sd_bus_message* reply) {
+        int r = sd_bus_message_open_container(reply, SD_BUS_TYPE_ARRAY, "a{say}");
+        if (r < 0) return r;
+        for (const GsmAuthResult& triplet : *result) {
+          const SecretEntry entries[] = {{"SRES", std::span<const uint8_t>(triplet.sres)},
+                                         {"Kc", std::span<const uint8_t>(triplet.kc)}};
+          r = append_say_dict(reply, entries);
+          if (r < 0) return r;
+        }
+        return sd_bus_message_close_container(reply);
+      },
+      /*secret=*/true);
+}
+
+void reply_status(PendingCall& pending, Status result) {
+  if (!result) return pending.fail(result.error());
+  pending.succeed([](sd_bus_message*) { return 0; });
+}
+
+// Reads the profile document from a descriptor the caller passed. Checks: a regular file (or
+// memfd) — a pipe or socket could block the event loop forever; readable; at most
+// kMaxProfileDocumentSize bytes. The text holds K and OPc, so it goes into a SecureString.
+Result<SecureString> read_profile_document(int fd) {
+  struct stat st {};
+  if (fstat(fd, &st) < 0)
+    return fail(Code::InvalidArgument, "Cannot inspect the passed descriptor: " + errno_text(errno));
+  if (!S_ISREG(st.st_mode))
+    return fail(Code::InvalidArgument, "The profile document must be passed as a regular file or memfd descriptor");
+  if (st.st_size < 0 || static_cast<std::size_t>(st.st_size) > kMaxProfileDocumentSize)
+    return fail(Code::InvalidArgument, "The profile document is " + std::to_string(st.st_size) + " bytes; at most " +
+                                           std::to_string(kMaxProfileDocumentSize) + " are accepted");
+  // Read from offset 0 whatever the descriptor's position, one byte beyond the limit to notice a
+  // file that grew after fstat().
+  SecureString text(kMaxProfileDocumentSize + 1, '\0');
+  std::size_t used = 0;
+  while (used < text.size()) {
+    ssize_t n = pread(fd, text.data() + used, text.size() - used, static_cast<off_t>(used));
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      return fail(Code::InvalidArgument, "Cannot read the passed descriptor: " + errno_text(errno));
+    }
+    if (n == 0) break;
+    used += static_cast<std::size_t>(n);
+  }
+  if (used > kMaxProfileDocumentSize)
+    return fail(Code::InvalidArgument,
+                "The profile document exceeds " + std::to_string(kMaxProfileDocumentSize) + " bytes");
+  if (used == 0) return fail(Code::InvalidArgument, "The profile document is empty");
+  text.resize(used);
+  return text;
+}
+
+// ---- bus filter: authorisation of every call on our objects ----
+
+int filter_authorize(sd_bus_message* m, void* userdata, sd_bus_error* ret_error) {
+  if (!sd_bus_message_is_method_call(m, nullptr, nullptr)) return 0;
+  const char* path = sd_bus_message_get_path(m);
+  if (!path || !in_our_tree(path)) return 0;
+  return guarded(ret_error, "authorisation", [&]() -> int {
+    State& s = state_of(userdata);
+    const char* interface = sd_bus_message_get_interface(m);
+    const char* member = sd_bus_message_get_member(m);
+    Access access = required_access(interface ? interface : "", member ? member : "");
+    std::string what = call_name(m);
+    auto caller = query_caller(m);
+    Status verdict =
+        caller ? authorize(*caller, s.options.policy, access, what) : Status(tl::unexpected(caller.error()));
+    if (verdict) return 0;
+    log::info("Refused " + what + " on " + path + ": " + verdict.error().message);
+    // A negative return with ret_error set makes sd-bus answer with our error and stop here.
+    return set_error(ret_error, verdict.error());
+  });
+}
+
+// ---- org.mcimd.Tre1.Manager ----
+
+int method_list_profiles(sd_bus_message* m, void* userdata, sd_bus_error* ret_error) {
+  return guarded(ret_error, "ListProfiles", [&]() -> int {
+    State& s = state_of(userdata);
+    auto profiles = s.service.list_profiles();
+    std::sort(profiles.begin(), profiles.end(), [](auto& a, auto& b) { return a.index < b.index; });
+    sd_bus_message* raw = nullptr;
+    int r = sd_bus_message_new_method_return(m, &raw);
+    if (r < 0) return r;
+    SdBusMessage reply(raw);
+    r = sd_bus_message_open_container(reply.get(), SD_BUS_TYPE_ARRAY, "o");
+    if (r < 0) return r;
+    for (const auto& p : profiles) {
+      r = sd_bus_message_append(reply.get(), "o", profile_path(p.index).c_str());
+      if (r < 0) return r;
+    }
+    r = sd_bus_message_close_container(reply.get());
+    if (r < 0) return r;
+    return sd_bus_send(nullptr, reply.get(), nullptr);
+  });
+}
+
+int method_install_profile(sd_bus_message* m, void* userdata, sd_bus_error* ret_error) {
+  return guarded(ret_error, "InstallProfile", [&]() -> int {
+    State& s = state_of(userdata);
+    int fd = -1;  // owned by the message
+    int r = sd_bus_message_read(m, "h", &fd);
+    if (r < 0) return r;
+    auto document = read_profile_document(fd);
+    if (!document) return set_error(ret_error, document.error());
+    return dispatch(m, "InstallProfile", [&](const Pending& pending) {
+      s.service.install_profile(
+          std::move(*document), replying<ProfileInfo>(pending, [](PendingCall& call, Result<ProfileInfo> result) {
+            if (!result) return call.fail(result.error());
+            std::string path = profile_path(result->index);
+            call.succeed([&](sd_bus_message* reply) { return sd_bus_message_append(reply, "o", path.c_str()); });
+          }));
+    });
+  });
+}
+
+// EnableProfile, DisableProfile and DeleteProfile share their shape: one profile path in,
+// nothing out.
+template <class Call>
+int profile_command(sd_bus_message* m, void* userdata, sd_bus_error* ret_error, std::string_view what, Call call) {
+  return guarded(ret_error, what, [&]() -> int {
+    State& s = state_of(userdata);
+    const char* path = nullptr;
+    int r = sd_bus_message_read(m, "o", &path);
+    if (r < 0) return r;
+    auto profile = profile_at(s, path);
+    if (!profile) return set_error(ret_error, profile.error());
+    return dispatch(m, std::string(what), [&](const Pending& pending) {
+      call(s.service, profile->id, replying<void>(pending, reply_status));
+    });
+  });
+}
+
+int method_enable_profile(sd_bus_message* m, void* userdata, sd_bus_error* ret_error) {
+  return profile_command(
+      m, userdata, ret_error, "EnableProfile",
+      [](Service& s, const std::string& id, Reply<void> reply) { s.enable_profile(id, std::move(reply)); });
+}
+
+int method_disable_profile(sd_bus_message* m, void* userdata, sd_bus_error* ret_error) {
+  return profile_command(
+      m, userdata, ret_error, "DisableProfile",
+      [](Service& s, const std::string& id, Reply<void> reply) { s.disable_profile(id, std::move(reply)); });
+}
+
+int method_delete_profile(sd_bus_message* m, void* userdata, sd_bus_error* ret_error) {
+  return profile_command(
+      m, userdata, ret_error, "DeleteProfile",
+      [](Service& s, const std::string& id, Reply<void> reply) { s.delete_profile(id, std::move(reply)); });
+}
+
+int property_get_active_profile(sd_bus*, const char*, const char*, const char*, sd_bus_message* reply, void* userdata,
+                                sd_bus_error* ret_error) {
+  return guarded(ret_error, "ActiveProfile", [&]() -> int {
+    State& s = state_of(userdata);
+    std::string active = s.service.active_profile();
+    std::string path = "/";  // no active profile: the conventional null object path
+    if (!active.empty()) {
+      for (const auto& p : s.service.list_profiles())
+        if (p.id == active) path = profile_path(p.index);
+    }
+    return sd_bus_message_append(reply, "o", path.c_str());
+  });
+}
+
+int property_get_platform_state(sd_bus*, const char*, const char*, const char*, sd_bus_message* reply, void* userdata,
+                                sd_bus_error* ret_error) {
+  return guarded(ret_error, "PlatformState", [&]() -> int {
+    return sd_bus_message_append(reply, "s", state_of(userdata).service.platform_state().c_str());
+  });
+}
+
+// ---- /org/mcimd/Tre1/Profile/<index> ----
+
+// Object lookup for the profile fallback vtables: any well-formed profile path is ours; an
+// index without a profile answers NotFound (rather than sd-bus's UnknownObject) so that clients
+// get one error name for "no such profile" whether they call the Manager or the profile.
+int find_profile_object(sd_bus*, const char* path, const char*, void* userdata, void** found, sd_bus_error* ret_error) {
+  return guarded(ret_error, "profile lookup", [&]() -> int {
+    auto index = parse_profile_path(path);
+    if (!index) return 0;
+    if (!state_of(userdata).service.find_profile(*index))
+      return set_error(ret_error, Error{Code::NotFound, std::string("No profile at ") + path, std::nullopt});
+    *found = userdata;
+    return 1;
+  });
+}
+
+int enumerate_profiles(sd_bus*, const char*, void* userdata, char*** nodes, sd_bus_error* ret_error) {
+  return guarded(ret_error, "profile enumeration", [&]() -> int {
+    auto profiles = state_of(userdata).service.list_profiles();
+    // sd-bus frees the list with free(), so it is built with malloc()/strdup().
+    auto** list = static_cast<char**>(std::calloc(profiles.size() + 1, sizeof(char*)));
+    if (!list) return -ENOMEM;
+    for (std::size_t i = 0; i < profiles.size(); ++i) {
+      list[i] = strdup(profile_path(profiles[i].index).c_str());
+      if (!list[i]) {
+        for (std::size_t j = 0; j < i; ++j) std::free(list[j]);
+        std::free(list);
+        return -ENOMEM;
+      }
+    }
+    *nodes = list;
+    return 0;
+  });
+}
+
+template <class Field>
+int append_profile_field(const char* path, sd_bus_message* reply, void* userdata, sd_bus_error* ret_error,
+                         std::string_view what, Field field) {
+  return guarded(ret_error, what, [&]() -> int {
+    auto profile = profile_at(state_of(userdata), path);
+    if (!profile) return set_error(ret_error, profile.error());
+    return sd_bus_message_append(reply, "s", field(*profile).c_str());
+  });
+}
+
+int property_get_iccid(sd_bus*, const char* path, const char*, const char*, sd_bus_message* reply, void* userdata,
+                       sd_bus_error* ret_error) {
+  return append_profile_field(path, reply, userdata, ret_error, "Iccid", [](const ProfileInfo& p) { return p.iccid; });
+}
+
+int property_get_imsi(sd_bus*, const char* path, const char*, const char*, sd_bus_message* reply, void* userdata,
+                      sd_bus_error* ret_error) {
+  return append_profile_field(path, reply, userdata, ret_error, "Imsi", [](const ProfileInfo& p) { return p.imsi; });
+}
+
+int property_get_operator_id(sd_bus*, const char* path, const char*, const char*, sd_bus_message* reply, void* userdata,
+                             sd_bus_error* ret_error) {
+  return append_profile_field(path, reply, userdata, ret_error, "OperatorId",
+                              [](const ProfileInfo& p) { return p.operator_id; });
+}
+
+int property_get_state(sd_bus*, const char* path, const char*, const char*, sd_bus_message* reply, void* userdata,
+                       sd_bus_error* ret_error) {
+  return append_profile_field(path, reply, userdata, ret_error, "State", [](const ProfileInfo& p) { return p.state; });
+}
+
+int property_get_class(sd_bus*, const char* path, const char*, const char*, sd_bus_message* reply, void* userdata,
+                       sd_bus_error* ret_error) {
+  return append_profile_field(path, reply, userdata, ret_error, "Class",
+                              [](const ProfileInfo& p) { return p.profile_class; });
+}
+
+// UmtsAuthenticate and ImsAuthenticate take the same arguments and answer alike.
+template <class Call>
+int umts_like(sd_bus_message* m, void* userdata, sd_bus_error* ret_error, std::string_view what, Call call) {
+  return guarded(ret_error, what, [&]() -> int {
+    State& s = state_of(userdata);
+    auto profile = profile_at(s, sd_bus_message_get_path(m));
+    if (!profile) return set_error(ret_error, profile.error());
+    auto rand = read_fixed_bytes(m, "RAND", kRandSize);
+    if (!rand) return set_error(ret_error, rand.error());
+    auto autn = read_fixed_bytes(m, "AUTN", kAutnSize);
+    if (!autn) return set_error(ret_error, autn.error());
+    return dispatch(m, std::string(what), [&](const Pending& pending) {
+      call(s.service, profile->id, std::move(*rand), std::move(*autn), replying<UmtsAuthResult>(pending, reply_umts));
+    });
+  });
+}
+
+int method_umts_authenticate(sd_bus_message* m, void* userdata, sd_bus_error* ret_error) {
+  return umts_like(m, userdata, ret_error, "UmtsAuthenticate",
+                   [](Service& s, const std::string& id, Bytes rand, Bytes autn, Reply<UmtsAuthResult> reply) {
+                     s.umts_authenticate(id, std::move(rand), std::move(autn), std::move(reply));
+                   });
+}
+
+int method_ims_authenticate(sd_bus_message* m, void* userdata, sd_bus_error* ret_error) {
+  return umts_like(m, userdata, ret_error, "ImsAuthenticate",
+                   [](Service& s, const std::string& id, Bytes rand, Bytes autn, Reply<UmtsAuthResult> reply) {
+                     s.ims_authenticate(id, std::move(rand), std::move(autn), std::move(reply));
+                   });
+}
+
+Result<std::vector<Bytes>> read_gsm_rands(sd_bus_message* m) {
+  int r = sd_bus_message_enter_container(m, SD_BUS_TYPE_ARRAY, "ay");
+  if (r < 0) return fail(Code::InvalidArgument, "Cannot read the RAND list: " + errno_text(r));
+  std::vector<Bytes> rands;
+  for (;;) {
+    const void* data = nullptr;
+    size_t size = 0;
+    r = sd_bus_message_read_array(m, 'y', &data, &size);
+    if (r < 0) return fail(Code::InvalidArgument, "Cannot read the RAND list: " + errno_text(r));
+    if (r == 0) break;
+    if (rands.size() == kMaxGsmRands)
+      return fail(Code::InvalidArgument, "At most " + std::to_string(kMaxGsmRands) + " RANDs are accepted");
+    if (size != kRandSize)
+      return fail(Code::InvalidArgument, "RAND " + std::to_string(rands.size()) + " must be " +
+                                             std::to_string(kRandSize) + " bytes, got " + std::to_string(size));
+    rands.push_back(to_bytes(data, size));
+  }
+  r = sd_bus_message_exit_container(m);
+  if (r < 0) return fail(Code::InvalidArgument, "Cannot read the RAND list: " + errno_text(r));
+  if (rands.empty()) return fail(Code::InvalidArgument, "At least one RAND is needed");
+  return rands;
+}
+
+int method_gsm_authenticate(sd_bus_message* m, void* userdata, sd_bus_error* ret_error) {
+  return guarded(ret_error, "GsmAuthenticate", [&]() -> int {
+    State& s = state_of(userdata);
+    auto profile = profile_at(s, sd_bus_message_get_path(m));
+    if (!profile) return set_error(ret_error, profile.error());
+    auto rands = read_gsm_rands(m);
+    if (!rands) return set_error(ret_error, rands.error());
+    std::size_t count = rands->size();
+    return dispatch(m, "GsmAuthenticate", [&](const Pending& pending) {
+      auto answer = [count](PendingCall& call, Result<std::vector<GsmAuthResult>> result) {
+        if (result && result->size() != count)
+          return call.fail(Error{Code::Internal,
+                                 "The service answered " + std::to_string(result->size()) + " triplets for " +
+                                     std::to_string(count) + " RANDs",
+                                 std::nullopt});
+        reply_gsm(call, std::move(result));
+      };
+      s.service.gsm_authenticate(profile->id, std::move(*rands),
+                                 replying<std::vector<GsmAuthResult>>(pending, std::move(answer)));
+    });
+  });
+}
+
+// ---- vtables (kept in sync with org.mcimd.Tre1.xml; a test compares them) ----
+
+const sd_bus_vtable kManagerVtable[] = {
+    SD_BUS_VTABLE_START(0),
+    SD_BUS_METHOD_WITH_ARGS("ListProfiles", SD_BUS_NO_ARGS, SD_BUS_RESULT("ao", profiles), method_list_profiles,
+                            SD_BUS_VTABLE_UNPRIVILEGED),
+    SD_BUS_METHOD_WITH_ARGS("InstallProfile", SD_BUS_ARGS("h", document), SD_BUS_RESULT("o", profile),
+                            method_install_profile, SD_BUS_VTABLE_UNPRIVILEGED),
+    SD_BUS_METHOD_WITH_ARGS("EnableProfile", SD_BUS_ARGS("o", profile), SD_BUS_NO_RESULT, method_enable_profile,
+                            SD_BUS_VTABLE_UNPRIVILEGED),
+    SD_BUS_METHOD_WITH_ARGS("DisableProfile", SD_BUS_ARGS("o", profile), SD_BUS_NO_RESULT, method_disable_profile,
+                            SD_BUS_VTABLE_UNPRIVILEGED),
+    SD_BUS_METHOD_WITH_ARGS("DeleteProfile", SD_BUS_ARGS("o", profile), SD_BUS_NO_RESULT, method_delete_profile,
+                            SD_BUS_VTABLE_UNPRIVILEGED),
+    SD_BUS_PROPERTY("ActiveProfile", "o", property_get_active_profile, 0, SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
+    SD_BUS_PROPERTY("PlatformState", "s", property_get_platform_state, 0, SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
+    SD_BUS_VTABLE_END,
+};
+
+const sd_bus_vtable kProfileVtable[] = {
+    SD_BUS_VTABLE_START(0),
+    // A profile keeps its identity for the life of its object; only State changes.
+    SD_BUS_PROPERTY("Iccid", "s", property_get_iccid, 0, SD_BUS_VTABLE_PROPERTY_CONST),
+    SD_BUS_PROPERTY("Imsi", "s", property_get_imsi, 0, SD_BUS_VTABLE_PROPERTY_CONST),
+    SD_BUS_PROPERTY("OperatorId", "s", property_get_operator_id, 0, SD_BUS_VTABLE_PROPERTY_CONST),
+    SD_BUS_PROPERTY("State", "s", property_get_state, 0, SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
+    SD_BUS_PROPERTY("Class", "s", property_get_class, 0, SD_BUS_VTABLE_PROPERTY_CONST),
+    SD_BUS_VTABLE_END,
+};
+
+// oFono's org.ofono.USimApplication wire signatures.
+const sd_bus_vtable kUsimVtable[] = {
+    SD_BUS_VTABLE_START(0),
+    SD_BUS_METHOD_WITH_ARGS("UmtsAuthenticate", SD_BUS_ARGS("ay", rand, "ay", autn), SD_BUS_RESULT("a{say}", result),
+                            method_umts_authenticate, SD_BUS_VTABLE_UNPRIVILEGED),
+    SD_BUS_METHOD_WITH_ARGS("GsmAuthenticate", SD_BUS_ARGS("aay", rands), SD_BUS_RESULT("aa{say}", results),
+                            method_gsm_authenticate, SD_BUS_VTABLE_UNPRIVILEGED),
+    SD_BUS_METHOD_WITH_ARGS("ImsAuthenticate", SD_BUS_ARGS("ay", rand, "ay", autn), SD_BUS_RESULT("a{say}", result),
+                            method_ims_authenticate, SD_BUS_VTABLE_UNPRIVILEGED),
+    SD_BUS_VTABLE_END,
+};
+
+Status check(int r, std::string_view what) {
+  if (r >= 0) return {};
+  return fail(Code::IoError, "Failed to " + std::string(what) + ": " + errno_text(r));
+}
+
+void log_emit_failure(int r, std::string_view what, std::string_view path) {
+  if (r >= 0) return;
+  log::warning("Failed to emit " + std::string(what) + " for " + std::string(path) + ": " + errno_text(r) +
+               ", ignoring.");
+}
+
+}  // namespace
+
+BusAdapter::BusAdapter(sd_bus* bus, Service& service, BusAdapterOptions options)
+    : state_(std::make_unique<State>(bus, service, std::move(options))) {}
+
+Result<std::unique_ptr<BusAdapter>> BusAdapter::create(sd_bus* bus, Service& service, BusAdapterOptions options) {
+  if (!bus) return fail(Code::InvalidArgument, "No bus connection given");
+  register_error_map();
+  std::unique_ptr<BusAdapter> adapter(new BusAdapter(bus, service, std::move(options)));
+  MCIMD_CHECK(adapter->register_objects());
+  service.set_listener(adapter.get());
+  if (adapter->state_->options.request_name) {
+    int r = sd_bus_request_name(bus, kBusName, 0);
+    if (r < 0)
+      return fail(r == -EEXIST ? Code::AlreadyExists : Code::IoError,
+                  std::string("Failed to acquire the bus name ") + kBusName + ": " + errno_text(r));
+    adapter->state_->owns_name = true;
+  }
+  return adapter;
+}
+
+Status BusAdapter::register_objects() {
+  State& s = *state_;
+  sd_bus* bus = s.bus.get();
+  void* userdata = &s;
+  sd_bus_slot* slot = nullptr;
+
+  MCIMD_CHECK(check(sd_bus_add_filter(bus, &slot, filter_authorize, userdata), "install the authorisation filter"));
+  s.filter_slot.reset(slot);
+  MCIMD_CHECK(check(sd_bus_add_object_vtable(bus, &slot, kRootPath, kManagerInterface, kManagerVtable, userdata),
+                    "register the Manager interface"));
+  s.manager_slot.reset(slot);
+  MCIMD_CHECK(check(sd_bus_add_object_manager(bus, &slot, kRootPath), "register the object manager"));
+  s.object_manager_slot.reset(slot);
+  MCIMD_CHECK(check(sd_bus_add_fallback_vtable(bus, &slot, kProfilePathPrefix, kProfileInterface, kProfileVtable,
+                                               find_profile_object, userdata),
+                    "register the Profile interface"));
+  s.profile_slot.reset(slot);
+  MCIMD_CHECK(check(sd_bus_add_fallback_vtable(bus, &slot, kProfilePathPrefix, kUsimInterface, kUsimVtable,
+                                               find_profile_object, userdata),
+                    "register the USimApplication interface"));
+  s.usim_slot.reset(slot);
+  MCIMD_CHECK(check(sd_bus_add_node_enumerator(bus, &slot, kProfilePathPrefix, enumerate_profiles, userdata),
+                    "register the profile enumerator"));
+  s.enumerator_slot.reset(slot);
+  return {};
+}
+
+BusAdapter::~BusAdapter() {
+  if (!state_) return;
+  state_->service.set_listener(nullptr);
+  if (state_->owns_name) {
+    int r = sd_bus_release_name_async(state_->bus.get(), nullptr, kBusName, nullptr, nullptr);
+    if (r < 0) log::debug(std::string("Failed to release the bus name: ") + errno_text(r) + ", ignoring.");
+  }
+}
+
+void BusAdapter::profile_added(const ProfileInfo& info) {
+  try {
+    std::string path = profile_path(info.index);
+    int r = sd_bus_emit_interfaces_added(state_->bus.get(), path.c_str(), kProfileInterface, kUsimInterface, nullptr);
+    log_emit_failure(r, "InterfacesAdded", path);
+  } catch (const std::exception& e) {
+    log::warning(std::string("Failed to emit InterfacesAdded: ") + e.what() + ", ignoring.");
+  }
+}
+
+void BusAdapter::profile_changed(const ProfileInfo& info) {
+  try {
+    std::string path = profile_path(info.index);
+    int r = sd_bus_emit_properties_changed(state_->bus.get(), path.c_str(), kProfileInterface, "State", nullptr);
+    log_emit_failure(r, "PropertiesChanged", path);
+  } catch (const std::exception& e) {
+    log::warning(std::string("Failed to emit PropertiesChanged: ") + e.what() + ", ignoring.");
+  }
+}
+
+void BusAdapter::profile_removed(const ProfileInfo& info) {
+  try {
+    std::string path = profile_path(info.index);
+    int r = sd_bus_emit_interfaces_removed(state_->bus.get(), path.c_str(), kProfileInterface, kUsimInterface, nullptr);
+    log_emit_failure(r, "InterfacesRemoved", path);
+  } catch (const std::exception& e) {
+    log::warning(std::string("Failed to emit InterfacesRemoved: ") + e.what() + ", ignoring.");
+  }
+}
+
+void BusAdapter::manager_changed() {
+  try {
+    int r = sd_bus_emit_properties_changed(state_->bus.get(), kRootPath, kManagerInterface, "ActiveProfile",
+                                           "PlatformState", nullptr);
+    log_emit_failure(r, "PropertiesChanged", kRootPath);
+  } catch (const std::exception& e) {
+    log::warning(std::string("Failed to emit PropertiesChanged: ") + e.what() + ", ignoring.");
+  }
+}
+
+}  // namespace mcimd::api

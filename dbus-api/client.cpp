@@ -1,0 +1,319 @@
+#include "dbus-api/client.hpp"
+
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
+#include <map>
+#include <string_view>
+
+#include "dbus-api/names.hpp"
+
+namespace mcimd::api {
+
+std::string CallError::short_name() const {
+  auto dot = name.rfind('.');
+  return dot == std::string::npos ? name : name.substr(dot + 1);
+}
+
+namespace {
+
+constexpr const char* kPropertiesInterface = "org.freedesktop.DBus.Properties";
+
+tl::unexpected<CallError> call_failed(int r, const BusError& error) {
+  if (error.is_set())
+    return tl::unexpected(CallError{error.name() ? error.name() : "", error.message() ? error.message() : ""});
+  BusError mapped;
+  sd_bus_error_set_errno(mapped.get(), r);
+  return tl::unexpected(CallError{mapped.name() ? mapped.name() : "System.Error", std::strerror(r < 0 ? -r : r)});
+}
+
+tl::unexpected<CallError> bad_reply(int r, std::string_view what) {
+  return tl::unexpected(CallError{"org.freedesktop.DBus.Error.InvalidSignature",
+                                  "Unexpected reply to " + std::string(what) + ": " + std::strerror(r < 0 ? -r : r)});
+}
+
+CallResult<SdBusMessage> new_call(sd_bus* bus, const std::string& path, const char* interface, const char* member) {
+  sd_bus_message* raw = nullptr;
+  int r = sd_bus_message_new_method_call(bus, &raw, kBusName, path.c_str(), interface, member);
+  if (r < 0) return call_failed(r, BusError{});
+  return SdBusMessage(raw);
+}
+
+CallResult<SdBusMessage> call(sd_bus* bus, sd_bus_message* m) {
+  BusError error;
+  sd_bus_message* raw = nullptr;
+  int r = sd_bus_call(bus, m, /*usec=*/0, error.get(), &raw);
+  if (r < 0) return call_failed(r, error);
+  return SdBusMessage(raw);
+}
+
+// Reads a{sv} holding only string-like values ('s', 'o').
+CallResult<std::map<std::string, std::string>> read_string_properties(sd_bus_message* reply, std::string_view what) {
+  std::map<std::string, std::string> out;
+  int r = sd_bus_message_enter_container(reply, SD_BUS_TYPE_ARRAY, "{sv}");
+  if (r < 0) return bad_reply(r, what);
+  while ((r = sd_bus_message_enter_container(reply, SD_BUS_TYPE_DICT_ENTRY, "sv")) > 0) {
+    const char* name = nullptr;
+    r = sd_bus_message_read(reply, "s", &name);
+    if (r < 0) return bad_reply(r, what);
+    char type = 0;
+    const char* contents = nullptr;
+    r = sd_bus_message_peek_type(reply, &type, &contents);
+    if (r < 0) return bad_reply(r, what);
+    if (contents && (std::string_view(contents) == "s" || std::string_view(contents) == "o")) {
+      const char* value = nullptr;
+      r = sd_bus_message_read(reply, "v", contents, &value);
+      if (r < 0) return bad_reply(r, what);
+      out[name] = value;
+    } else {
+      r = sd_bus_message_skip(reply, "v");
+      if (r < 0) return bad_reply(r, what);
+    }
+    r = sd_bus_message_exit_container(reply);
+    if (r < 0) return bad_reply(r, what);
+  }
+  if (r < 0) return bad_reply(r, what);
+  r = sd_bus_message_exit_container(reply);
+  if (r < 0) return bad_reply(r, what);
+  return out;
+}
+
+CallResult<std::map<std::string, std::string>> get_all(sd_bus* bus, const std::string& path, const char* interface) {
+  BusError error;
+  sd_bus_message* raw = nullptr;
+  int r = sd_bus_call_method(bus, kBusName, path.c_str(), kPropertiesInterface, "GetAll", error.get(), &raw, "s",
+                             interface);
+  if (r < 0) return call_failed(r, error);
+  SdBusMessage reply(raw);
+  return read_string_properties(reply.get(), "GetAll");
+}
+
+// Reads a{say} into (key → bytes) with secure storage: the values may be RES, CK, IK or Kc.
+CallResult<std::map<std::string, SecureBytes>> read_say_dict(sd_bus_message* reply, std::string_view what) {
+  std::map<std::string, SecureBytes> out;
+  int r = sd_bus_message_enter_container(reply, SD_BUS_TYPE_ARRAY, "{say}");
+  if (r < 0) return bad_reply(r, what);
+  while ((r = sd_bus_message_enter_container(reply, SD_BUS_TYPE_DICT_ENTRY, "say")) > 0) {
+    const char* key = nullptr;
+    r = sd_bus_message_read(reply, "s", &key);
+    if (r < 0) return bad_reply(r, what);
+    const void* data = nullptr;
+    size_t size = 0;
+    r = sd_bus_message_read_array(reply, 'y', &data, &size);
+    if (r < 0) return bad_reply(r, what);
+    auto* p = static_cast<const uint8_t*>(data);
+    out[key] = size ? SecureBytes(p, p + size) : SecureBytes{};
+    r = sd_bus_message_exit_container(reply);
+    if (r < 0) return bad_reply(r, what);
+  }
+  if (r < 0) return bad_reply(r, what);
+  r = sd_bus_message_exit_container(reply);
+  if (r < 0) return bad_reply(r, what);
+  return out;
+}
+
+std::string value_or_empty(const std::map<std::string, std::string>& props, const char* key) {
+  auto it = props.find(key);
+  return it == props.end() ? std::string() : it->second;
+}
+
+ProfileProperties profile_from(const std::string& path, const std::map<std::string, std::string>& props) {
+  ProfileProperties out;
+  out.path = path;
+  out.index = parse_profile_path(path).value_or(0);
+  out.iccid = value_or_empty(props, "Iccid");
+  out.imsi = value_or_empty(props, "Imsi");
+  out.operator_id = value_or_empty(props, "OperatorId");
+  out.state = value_or_empty(props, "State");
+  out.profile_class = value_or_empty(props, "Class");
+  return out;
+}
+
+}  // namespace
+
+CallResult<Client> Client::connect(const std::optional<std::string>& address) {
+  register_error_map();
+  sd_bus* raw = nullptr;
+  int r = 0;
+  std::string where = address ? *address : "the system bus";
+  if (address) {
+    r = sd_bus_new(&raw);
+    if (r >= 0) {
+      SdBus bus(raw);
+      r = sd_bus_set_address(bus.get(), address->c_str());
+      if (r >= 0) r = sd_bus_set_bus_client(bus.get(), 1);
+      if (r >= 0) r = sd_bus_start(bus.get());
+      raw = r >= 0 ? bus.release() : nullptr;
+    }
+  } else {
+    r = sd_bus_open_system(&raw);
+  }
+  if (r < 0)
+    return tl::unexpected(
+        CallError{kNoServerError, "Failed to connect to " + where + ": " + std::strerror(r < 0 ? -r : r)});
+  return Client(SdBus(raw));
+}
+
+CallResult<std::vector<std::string>> Client::list_profiles() {
+  BusError error;
+  sd_bus_message* raw = nullptr;
+  int r = sd_bus_call_method(bus_.get(), kBusName, kRootPath, kManagerInterface, "ListProfiles", error.get(), &raw, "");
+  if (r < 0) return call_failed(r, error);
+  SdBusMessage reply(raw);
+  std::vector<std::string> paths;
+  r = sd_bus_message_enter_container(reply.get(), SD_BUS_TYPE_ARRAY, "o");
+  if (r < 0) return bad_reply(r, "ListProfiles");
+  const char* path = nullptr;
+  while ((r = sd_bus_message_read(reply.get(), "o", &path)) > 0) paths.emplace_back(path);
+  if (r < 0) return bad_reply(r, "ListProfiles");
+  r = sd_bus_message_exit_container(reply.get());
+  if (r < 0) return bad_reply(r, "ListProfiles");
+  return paths;
+}
+
+CallResult<std::vector<ProfileProperties>> Client::managed_profiles() {
+  BusError error;
+  sd_bus_message* raw = nullptr;
+  int r = sd_bus_call_method(bus_.get(), kBusName, kRootPath, "org.freedesktop.DBus.ObjectManager", "GetManagedObjects",
+                             error.get(), &raw, "");
+  if (r < 0) return call_failed(r, error);
+  SdBusMessage reply(raw);
+  sd_bus_message* m = reply.get();
+  std::vector<ProfileProperties> out;
+  r = sd_bus_message_enter_container(m, SD_BUS_TYPE_ARRAY, "{oa{sa{sv}}}");
+  if (r < 0) return bad_reply(r, "GetManagedObjects");
+  while ((r = sd_bus_message_enter_container(m, SD_BUS_TYPE_DICT_ENTRY, "oa{sa{sv}}")) > 0) {
+    const char* path = nullptr;
+    r = sd_bus_message_read(m, "o", &path);
+    if (r < 0) return bad_reply(r, "GetManagedObjects");
+    std::optional<std::map<std::string, std::string>> props;
+    r = sd_bus_message_enter_container(m, SD_BUS_TYPE_ARRAY, "{sa{sv}}");
+    if (r < 0) return bad_reply(r, "GetManagedObjects");
+    while ((r = sd_bus_message_enter_container(m, SD_BUS_TYPE_DICT_ENTRY, "sa{sv}")) > 0) {
+      const char* interface = nullptr;
+      r = sd_bus_message_read(m, "s", &interface);
+      if (r < 0) return bad_reply(r, "GetManagedObjects");
+      if (std::string_view(interface) == kProfileInterface) {
+        auto read = read_string_properties(m, "GetManagedObjects");
+        if (!read) return tl::unexpected(read.error());
+        props = std::move(*read);
+      } else {
+        r = sd_bus_message_skip(m, "a{sv}");
+        if (r < 0) return bad_reply(r, "GetManagedObjects");
+      }
+      r = sd_bus_message_exit_container(m);
+      if (r < 0) return bad_reply(r, "GetManagedObjects");
+    }
+    if (r < 0) return bad_reply(r, "GetManagedObjects");
+    r = sd_bus_message_exit_container(m);
+    if (r >= 0) r = sd_bus_message_exit_container(m);
+    if (r < 0) return bad_reply(r, "GetManagedObjects");
+    if (props) out.push_back(profile_from(path, *props));
+  }
+  if (r < 0) return bad_reply(r, "GetManagedObjects");
+  r = sd_bus_message_exit_container(m);
+  if (r < 0) return bad_reply(r, "GetManagedObjects");
+  std::sort(out.begin(), out.end(), [](const auto& a, const auto& b) { return a.index < b.index; });
+  return out;
+}
+
+CallResult<ProfileProperties> Client::profile(const std::string& path) {
+  auto props = get_all(bus_.get(), path, kProfileInterface);
+  if (!props) return tl::unexpected(props.error());
+  return profile_from(path, *props);
+}
+
+CallResult<ManagerProperties> Client::manager() {
+  auto props = get_all(bus_.get(), kRootPath, kManagerInterface);
+  if (!props) return tl::unexpected(props.error());
+  return ManagerProperties{value_or_empty(*props, "ActiveProfile"), value_or_empty(*props, "PlatformState")};
+}
+
+CallResult<std::string> Client::install_profile(int fd) {
+  BusError error;
+  sd_bus_message* raw = nullptr;
+  int r = sd_bus_call_method(bus_.get(), kBusName, kRootPath, kManagerInterface, "InstallProfile", error.get(), &raw,
+                             "h", fd);
+  if (r < 0) return call_failed(r, error);
+  SdBusMessage reply(raw);
+  const char* path = nullptr;
+  r = sd_bus_message_read(reply.get(), "o", &path);
+  if (r < 0) return bad_reply(r, "InstallProfile");
+  return std::string(path);
+}
+
+CallResult<void> Client::profile_command(const char* member, const std::string& path) {
+  BusError error;
+  int r = sd_bus_call_method(bus_.get(), kBusName, kRootPath, kManagerInterface, member, error.get(), nullptr, "o",
+                             path.c_str());
+  if (r < 0) return call_failed(r, error);
+  return {};
+}
+
+CallResult<void> Client::enable_profile(const std::string& path) { return profile_command("EnableProfile", path); }
+CallResult<void> Client::disable_profile(const std::string& path) { return profile_command("DisableProfile", path); }
+CallResult<void> Client::delete_profile(const std::string& path) { return profile_command("DeleteProfile", path); }
+
+CallResult<UmtsAuthResult> Client::umts_like(const char* member, const std::string& path, const Bytes& rand,
+                                             const Bytes& autn) {
+  auto m = new_call(bus_.get(), path, kUsimInterface, member);
+  if (!m) return tl::unexpected(m.error());
+  int r = sd_bus_message_append_array(m->get(), 'y', rand.data(), rand.size());
+  if (r >= 0) r = sd_bus_message_append_array(m->get(), 'y', autn.data(), autn.size());
+  if (r < 0) return call_failed(r, BusError{});
+  auto reply = call(bus_.get(), m->get());
+  if (!reply) return tl::unexpected(reply.error());
+  auto dict = read_say_dict(reply->get(), member);
+  if (!dict) return tl::unexpected(dict.error());
+  UmtsAuthResult out;
+  auto take = [&](const char* key) -> std::optional<SecureBytes> {
+    auto it = dict->find(key);
+    if (it == dict->end()) return std::nullopt;
+    return std::move(it->second);
+  };
+  out.res = take("RES");
+  out.ck = take("CK");
+  out.ik = take("IK");
+  if (auto auts = take("AUTS")) out.auts = Bytes(auts->begin(), auts->end());
+  return out;
+}
+
+CallResult<UmtsAuthResult> Client::umts_authenticate(const std::string& path, const Bytes& rand, const Bytes& autn) {
+  return umts_like("UmtsAuthenticate", path, rand, autn);
+}
+
+CallResult<UmtsAuthResult> Client::ims_authenticate(const std::string& path, const Bytes& rand, const Bytes& autn) {
+  return umts_like("ImsAuthenticate", path, rand, autn);
+}
+
+CallResult<std::vector<GsmAuthResult>> Client::gsm_authenticate(const std::string& path,
+                                                                const std::vector<Bytes>& rands) {
+  auto m = new_call(bus_.get(), path, kUsimInterface, "GsmAuthenticate");
+  if (!m) return tl::unexpected(m.error());
+  int r = sd_bus_message_open_container(m->get(), SD_BUS_TYPE_ARRAY, "ay");
+  for (const Bytes& rand : rands)
+    if (r >= 0) r = sd_bus_message_append_array(m->get(), 'y', rand.data(), rand.size());
+  if (r >= 0) r = sd_bus_message_close_container(m->get());
+  if (r < 0) return call_failed(r, BusError{});
+  auto reply = call(bus_.get(), m->get());
+  if (!reply) return tl::unexpected(reply.error());
+  std::vector<GsmAuthResult> out;
+  r = sd_bus_message_enter_container(reply->get(), SD_BUS_TYPE_ARRAY, "a{say}");
+  if (r < 0) return bad_reply(r, "GsmAuthenticate");
+  for (;;) {
+    r = sd_bus_message_at_end(reply->get(), /*complete=*/0);
+    if (r < 0) return bad_reply(r, "GsmAuthenticate");
+    if (r > 0) break;
+    auto dict = read_say_dict(reply->get(), "GsmAuthenticate");
+    if (!dict) return tl::unexpected(dict.error());
+    GsmAuthResult triplet;
+    if (auto it = dict->find("SRES"); it != dict->end()) triplet.sres = std::move(it->second);
+    if (auto it = dict->find("Kc"); it != dict->end()) triplet.kc = std::move(it->second);
+    out.push_back(std::move(triplet));
+  }
+  r = sd_bus_message_exit_container(reply->get());
+  if (r < 0) return bad_reply(r, "GsmAuthenticate");
+  return out;
+}
+
+}  // namespace mcimd::api

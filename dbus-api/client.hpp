@@ -1,0 +1,75 @@
+#pragma once
+// Client side of org.mcimd.Tre1: typed calls for mcimctl and tests. Each call is synchronous
+// and returns the D-Bus error unchanged (name and message), so callers can tell the daemon's
+// errors (org.mcimd.Tre1.Error.*) from the bus's (org.freedesktop.DBus.Error.AccessDenied, ...).
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <tl/expected.hpp>
+#include <vector>
+
+#include "common/bytes.hpp"
+#include "dbus-api/bus_handles.hpp"
+#include "dbus-api/service.hpp"
+
+namespace mcimd::api {
+
+struct CallError {
+  std::string name;  // "org.mcimd.Tre1.Error.NotFound", "org.freedesktop.DBus.Error.AccessDenied", ...
+  std::string message;
+  // The last dot-separated component of name: "NotFound", "AccessDenied".
+  std::string short_name() const;
+};
+
+// Name used when no bus connection could be made (a standard D-Bus error name).
+inline constexpr const char* kNoServerError = "org.freedesktop.DBus.Error.NoServer";
+
+template <class T>
+using CallResult = tl::expected<T, CallError>;
+
+struct ProfileProperties {
+  std::string path;
+  uint32_t index = 0;
+  std::string iccid, imsi, operator_id, state, profile_class;
+};
+
+struct ManagerProperties {
+  std::string active_profile;  // object path, "/" when none
+  std::string platform_state;
+};
+
+class Client {
+ public:
+  // Connects to the bus at `address` ("unix:path=..."), or to the system bus without one
+  // (sd_bus_open_system, which honours DBUS_SYSTEM_BUS_ADDRESS).
+  [[nodiscard]] static CallResult<Client> connect(const std::optional<std::string>& address);
+
+  [[nodiscard]] CallResult<std::vector<std::string>> list_profiles();
+  // Every profile with its properties from one ObjectManager.GetManagedObjects call, in index order.
+  [[nodiscard]] CallResult<std::vector<ProfileProperties>> managed_profiles();
+  [[nodiscard]] CallResult<ProfileProperties> profile(const std::string& path);
+  [[nodiscard]] CallResult<ManagerProperties> manager();
+
+  // `fd` must be readable; the daemon reads the document from it.
+  [[nodiscard]] CallResult<std::string> install_profile(int fd);
+  [[nodiscard]] CallResult<void> enable_profile(const std::string& path);
+  [[nodiscard]] CallResult<void> disable_profile(const std::string& path);
+  [[nodiscard]] CallResult<void> delete_profile(const std::string& path);
+
+  [[nodiscard]] CallResult<UmtsAuthResult> umts_authenticate(const std::string& path, const Bytes& rand,
+                                                             const Bytes& autn);
+  [[nodiscard]] CallResult<UmtsAuthResult> ims_authenticate(const std::string& path, const Bytes& rand,
+                                                            const Bytes& autn);
+  [[nodiscard]] CallResult<std::vector<GsmAuthResult>> gsm_authenticate(const std::string& path,
+                                                                        const std::vector<Bytes>& rands);
+
+ private:
+  explicit Client(SdBus bus) : bus_(std::move(bus)) {}
+  CallResult<void> profile_command(const char* member, const std::string& path);
+  CallResult<UmtsAuthResult> umts_like(const char* member, const std::string& path, const Bytes& rand,
+                                       const Bytes& autn);
+
+  SdBus bus_;
+};
+
+}  // namespace mcimd::api

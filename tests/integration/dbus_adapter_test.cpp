@@ -1,0 +1,1263 @@
+// The D-Bus adapter on a private dbus-daemon, in front of a scripted FakeService that answers
+// asynchronously from its own event loop. Driven the way clients drive mcimd: busctl, dbus-send,
+// the built mcimctl, and a raw sd-bus connection where exact error names or odd calls matter.
+#include <fcntl.h>
+#include <gtest/gtest.h>
+#include <pwd.h>
+#include <sys/stat.h>
+#include <systemd/sd-bus.h>
+#include <systemd/sd-event.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <condition_variable>
+#include <cstdio>
+#include <cstdlib>
+#include <deque>
+#include <filesystem>
+#include <fstream>
+#include <functional>
+#include <future>
+#include <list>
+#include <map>
+#include <mutex>
+#include <nlohmann/json.hpp>
+#include <regex>
+#include <set>
+#include <sstream>
+#include <thread>
+
+#include "dbus-api/adapter.hpp"
+#include "dbus-api/names.hpp"
+#include "tests/support/dbus_daemon.hpp"
+#include "tests/support/process.hpp"
+#include "tests/support/temp_dir.hpp"
+
+namespace mcimd::api {
+namespace {
+
+using nlohmann::json;
+using test::DbusDaemon;
+using test::DbusDaemonOptions;
+using test::RunResult;
+
+constexpr uid_t kNobody = 65534;  // no role at all
+
+// A second existing account for the modem role: dbus-daemon drops connections from uids
+// without a passwd entry (it resolves their groups), so an invented uid will not do.
+uid_t modem_uid() {
+  for (const char* name : {"daemon", "bin", "sys"})
+    if (const passwd* pw = getpwnam(name); pw && pw->pw_uid != 0 && pw->pw_uid != kNobody) return pw->pw_uid;
+  throw std::runtime_error("no system account to play the modem role");
+}
+const uid_t kModemUid = modem_uid();
+const std::string kMcimctl = MCIMD_BINARY_DIR "/tools/mcimctl";
+const std::string kXmlFile = MCIMD_SOURCE_DIR "/dbus-api/org.mcimd.Tre1.xml";
+const std::string kPolicyFile = MCIMD_SOURCE_DIR "/packaging/dbus/org.mcimd.Tre1.conf";
+
+// ---- byte helpers ----
+
+Bytes sequence(uint8_t first, std::size_t n) {
+  Bytes b(n);
+  for (std::size_t i = 0; i < n; ++i) b[i] = static_cast<uint8_t>(first + i);
+  return b;
+}
+
+// RAND whose first byte selects the FakeService's outcome.
+Bytes rand_for(uint8_t outcome) {
+  Bytes r = sequence(0x10, 16);
+  r[0] = outcome;
+  return r;
+}
+
+constexpr uint8_t kSucceed = 0x01;
+constexpr uint8_t kSyncFailure = 0x55;
+constexpr uint8_t kMacFailure = 0xEE;
+constexpr uint8_t kPlatformChanged = 0x66;
+constexpr uint8_t kDropReply = 0x77;
+constexpr uint8_t kThrow = 0x88;
+constexpr uint8_t kReplyAtOnce = 0x99;
+
+const Bytes kAutn = sequence(0xA0, 16);
+const Bytes kAuts = Bytes(14, 0xA5);
+
+// The FakeService's deterministic answers.
+Bytes expected_res(const Bytes& rand) { return Bytes(rand.begin(), rand.begin() + 8); }
+Bytes expected_ik(const Bytes& rand) { return Bytes(rand.rbegin(), rand.rend()); }
+Bytes expected_sres(const Bytes& rand) { return Bytes(rand.begin(), rand.begin() + 4); }
+Bytes expected_kc(const Bytes& rand) { return Bytes(rand.begin() + 8, rand.end()); }
+
+SecureBytes secure(const Bytes& b) { return SecureBytes(b.begin(), b.end()); }
+
+// ---- FakeService ----
+
+ProfileInfo make_profile(uint32_t index, std::string iccid, std::string state, std::string profile_class) {
+  ProfileInfo p;
+  p.id = "profile-" + std::to_string(index);
+  p.index = index;
+  p.iccid = std::move(iccid);
+  p.imsi = "00101000000000" + std::to_string(index);
+  p.operator_id = "operator-" + std::to_string(index);
+  p.state = std::move(state);
+  p.profile_class = std::move(profile_class);
+  return p;
+}
+
+// Answers from a deferred event source on the loop thread, so every reply takes the adapter's
+// asynchronous path. Outcomes are scripted by the first RAND byte.
+class FakeService final : public Service {
+ public:
+  explicit FakeService(sd_event* event) : event_(event) {
+    profiles_ = {make_profile(1, "8988211000000000011", "enabled", "operational"),
+                 make_profile(2, "8988211000000000022", "disabled", "bootstrap")};
+    active_ = "profile-1";
+  }
+
+  void set_listener(ServiceListener* listener) override { listener_ = listener; }
+  std::vector<ProfileInfo> list_profiles() const override { return profiles_; }
+  std::optional<ProfileInfo> find_profile(uint32_t index) const override {
+    for (const auto& p : profiles_)
+      if (p.index == index) return p;
+    return std::nullopt;
+  }
+  std::string active_profile() const override { return active_; }
+  std::string platform_state() const override { return platform_state_; }
+
+  void install_profile(SecureString yaml, Reply<ProfileInfo> reply) override {
+    std::string text(yaml.begin(), yaml.end());
+    {
+      std::lock_guard lock(mutex_);
+      documents_.push_back(text);
+    }
+    later([this, text, reply] {
+      std::smatch m;
+      if (!std::regex_search(text, m, std::regex("iccid: *\"?([0-9]+)")))
+        return reply(fail(Code::InvalidArgument, "document has no iccid"));
+      auto info = make_profile(next_index_++, m[1].str(), "disabled", "operational");
+      add(info);
+      reply(info);
+    });
+  }
+
+  void enable_profile(const std::string& id, Reply<void> reply) override {
+    later([this, id, reply] {
+      auto* p = by_id(id);
+      if (!p) return reply(fail(Code::NotFound, "no profile " + id));
+      p->state = "enabled";
+      active_ = id;
+      if (listener_) listener_->profile_changed(*p);
+      if (listener_) listener_->manager_changed();
+      reply({});
+    });
+  }
+
+  void disable_profile(const std::string& id, Reply<void> reply) override {
+    later([this, id, reply] {
+      auto* p = by_id(id);
+      if (!p) return reply(fail(Code::NotFound, "no profile " + id));
+      if (p->profile_class == "bootstrap")
+        return reply(fail(Code::InvalidState, "the bootstrap profile stays enabled"));
+      p->state = "disabled";
+      if (active_ == id) active_.clear();
+      if (listener_) listener_->profile_changed(*p);
+      if (listener_) listener_->manager_changed();
+      reply({});
+    });
+  }
+
+  void delete_profile(const std::string& id, Reply<void> reply) override {
+    later([this, id, reply] {
+      auto* p = by_id(id);
+      if (!p) return reply(fail(Code::NotFound, "no profile " + id));
+      remove(p->index);
+      reply({});
+    });
+  }
+
+  void umts_authenticate(const std::string&, Bytes rand, Bytes autn, Reply<UmtsAuthResult> reply) override {
+    answer_umts(std::move(rand), std::move(autn), std::move(reply));
+  }
+  void ims_authenticate(const std::string&, Bytes rand, Bytes autn, Reply<UmtsAuthResult> reply) override {
+    answer_umts(std::move(rand), std::move(autn), std::move(reply));
+  }
+
+  void gsm_authenticate(const std::string&, std::vector<Bytes> rands,
+                        Reply<std::vector<GsmAuthResult>> reply) override {
+    later([rands, reply] {
+      std::vector<GsmAuthResult> out;
+      for (const auto& r : rands) out.push_back({secure(expected_sres(r)), secure(expected_kc(r))});
+      reply(std::move(out));
+    });
+  }
+
+  // Called on the loop thread by tests.
+  void add(const ProfileInfo& info) {
+    profiles_.push_back(info);
+    if (listener_) listener_->profile_added(info);
+  }
+  void remove(uint32_t index) {
+    auto it = std::find_if(profiles_.begin(), profiles_.end(), [&](auto& p) { return p.index == index; });
+    if (it == profiles_.end()) return;
+    ProfileInfo gone = *it;
+    profiles_.erase(it);
+    bool was_active = active_ == gone.id;
+    if (was_active) active_.clear();
+    if (listener_) listener_->profile_removed(gone);
+    if (was_active && listener_) listener_->manager_changed();
+  }
+  void set_platform_state(std::string state) {
+    platform_state_ = std::move(state);
+    if (listener_) listener_->manager_changed();
+  }
+
+  // Any thread.
+  std::vector<std::string> documents() const {
+    std::lock_guard lock(mutex_);
+    return documents_;
+  }
+
+ private:
+  void answer_umts(Bytes rand, Bytes autn, Reply<UmtsAuthResult> reply) {
+    uint8_t outcome = rand.at(0);
+    if (outcome == kThrow) throw std::runtime_error("scripted failure inside the service");
+    auto answer = [rand, autn, reply, outcome] {
+      switch (outcome) {
+        case kSyncFailure: {
+          UmtsAuthResult r;
+          r.auts = kAuts;
+          return reply(r);
+        }
+        case kMacFailure:
+          return reply(fail(Code::MacFailure, "AUTN MAC does not verify"));
+        case kPlatformChanged:
+          return reply(fail(Code::PlatformStateChanged, "PCR 7 no longer matches the policy"));
+        default: {
+          UmtsAuthResult r;
+          r.res = secure(expected_res(rand));
+          r.ck = secure(autn);
+          r.ik = secure(expected_ik(rand));
+          return reply(r);
+        }
+      }
+    };
+    if (outcome == kDropReply) return;  // the Reply goes out of scope unanswered
+    if (outcome == kReplyAtOnce) return answer();
+    later(answer);
+  }
+
+  ProfileInfo* by_id(const std::string& id) {
+    for (auto& p : profiles_)
+      if (p.id == id) return &p;
+    return nullptr;
+  }
+
+  struct Deferred {
+    SdEventSource source;
+    std::function<void()> work;
+    bool done = false;
+  };
+
+  void later(std::function<void()> work) {
+    deferred_.remove_if([](const auto& d) { return d->done; });
+    auto d = std::make_unique<Deferred>();
+    d->work = std::move(work);
+    sd_event_source* raw = nullptr;
+    int r = sd_event_add_defer(
+        event_, &raw,
+        [](sd_event_source* s, void* userdata) -> int {
+          auto* self = static_cast<Deferred*>(userdata);
+          sd_event_source_set_enabled(s, SD_EVENT_OFF);
+          self->done = true;
+          auto work = std::move(self->work);
+          work();
+          return 0;
+        },
+        d.get());
+    if (r < 0) throw std::runtime_error("sd_event_add_defer failed");
+    d->source.reset(raw);
+    deferred_.push_back(std::move(d));
+  }
+
+  sd_event* event_;
+  ServiceListener* listener_ = nullptr;
+  std::vector<ProfileInfo> profiles_;
+  std::string active_;
+  std::string platform_state_ = "trusted";
+  uint32_t next_index_ = 3;
+  std::list<std::unique_ptr<Deferred>> deferred_;
+  mutable std::mutex mutex_;
+  std::vector<std::string> documents_;
+};
+
+// ---- the adapter on its own thread and event loop ----
+
+AccessPolicy test_policy() {
+  AccessPolicy p;
+  p.modem_uids = {kModemUid};
+  return p;
+}
+
+class AdapterThread {
+ public:
+  explicit AdapterThread(const std::string& address, AccessPolicy policy = test_policy()) {
+    std::promise<std::string> ready;
+    auto started = ready.get_future();
+    thread_ = std::thread([this, address, policy, &ready] { loop(address, policy, ready); });
+    std::string problem = started.get();
+    if (!problem.empty()) {
+      stop_ = true;
+      thread_.join();
+      throw std::runtime_error(problem);
+    }
+  }
+
+  ~AdapterThread() {
+    stop_ = true;
+    thread_.join();
+  }
+
+  // Runs `task` on the loop thread and waits for it.
+  void on_loop(std::function<void(FakeService&)> task) {
+    std::packaged_task<void()> job([this, task] { task(*service_); });
+    auto done = job.get_future();
+    {
+      std::lock_guard lock(mutex_);
+      tasks_.push_back(std::move(job));
+    }
+    done.get();
+  }
+
+  FakeService& service() { return *service_; }  // only for thread-safe accessors
+
+ private:
+  void loop(const std::string& address, const AccessPolicy& policy, std::promise<std::string>& ready) {
+    sd_event* raw_event = nullptr;
+    sd_bus* raw_bus = nullptr;
+    if (sd_event_new(&raw_event) < 0) return ready.set_value("sd_event_new failed");
+    SdEvent event(raw_event);
+    if (sd_bus_new(&raw_bus) < 0) return ready.set_value("sd_bus_new failed");
+    SdBus bus(raw_bus);
+    if (sd_bus_set_address(bus.get(), address.c_str()) < 0 || sd_bus_set_bus_client(bus.get(), 1) < 0 ||
+        sd_bus_start(bus.get()) < 0 || sd_bus_attach_event(bus.get(), event.get(), SD_EVENT_PRIORITY_NORMAL) < 0)
+      return ready.set_value("cannot connect to the test bus");
+    service_ = std::make_unique<FakeService>(event.get());
+    auto adapter = BusAdapter::create(bus.get(), *service_, BusAdapterOptions{policy, true});
+    if (!adapter) return ready.set_value(adapter.error().describe());
+    ready.set_value("");
+    while (!stop_) {
+      sd_event_run(event.get(), 10'000 /* µs */);
+      std::deque<std::packaged_task<void()>> tasks;
+      {
+        std::lock_guard lock(mutex_);
+        tasks.swap(tasks_);
+      }
+      for (auto& t : tasks) t();
+    }
+    adapter->reset();
+    service_.reset();
+    // Let the answers of dropped calls leave before the connection closes.
+    sd_bus_flush(bus.get());
+    bus.reset();
+    event.reset();
+  }
+
+  std::thread thread_;
+  std::atomic<bool> stop_{false};
+  std::unique_ptr<FakeService> service_;
+  std::mutex mutex_;
+  std::deque<std::packaged_task<void()>> tasks_;
+};
+
+// ---- a raw client, for exact error names and deliberately odd calls ----
+
+struct RawReply {
+  std::string error_name;  // empty on success
+  std::string error_message;
+  SdBusMessage message;
+};
+
+class RawClient {
+ public:
+  explicit RawClient(const std::string& address) {
+    sd_bus* raw = nullptr;
+    if (sd_bus_new(&raw) < 0) throw std::runtime_error("sd_bus_new");
+    bus_.reset(raw);
+    if (sd_bus_set_address(bus_.get(), address.c_str()) < 0 || sd_bus_set_bus_client(bus_.get(), 1) < 0 ||
+        sd_bus_start(bus_.get()) < 0)
+      throw std::runtime_error("cannot connect to the test bus");
+  }
+
+  // `append` fills the call's arguments.
+  RawReply call(const std::string& path, const char* interface, const char* member,
+                const std::function<void(sd_bus_message*)>& append = {}) {
+    sd_bus_message* m = nullptr;
+    if (sd_bus_message_new_method_call(bus_.get(), &m, kBusName, path.c_str(), interface, member) < 0)
+      throw std::runtime_error("new_method_call");
+    SdBusMessage call(m);
+    if (append) append(call.get());
+    sd_bus_error error = SD_BUS_ERROR_NULL;
+    sd_bus_message* reply = nullptr;
+    int r = sd_bus_call(bus_.get(), call.get(), 10'000'000, &error, &reply);
+    RawReply out;
+    if (r < 0) {
+      out.error_name = error.name ? error.name : "errno";
+      out.error_message = error.message ? error.message : strerror(-r);
+    }
+    out.message.reset(reply);
+    sd_bus_error_free(&error);
+    return out;
+  }
+
+  RawReply umts(const std::string& path, const Bytes& rand, const Bytes& autn) {
+    return call(path, kUsimInterface, "UmtsAuthenticate", [&](sd_bus_message* m) {
+      sd_bus_message_append_array(m, 'y', rand.data(), rand.size());
+      sd_bus_message_append_array(m, 'y', autn.data(), autn.size());
+    });
+  }
+
+  RawReply gsm(const std::string& path, const std::vector<Bytes>& rands) {
+    return call(path, kUsimInterface, "GsmAuthenticate", [&](sd_bus_message* m) {
+      sd_bus_message_open_container(m, 'a', "ay");
+      for (const auto& r : rands) sd_bus_message_append_array(m, 'y', r.data(), r.size());
+      sd_bus_message_close_container(m);
+    });
+  }
+
+  std::string introspect(const std::string& path) {
+    auto reply = call(path, "org.freedesktop.DBus.Introspectable", "Introspect");
+    if (!reply.error_name.empty()) throw std::runtime_error("Introspect failed: " + reply.error_message);
+    const char* xml = nullptr;
+    sd_bus_message_read(reply.message.get(), "s", &xml);
+    return xml;
+  }
+
+  sd_bus* bus() { return bus_.get(); }
+
+ private:
+  SdBus bus_;
+};
+
+// Records ObjectManager and Properties signals from mcimd on its own connection.
+class SignalRecorder {
+ public:
+  explicit SignalRecorder(const std::string& address) : client_(address) {
+    sd_bus_slot* slot = nullptr;
+    if (sd_bus_match_signal(client_.bus(), &slot, kBusName, nullptr, nullptr, nullptr, record, this) < 0)
+      throw std::runtime_error("cannot subscribe to signals");
+    slot_.reset(slot);
+  }
+
+  struct Signal {
+    std::string path, interface, member;
+    std::string object;                                    // first argument when it is an object path
+    std::set<std::string> names;                           // interface names (Interfaces*) or changed property names
+    std::map<std::string, std::string> string_properties;  // Profile properties of InterfacesAdded
+  };
+
+  // Processes incoming messages until `pred` holds for one recorded signal, or 10 s pass.
+  std::optional<Signal> wait_for(const std::function<bool(const Signal&)>& pred) {
+    auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+    while (std::chrono::steady_clock::now() < deadline) {
+      for (const auto& s : signals_)
+        if (pred(s)) return s;
+      int r = sd_bus_process(client_.bus(), nullptr);
+      if (r < 0) return std::nullopt;
+      if (r == 0) sd_bus_wait(client_.bus(), 100'000);
+    }
+    return std::nullopt;
+  }
+
+ private:
+  static int record(sd_bus_message* m, void* userdata, sd_bus_error*) {
+    auto* self = static_cast<SignalRecorder*>(userdata);
+    Signal s;
+    s.path = sd_bus_message_get_path(m) ? sd_bus_message_get_path(m) : "";
+    s.interface = sd_bus_message_get_interface(m) ? sd_bus_message_get_interface(m) : "";
+    s.member = sd_bus_message_get_member(m) ? sd_bus_message_get_member(m) : "";
+    if (s.member == "InterfacesAdded") {
+      const char* object = nullptr;
+      sd_bus_message_read(m, "o", &object);
+      s.object = object;
+      sd_bus_message_enter_container(m, 'a', "{sa{sv}}");
+      while (sd_bus_message_enter_container(m, 'e', "sa{sv}") > 0) {
+        const char* interface = nullptr;
+        sd_bus_message_read(m, "s", &interface);
+        s.names.insert(interface);
+        sd_bus_message_enter_container(m, 'a', "{sv}");
+        while (sd_bus_message_enter_container(m, 'e', "sv") > 0) {
+          const char* name = nullptr;
+          sd_bus_message_read(m, "s", &name);
+          const char* contents = nullptr;
+          char type = 0;
+          sd_bus_message_peek_type(m, &type, &contents);
+          if (contents && std::string_view(contents) == "s") {
+            const char* value = nullptr;
+            sd_bus_message_read(m, "v", "s", &value);
+            s.string_properties[name] = value;
+          } else {
+            sd_bus_message_skip(m, "v");
+          }
+          sd_bus_message_exit_container(m);
+        }
+        sd_bus_message_exit_container(m);
+        sd_bus_message_exit_container(m);
+      }
+    } else if (s.member == "InterfacesRemoved") {
+      const char* object = nullptr;
+      sd_bus_message_read(m, "o", &object);
+      s.object = object;
+      char** names = nullptr;
+      sd_bus_message_read_strv(m, &names);
+      for (char** n = names; n && *n; ++n) {
+        s.names.insert(*n);
+        free(*n);
+      }
+      free(names);
+    } else if (s.member == "PropertiesChanged") {
+      const char* interface = nullptr;
+      sd_bus_message_read(m, "s", &interface);
+      s.object = interface;
+      sd_bus_message_enter_container(m, 'a', "{sv}");
+      while (sd_bus_message_enter_container(m, 'e', "sv") > 0) {
+        const char* name = nullptr;
+        sd_bus_message_read(m, "s", &name);
+        s.names.insert(name);
+        sd_bus_message_skip(m, "v");
+        sd_bus_message_exit_container(m);
+      }
+      sd_bus_message_exit_container(m);
+      char** invalidated = nullptr;
+      sd_bus_message_read_strv(m, &invalidated);
+      for (char** n = invalidated; n && *n; ++n) {
+        s.names.insert(*n);
+        free(*n);
+      }
+      free(invalidated);
+    }
+    self->signals_.push_back(std::move(s));
+    return 0;
+  }
+
+  RawClient client_;
+  SdBusSlot slot_;
+  std::vector<Signal> signals_;
+};
+
+// When started with MCIMD_TEST_LISTEN_ADDRESS set, this binary runs no tests: it subscribes to
+// mcimd's signals on that bus, prints READY, then the member name of every signal it receives
+// for two seconds. The bus policy test starts it under other uids.
+void listen_for_signals(const char* address) {
+  RawClient client(address);
+  auto print = [](sd_bus_message* m, void*, sd_bus_error*) -> int {
+    std::printf("%s\n", sd_bus_message_get_member(m));
+    std::fflush(stdout);
+    return 0;
+  };
+  if (sd_bus_match_signal(client.bus(), nullptr, kBusName, nullptr, nullptr, nullptr, print, nullptr) < 0)
+    std::_Exit(1);
+  std::printf("READY\n");
+  std::fflush(stdout);
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(2);
+  while (std::chrono::steady_clock::now() < deadline) {
+    int r = sd_bus_process(client.bus(), nullptr);
+    if (r < 0) break;
+    if (r == 0) sd_bus_wait(client.bus(), 100'000);
+  }
+}
+
+[[maybe_unused]] const bool kListenerMode = [] {
+  if (const char* address = std::getenv("MCIMD_TEST_LISTEN_ADDRESS")) {
+    listen_for_signals(address);
+    std::_Exit(0);
+  }
+  return false;
+}();
+
+// Reads an a{say} reply into key → bytes.
+std::map<std::string, Bytes> read_say(sd_bus_message* m) {
+  std::map<std::string, Bytes> out;
+  EXPECT_GE(sd_bus_message_enter_container(m, 'a', "{say}"), 0);
+  while (sd_bus_message_enter_container(m, 'e', "say") > 0) {
+    const char* key = nullptr;
+    const void* data = nullptr;
+    size_t size = 0;
+    sd_bus_message_read(m, "s", &key);
+    sd_bus_message_read_array(m, 'y', &data, &size);
+    auto* p = static_cast<const uint8_t*>(data);
+    out[key] = size ? Bytes(p, p + size) : Bytes{};
+    sd_bus_message_exit_container(m);
+  }
+  sd_bus_message_exit_container(m);
+  return out;
+}
+
+// ---- command helpers ----
+
+std::vector<std::string> as_user(uid_t uid, std::vector<std::string> argv) {
+  std::vector<std::string> out = {"setpriv", "--reuid=" + std::to_string(uid), "--regid=" + std::to_string(uid),
+                                  "--clear-groups"};
+  out.insert(out.end(), argv.begin(), argv.end());
+  return out;
+}
+
+// busctl's "ay" arguments: the length, then each byte.
+std::vector<std::string> ay(const Bytes& b) {
+  std::vector<std::string> out = {std::to_string(b.size())};
+  for (uint8_t v : b) out.push_back(std::to_string(v));
+  return out;
+}
+
+std::string hex(const Bytes& b) { return to_hex(b); }
+
+Bytes json_bytes(const json& j) {
+  Bytes out;
+  for (const auto& v : j) out.push_back(v.get<uint8_t>());
+  return out;
+}
+
+class TheBusAdapter : public ::testing::Test {
+ protected:
+  DbusDaemon bus_;
+  AdapterThread adapter_{bus_.address()};
+
+  std::vector<std::string> busctl(std::vector<std::string> args) {
+    std::vector<std::string> argv = {"busctl", "--address=" + bus_.address(), "--timeout=10"};
+    argv.insert(argv.end(), args.begin(), args.end());
+    return argv;
+  }
+  RunResult run_busctl(std::vector<std::string> args) { return test::run(busctl(std::move(args))); }
+  RunResult busctl_call(const std::string& path, const std::string& interface, const std::string& member,
+                        std::vector<std::string> args = {}) {
+    std::vector<std::string> argv = {"--json=short", "call", kBusName, path, interface, member};
+    argv.insert(argv.end(), args.begin(), args.end());
+    return run_busctl(argv);
+  }
+  std::vector<std::string> mcimctl(std::vector<std::string> args) {
+    std::vector<std::string> argv = {kMcimctl, "--bus-address", bus_.address()};
+    argv.insert(argv.end(), args.begin(), args.end());
+    return argv;
+  }
+  RunResult run_mcimctl(std::vector<std::string> args) { return test::run(mcimctl(std::move(args))); }
+
+  std::vector<std::string> umts_args(const Bytes& rand, const Bytes& autn) {
+    std::vector<std::string> args = {"ayay"};
+    for (auto& s : ay(rand)) args.push_back(s);
+    for (auto& s : ay(autn)) args.push_back(s);
+    return args;
+  }
+
+  // The good call that shows the adapter still serves after a refused one.
+  void expect_still_serving() {
+    RawClient client(bus_.address());
+    auto reply = client.umts(profile_path(1), rand_for(kSucceed), kAutn);
+    ASSERT_EQ(reply.error_name, "") << reply.error_message;
+    EXPECT_EQ(read_say(reply.message.get()).size(), 3u);
+  }
+};
+
+// ---- listing and properties ----
+
+TEST_F(TheBusAdapter, ListsProfilesAsObjectPathsInIndexOrder) {
+  auto r = busctl_call(kRootPath, kManagerInterface, "ListProfiles");
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  auto doc = json::parse(r.out);
+  EXPECT_EQ(doc["type"], "ao");
+  EXPECT_EQ(doc["data"][0], json::array({"/org/mcimd/Tre1/Profile/1", "/org/mcimd/Tre1/Profile/2"}));
+}
+
+TEST_F(TheBusAdapter, ServesProfileAndManagerProperties) {
+  auto iccid = run_busctl({"get-property", kBusName, profile_path(2), kProfileInterface, "Iccid"});
+  ASSERT_EQ(iccid.exit_code, 0) << iccid.err;
+  EXPECT_EQ(iccid.out, "s \"8988211000000000022\"\n");
+  auto all = run_busctl({"--json=short", "call", kBusName, profile_path(2), "org.freedesktop.DBus.Properties", "GetAll",
+                         "s", kProfileInterface});
+  ASSERT_EQ(all.exit_code, 0) << all.err;
+  auto props = json::parse(all.out)["data"][0];
+  EXPECT_EQ(props["Imsi"]["data"], "001010000000002");
+  EXPECT_EQ(props["OperatorId"]["data"], "operator-2");
+  EXPECT_EQ(props["State"]["data"], "disabled");
+  EXPECT_EQ(props["Class"]["data"], "bootstrap");
+
+  auto active = run_busctl({"get-property", kBusName, kRootPath, kManagerInterface, "ActiveProfile"});
+  EXPECT_EQ(active.out, "o \"/org/mcimd/Tre1/Profile/1\"\n") << active.err;
+  auto platform = run_busctl({"get-property", kBusName, kRootPath, kManagerInterface, "PlatformState"});
+  EXPECT_EQ(platform.out, "s \"trusted\"\n") << platform.err;
+}
+
+TEST_F(TheBusAdapter, ReportsNoActiveProfileAsTheRootPath) {
+  adapter_.on_loop([](FakeService& s) { s.remove(1); });
+  auto active = run_busctl({"get-property", kBusName, kRootPath, kManagerInterface, "ActiveProfile"});
+  EXPECT_EQ(active.out, "o \"/\"\n") << active.err;
+}
+
+TEST_F(TheBusAdapter, IsListedAndShownByMcimctl) {
+  auto list = run_mcimctl({"list"});
+  ASSERT_EQ(list.exit_code, 0) << list.err;
+  EXPECT_NE(list.out.find("INDEX"), std::string::npos) << list.out;
+  EXPECT_NE(list.out.find("8988211000000000011"), std::string::npos) << list.out;
+  EXPECT_NE(list.out.find("8988211000000000022"), std::string::npos) << list.out;
+
+  auto json_list = run_mcimctl({"list", "--json"});
+  ASSERT_EQ(json_list.exit_code, 0) << json_list.err;
+  auto profiles = json::parse(json_list.out)["profiles"];
+  ASSERT_EQ(profiles.size(), 2u);
+  EXPECT_EQ(profiles[0]["path"], "/org/mcimd/Tre1/Profile/1");
+  EXPECT_EQ(profiles[0]["active"], true);
+  EXPECT_EQ(profiles[1]["class"], "bootstrap");
+  EXPECT_EQ(profiles[1]["active"], false);
+
+  auto show = run_mcimctl({"--json", "show", "/org/mcimd/Tre1/Profile/2"});
+  ASSERT_EQ(show.exit_code, 0) << show.err;
+  auto p = json::parse(show.out);
+  EXPECT_EQ(p["index"], 2);
+  EXPECT_EQ(p["iccid"], "8988211000000000022");
+  EXPECT_EQ(p["imsi"], "001010000000002");
+  EXPECT_EQ(p["operator_id"], "operator-2");
+  EXPECT_EQ(p["state"], "disabled");
+
+  auto text = run_mcimctl({"show", "1"});
+  ASSERT_EQ(text.exit_code, 0) << text.err;
+  EXPECT_NE(text.out.find("ICCID:     8988211000000000011"), std::string::npos) << text.out;
+  EXPECT_NE(text.out.find("Active:    yes"), std::string::npos) << text.out;
+
+  auto status = run_mcimctl({"status", "--json"});
+  ASSERT_EQ(status.exit_code, 0) << status.err;
+  EXPECT_EQ(json::parse(status.out),
+            (json{{"active_profile", "/org/mcimd/Tre1/Profile/1"}, {"platform_state", "trusted"}}));
+}
+
+TEST_F(TheBusAdapter, IsReachedByMcimctlThroughTheSystemBusVariable) {
+  auto r = test::run({kMcimctl, "--json", "status"}, {{"DBUS_SYSTEM_BUS_ADDRESS", bus_.address()}});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(json::parse(r.out)["platform_state"], "trusted");
+}
+
+TEST_F(TheBusAdapter, ListsProfilesThroughTheObjectManager) {
+  auto r = busctl_call(kRootPath, "org.freedesktop.DBus.ObjectManager", "GetManagedObjects");
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  auto objects = json::parse(r.out)["data"][0];
+  ASSERT_EQ(objects.size(), 2u) << r.out;
+  for (const char* path : {"/org/mcimd/Tre1/Profile/1", "/org/mcimd/Tre1/Profile/2"}) {
+    ASSERT_TRUE(objects.contains(path)) << r.out;
+    EXPECT_TRUE(objects[path].contains(kUsimInterface));
+    EXPECT_TRUE(objects[path][kProfileInterface].contains("Iccid"));
+  }
+  EXPECT_EQ(objects["/org/mcimd/Tre1/Profile/1"][kProfileInterface]["State"]["data"], "enabled");
+}
+
+// ---- authentication ----
+
+TEST_F(TheBusAdapter, AnswersUmtsAuthenticateWithResCkAndIk) {
+  Bytes rand = rand_for(kSucceed);
+  auto r = busctl_call(profile_path(1), kUsimInterface, "UmtsAuthenticate", umts_args(rand, kAutn));
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  auto doc = json::parse(r.out);
+  EXPECT_EQ(doc["type"], "a{say}");
+  auto dict = doc["data"][0];
+  ASSERT_EQ(dict.size(), 3u) << r.out;
+  EXPECT_EQ(json_bytes(dict["RES"]), expected_res(rand));
+  EXPECT_EQ(json_bytes(dict["CK"]), kAutn);
+  EXPECT_EQ(json_bytes(dict["IK"]), expected_ik(rand));
+
+  auto ctl = run_mcimctl({"authenticate", "1", "--rand", hex(rand), "--autn", hex(kAutn)});
+  ASSERT_EQ(ctl.exit_code, 0) << ctl.err;
+  EXPECT_EQ(ctl.out,
+            "res: " + hex(expected_res(rand)) + "\nck: " + hex(kAutn) + "\nik: " + hex(expected_ik(rand)) + "\n");
+}
+
+TEST_F(TheBusAdapter, AnswersASynchronisationFailureWithAutsOnly) {
+  Bytes rand = rand_for(kSyncFailure);
+  auto r = busctl_call(profile_path(1), kUsimInterface, "UmtsAuthenticate", umts_args(rand, kAutn));
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  auto dict = json::parse(r.out)["data"][0];
+  ASSERT_EQ(dict.size(), 1u) << r.out;
+  EXPECT_EQ(json_bytes(dict["AUTS"]), kAuts);
+
+  auto ctl = run_mcimctl({"--json", "authenticate", "1", "--rand", hex(rand), "--autn", hex(kAutn)});
+  ASSERT_EQ(ctl.exit_code, 0) << ctl.err;
+  EXPECT_EQ(json::parse(ctl.out), (json{{"auts", hex(kAuts)}}));
+}
+
+TEST_F(TheBusAdapter, AnswersImsAuthenticateLikeUmts) {
+  Bytes rand = rand_for(kSucceed);
+  auto r = busctl_call(profile_path(2), kUsimInterface, "ImsAuthenticate", umts_args(rand, kAutn));
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  auto dict = json::parse(r.out)["data"][0];
+  EXPECT_EQ(json_bytes(dict["RES"]), expected_res(rand));
+
+  auto ctl = run_mcimctl({"--json", "authenticate", "2", "--ims", "--rand", hex(rand), "--autn", hex(kAutn)});
+  ASSERT_EQ(ctl.exit_code, 0) << ctl.err;
+  EXPECT_EQ(json::parse(ctl.out)["ik"], hex(expected_ik(rand)));
+}
+
+TEST_F(TheBusAdapter, AnswersGsmAuthenticateWithOneDictionaryPerRand) {
+  Bytes r1 = sequence(0x20, 16), r2 = sequence(0x40, 16);
+  std::vector<std::string> args = {"aay", "2"};
+  for (auto& s : ay(r1)) args.push_back(s);
+  for (auto& s : ay(r2)) args.push_back(s);
+  auto r = busctl_call(profile_path(1), kUsimInterface, "GsmAuthenticate", args);
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  auto doc = json::parse(r.out);
+  EXPECT_EQ(doc["type"], "aa{say}");
+  auto list = doc["data"][0];
+  ASSERT_EQ(list.size(), 2u);
+  EXPECT_EQ(json_bytes(list[0]["SRES"]), expected_sres(r1));
+  EXPECT_EQ(json_bytes(list[0]["Kc"]), expected_kc(r1));
+  EXPECT_EQ(json_bytes(list[1]["SRES"]), expected_sres(r2));
+  EXPECT_EQ(list[1].size(), 2u);
+
+  auto ctl = run_mcimctl({"--json", "gsm-authenticate", "1", "--rand", hex(r1), "--rand", hex(r2)});
+  ASSERT_EQ(ctl.exit_code, 0) << ctl.err;
+  auto results = json::parse(ctl.out)["results"];
+  ASSERT_EQ(results.size(), 2u);
+  EXPECT_EQ(results[1]["kc"], hex(expected_kc(r2)));
+  auto text = run_mcimctl({"gsm-authenticate", "1", "--rand", hex(r1)});
+  EXPECT_EQ(text.out, "rand 1: sres=" + hex(expected_sres(r1)) + " kc=" + hex(expected_kc(r1)) + "\n") << text.err;
+}
+
+TEST_F(TheBusAdapter, AnswersASynchronousServiceReplyToo) {
+  RawClient client(bus_.address());
+  auto reply = client.umts(profile_path(1), rand_for(kReplyAtOnce), kAutn);
+  ASSERT_EQ(reply.error_name, "") << reply.error_message;
+  EXPECT_EQ(read_say(reply.message.get())["RES"], expected_res(rand_for(kReplyAtOnce)));
+}
+
+// ---- refused input ----
+
+TEST_F(TheBusAdapter, RefusesBadInputWithNamedErrorsAndKeepsServing) {
+  RawClient client(bus_.address());
+  struct Case {
+    const char* what;
+    std::function<RawReply()> call;
+    std::string error;
+    std::string message;
+  };
+  const Case cases[] = {
+      {"15-byte RAND", [&] { return client.umts(profile_path(1), sequence(1, 15), kAutn); },
+       "org.mcimd.Tre1.Error.InvalidArgument", "RAND must be 16 bytes, got 15"},
+      {"17-byte AUTN", [&] { return client.umts(profile_path(1), rand_for(kSucceed), sequence(1, 17)); },
+       "org.mcimd.Tre1.Error.InvalidArgument", "AUTN must be 16 bytes, got 17"},
+      {"unknown profile", [&] { return client.umts(profile_path(99), rand_for(kSucceed), kAutn); },
+       "org.mcimd.Tre1.Error.NotFound", "No profile at /org/mcimd/Tre1/Profile/99"},
+      {"wrong signature",
+       [&] {
+         return client.call(profile_path(1), kUsimInterface, "UmtsAuthenticate",
+                            [](sd_bus_message* m) { sd_bus_message_append(m, "s", "hello"); });
+       },
+       "org.freedesktop.DBus.Error.InvalidArgs", "expecting 'ayay'"},
+      {"no RAND for GSM", [&] { return client.gsm(profile_path(1), {}); }, "org.mcimd.Tre1.Error.InvalidArgument",
+       "At least one RAND"},
+      {"four RANDs for GSM", [&] { return client.gsm(profile_path(1), std::vector<Bytes>(4, sequence(0, 16))); },
+       "org.mcimd.Tre1.Error.InvalidArgument", "At most 3 RANDs"},
+      {"short GSM RAND",
+       [&] {
+         return client.gsm(profile_path(1), {sequence(0, 16), sequence(0, 8)});
+       },
+       "org.mcimd.Tre1.Error.InvalidArgument", "RAND 1 must be 16 bytes, got 8"},
+      {"Manager call on an unknown profile",
+       [&] {
+         return client.call(kRootPath, kManagerInterface, "EnableProfile",
+                            [](sd_bus_message* m) { sd_bus_message_append(m, "o", "/org/mcimd/Tre1/Profile/42"); });
+       },
+       "org.mcimd.Tre1.Error.NotFound", "No profile at /org/mcimd/Tre1/Profile/42"},
+      {"Manager call on a non-profile path",
+       [&] {
+         return client.call(kRootPath, kManagerInterface, "DeleteProfile",
+                            [](sd_bus_message* m) { sd_bus_message_append(m, "o", "/org/mcimd/Tre1"); });
+       },
+       "org.mcimd.Tre1.Error.InvalidArgument", "is not a profile object path"},
+      {"property of an unknown profile",
+       [&] {
+         return client.call(profile_path(7), "org.freedesktop.DBus.Properties", "Get",
+                            [](sd_bus_message* m) { sd_bus_message_append(m, "ss", kProfileInterface, "Iccid"); });
+       },
+       "org.mcimd.Tre1.Error.NotFound", "No profile at /org/mcimd/Tre1/Profile/7"},
+  };
+  for (const auto& c : cases) {
+    auto reply = c.call();
+    EXPECT_EQ(reply.error_name, c.error) << c.what << ": " << reply.error_message;
+    EXPECT_NE(reply.error_message.find(c.message), std::string::npos) << c.what << ": " << reply.error_message;
+    expect_still_serving();
+  }
+
+  // busctl shows the human message and fails.
+  auto r = busctl_call(profile_path(1), kUsimInterface, "UmtsAuthenticate", umts_args(sequence(1, 15), kAutn));
+  EXPECT_NE(r.exit_code, 0);
+  EXPECT_NE(r.err.find("RAND must be 16 bytes, got 15"), std::string::npos) << r.err;
+  expect_still_serving();
+}
+
+TEST_F(TheBusAdapter, MapsServiceErrorsToTheirNamesAndMcimctlExitCodes) {
+  struct Case {
+    uint8_t outcome;
+    int exit_code;
+    std::string prefix;
+  };
+  const Case cases[] = {
+      {kMacFailure, 3, "mcimctl: MacFailure: AUTN MAC does not verify"},
+      {kPlatformChanged, 4, "mcimctl: PlatformStateChanged: PCR 7 no longer matches the policy"},
+  };
+  for (const auto& c : cases) {
+    auto r = run_mcimctl({"authenticate", "1", "--rand", hex(rand_for(c.outcome)), "--autn", hex(kAutn)});
+    EXPECT_EQ(r.exit_code, c.exit_code) << r.err;
+    EXPECT_EQ(r.err.rfind(c.prefix, 0), 0u) << r.err;
+    EXPECT_EQ(r.out, "");
+  }
+  RawClient client(bus_.address());
+  EXPECT_EQ(client.umts(profile_path(1), rand_for(kMacFailure), kAutn).error_name, "org.mcimd.Tre1.Error.MacFailure");
+
+  auto missing = run_mcimctl({"delete", "99"});
+  EXPECT_EQ(missing.exit_code, 6) << missing.err;
+  EXPECT_EQ(missing.err, "mcimctl: NotFound: No profile at /org/mcimd/Tre1/Profile/99\n");
+
+  auto bootstrap = run_mcimctl({"disable", "2"});
+  EXPECT_EQ(bootstrap.exit_code, 1);
+  EXPECT_EQ(bootstrap.err, "mcimctl: InvalidState: the bootstrap profile stays enabled\n");
+}
+
+TEST_F(TheBusAdapter, AnswersInternalWhenTheServiceDropsOrThrows) {
+  RawClient client(bus_.address());
+  auto dropped = client.umts(profile_path(1), rand_for(kDropReply), kAutn);
+  EXPECT_EQ(dropped.error_name, "org.mcimd.Tre1.Error.Internal") << dropped.error_message;
+  auto thrown = client.umts(profile_path(1), rand_for(kThrow), kAutn);
+  EXPECT_EQ(thrown.error_name, "org.mcimd.Tre1.Error.Internal") << thrown.error_message;
+  expect_still_serving();
+}
+
+// ---- authorisation ----
+
+TEST_F(TheBusAdapter, RefusesAnUnauthorisedUid) {
+  Bytes rand = rand_for(kSucceed);
+  auto ctl = test::run(as_user(kNobody, mcimctl({"authenticate", "1", "--rand", hex(rand), "--autn", hex(kAutn)})));
+  EXPECT_EQ(ctl.exit_code, 5) << ctl.err;
+  EXPECT_EQ(ctl.err.rfind("mcimctl: NotAuthorized: uid 65534 may not authenticate", 0), 0u) << ctl.err;
+
+  // dbus-send prints the full error name.
+  auto send = test::run(as_user(kNobody, {"dbus-send", "--bus=" + bus_.address(), "--print-reply",
+                                          "--dest=org.mcimd.Tre1", kRootPath, "org.mcimd.Tre1.Manager.ListProfiles"}));
+  EXPECT_NE(send.exit_code, 0);
+  EXPECT_NE(send.err.find("org.mcimd.Tre1.Error.NotAuthorized"), std::string::npos) << send.err;
+
+  // Reads are refused as well: properties, introspection, the object manager.
+  for (std::vector<std::string> args : {
+           std::vector<std::string>{"get-property", kBusName, profile_path(1), kProfileInterface, "Imsi"},
+           std::vector<std::string>{"call", kBusName, kRootPath, "org.freedesktop.DBus.Introspectable", "Introspect"},
+           std::vector<std::string>{"call", kBusName, kRootPath, "org.freedesktop.DBus.ObjectManager",
+                                    "GetManagedObjects"},
+       }) {
+    auto r = test::run(as_user(kNobody, busctl(args)));
+    EXPECT_NE(r.exit_code, 0) << args[0];
+    EXPECT_NE(r.err.find("uid 65534 may not read"), std::string::npos) << r.err;
+  }
+  expect_still_serving();
+}
+
+TEST_F(TheBusAdapter, LetsTheModemRoleAuthenticateAndReadButNotManage) {
+  Bytes rand = rand_for(kSucceed);
+  auto auth = test::run(as_user(kModemUid, mcimctl({"authenticate", "1", "--rand", hex(rand), "--autn", hex(kAutn)})));
+  EXPECT_EQ(auth.exit_code, 0) << auth.err;
+  auto list = test::run(as_user(kModemUid, mcimctl({"--json", "list"})));
+  EXPECT_EQ(list.exit_code, 0) << list.err;
+  auto enable = test::run(as_user(kModemUid, mcimctl({"enable", "2"})));
+  EXPECT_EQ(enable.exit_code, 5) << enable.err;
+  EXPECT_EQ(
+      enable.err.rfind("mcimctl: NotAuthorized: uid " + std::to_string(kModemUid) + " may not manage profiles", 0), 0u)
+      << enable.err;
+}
+
+TEST_F(TheBusAdapter, LetsGroupMembersInThroughTheirSupplementaryGroup) {
+  // The same stranger uid, now carrying a modem group: the adapter reads the groups from /proc.
+  DbusDaemon other;
+  AccessPolicy policy;
+  policy.modem_gids = {4242};
+  AdapterThread grouped(other.address(), policy);
+  std::vector<std::string> argv = {"setpriv",       "--reuid=65534", "--regid=65534", "--groups=4242", kMcimctl,
+                                   "--bus-address", other.address(), "--json",        "list"};
+  auto r = test::run(argv);
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  auto denied = test::run(as_user(kNobody, {kMcimctl, "--bus-address", other.address(), "list"}));
+  EXPECT_EQ(denied.exit_code, 5) << denied.err;
+}
+
+// ---- management ----
+
+TEST_F(TheBusAdapter, InstallsAProfileFromAPassedDescriptorAndAnnouncesIt) {
+  test::TempDir dir;
+  auto file = dir.path() / "profile.yaml";
+  const std::string document = "iccid: \"8988211000000000033\"\nk: 465b5ce8b199b49faa5f0a2ee238a6bc\n";
+  std::ofstream(file) << document;
+
+  SignalRecorder signals(bus_.address());
+  auto r = run_mcimctl({"install", file.string()});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(r.out, "/org/mcimd/Tre1/Profile/3\n");
+  ASSERT_EQ(adapter_.service().documents().size(), 1u);
+  EXPECT_EQ(adapter_.service().documents()[0], document);
+
+  auto added = signals.wait_for([](auto& s) { return s.member == "InterfacesAdded"; });
+  ASSERT_TRUE(added);
+  EXPECT_EQ(added->path, kRootPath);
+  EXPECT_EQ(added->object, "/org/mcimd/Tre1/Profile/3");
+  EXPECT_TRUE(added->names.count(kProfileInterface));
+  EXPECT_TRUE(added->names.count(kUsimInterface));
+  EXPECT_EQ(added->string_properties["Iccid"], "8988211000000000033");
+
+  auto objects = busctl_call(kRootPath, "org.freedesktop.DBus.ObjectManager", "GetManagedObjects");
+  EXPECT_TRUE(json::parse(objects.out)["data"][0].contains("/org/mcimd/Tre1/Profile/3")) << objects.out;
+
+  // From standard input: mcimctl copies the pipe into a memfd.
+  auto piped =
+      test::run({"sh", "-c", "printf 'iccid: 8988211000000000044\\n' | \"$0\" --json --bus-address \"$1\" install -",
+                 kMcimctl, bus_.address()});
+  ASSERT_EQ(piped.exit_code, 0) << piped.err;
+  EXPECT_EQ(json::parse(piped.out), (json{{"profile", "/org/mcimd/Tre1/Profile/4"}}));
+}
+
+TEST_F(TheBusAdapter, RefusesProfileDocumentsItCannotReadSafely) {
+  RawClient client(bus_.address());
+  auto install = [&](int fd) {
+    return client.call(kRootPath, kManagerInterface, "InstallProfile",
+                       [fd](sd_bus_message* m) { sd_bus_message_append(m, "h", fd); });
+  };
+  test::TempDir dir;
+
+  auto big = dir.path() / "big.yaml";
+  std::ofstream(big) << std::string(kMaxProfileDocumentSize + 1, 'x');
+  int fd = open(big.c_str(), O_RDONLY | O_CLOEXEC);
+  auto too_big = install(fd);
+  close(fd);
+  EXPECT_EQ(too_big.error_name, "org.mcimd.Tre1.Error.InvalidArgument");
+  EXPECT_NE(too_big.error_message.find("at most 65536"), std::string::npos) << too_big.error_message;
+
+  int pipe_fds[2];
+  ASSERT_EQ(pipe2(pipe_fds, O_CLOEXEC), 0);
+  auto from_pipe = install(pipe_fds[0]);  // nothing is ever written: reading it would hang
+  close(pipe_fds[0]);
+  close(pipe_fds[1]);
+  EXPECT_EQ(from_pipe.error_name, "org.mcimd.Tre1.Error.InvalidArgument");
+  EXPECT_NE(from_pipe.error_message.find("regular file"), std::string::npos) << from_pipe.error_message;
+
+  auto empty = dir.path() / "empty.yaml";
+  std::ofstream(empty).flush();
+  fd = open(empty.c_str(), O_RDONLY | O_CLOEXEC);
+  auto nothing = install(fd);
+  close(fd);
+  EXPECT_EQ(nothing.error_name, "org.mcimd.Tre1.Error.InvalidArgument");
+
+  auto too_big_ctl = run_mcimctl({"install", big.string()});
+  EXPECT_EQ(too_big_ctl.exit_code, 1);
+  EXPECT_EQ(too_big_ctl.err.rfind("mcimctl: InvalidArgument: The profile document is 65537 bytes", 0), 0u)
+      << too_big_ctl.err;
+  expect_still_serving();
+}
+
+TEST_F(TheBusAdapter, EnablesDisablesAndDeletesWithSignals) {
+  SignalRecorder signals(bus_.address());
+
+  auto enable = run_mcimctl({"enable", "/org/mcimd/Tre1/Profile/2"});
+  ASSERT_EQ(enable.exit_code, 0) << enable.err;
+  EXPECT_EQ(enable.out, "Profile /org/mcimd/Tre1/Profile/2 enabled.\n");
+  auto state = signals.wait_for([](auto& s) {
+    return s.member == "PropertiesChanged" && s.path == "/org/mcimd/Tre1/Profile/2" && s.names.count("State");
+  });
+  EXPECT_TRUE(state);
+  auto manager = signals.wait_for(
+      [](auto& s) { return s.member == "PropertiesChanged" && s.path == kRootPath && s.names.count("ActiveProfile"); });
+  EXPECT_TRUE(manager);
+  auto active = run_busctl({"get-property", kBusName, kRootPath, kManagerInterface, "ActiveProfile"});
+  EXPECT_EQ(active.out, "o \"/org/mcimd/Tre1/Profile/2\"\n");
+
+  auto disable = run_mcimctl({"--json", "disable", "1"});
+  ASSERT_EQ(disable.exit_code, 0) << disable.err;
+  EXPECT_EQ(json::parse(disable.out), (json{{"profile", "/org/mcimd/Tre1/Profile/1"}, {"result", "disabled"}}));
+
+  auto del = run_mcimctl({"delete", "1"});
+  ASSERT_EQ(del.exit_code, 0) << del.err;
+  auto removed = signals.wait_for([](auto& s) { return s.member == "InterfacesRemoved"; });
+  ASSERT_TRUE(removed);
+  EXPECT_EQ(removed->object, "/org/mcimd/Tre1/Profile/1");
+  EXPECT_TRUE(removed->names.count(kProfileInterface));
+  EXPECT_TRUE(removed->names.count(kUsimInterface));
+
+  auto list = busctl_call(kRootPath, kManagerInterface, "ListProfiles");
+  EXPECT_EQ(json::parse(list.out)["data"][0], json::array({"/org/mcimd/Tre1/Profile/2"}));
+}
+
+TEST_F(TheBusAdapter, AnnouncesProfilesTheServiceAddsAndPlatformStateChanges) {
+  SignalRecorder signals(bus_.address());
+  adapter_.on_loop([](FakeService& s) { s.add(make_profile(9, "8988211000000000099", "disabled", "operational")); });
+  auto added = signals.wait_for(
+      [](auto& s) { return s.member == "InterfacesAdded" && s.object == "/org/mcimd/Tre1/Profile/9"; });
+  ASSERT_TRUE(added);
+  EXPECT_EQ(added->string_properties["Imsi"], "001010000000009");
+
+  adapter_.on_loop([](FakeService& s) { s.set_platform_state("changed"); });
+  auto changed = signals.wait_for(
+      [](auto& s) { return s.member == "PropertiesChanged" && s.path == kRootPath && s.names.count("PlatformState"); });
+  EXPECT_TRUE(changed);
+  auto platform = run_busctl({"get-property", kBusName, kRootPath, kManagerInterface, "PlatformState"});
+  EXPECT_EQ(platform.out, "s \"changed\"\n");
+}
+
+// ---- introspection versus the XML kept in the repository ----
+
+struct Member {
+  std::vector<std::string> args;  // "direction type name"
+};
+struct InterfaceDescription {
+  std::map<std::string, Member> methods, signals;
+  std::map<std::string, std::string> properties;  // name → "type access"
+};
+
+std::map<std::string, std::string> attributes(const std::string& text) {
+  std::map<std::string, std::string> out;
+  static const std::regex attr(R"re(([A-Za-z_:.-]+)\s*=\s*"([^"]*)")re");
+  for (std::sregex_iterator it(text.begin(), text.end(), attr), end; it != end; ++it) out[(*it)[1]] = (*it)[2];
+  return out;
+}
+
+// A small reader for D-Bus introspection XML: interfaces, methods, signals, properties.
+std::map<std::string, InterfaceDescription> parse_introspection(std::string xml) {
+  xml = std::regex_replace(xml, std::regex(R"(<!--[\s\S]*?-->)"), "");
+  xml = std::regex_replace(xml, std::regex(R"(<![A-Z][^>]*>)"), "");
+  std::map<std::string, InterfaceDescription> out;
+  static const std::regex tag(R"(<(/?)([A-Za-z]+)([^>]*?)(/?)>)");
+  InterfaceDescription* interface = nullptr;
+  Member* member = nullptr;
+  bool in_signal = false;
+  for (std::sregex_iterator it(xml.begin(), xml.end(), tag), end; it != end; ++it) {
+    bool closing = (*it)[1] == "/", self_closing = (*it)[4] == "/";
+    std::string name = (*it)[2];
+    auto attrs = attributes((*it)[3]);
+    if (closing) {
+      if (name == "interface") interface = nullptr;
+      if (name == "method" || name == "signal") member = nullptr;
+      continue;
+    }
+    if (name == "interface") {
+      interface = &out[attrs["name"]];
+      if (self_closing) interface = nullptr;
+    } else if ((name == "method" || name == "signal") && interface) {
+      in_signal = name == "signal";
+      member = &(in_signal ? interface->signals : interface->methods)[attrs["name"]];
+      if (self_closing) member = nullptr;
+    } else if (name == "arg" && member) {
+      std::string direction = attrs.count("direction") ? attrs["direction"] : (in_signal ? "out" : "in");
+      member->args.push_back(direction + " " + attrs["type"] + " " + attrs["name"]);
+    } else if (name == "property" && interface) {
+      interface->properties[attrs["name"]] = attrs["type"] + " " + attrs["access"];
+    }
+  }
+  return out;
+}
+
+std::string read_text(const std::string& path) {
+  std::ifstream in(path);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+TEST_F(TheBusAdapter, IntrospectsExactlyAsTheXmlInTheRepositorySays) {
+  auto documented = parse_introspection(read_text(kXmlFile));
+  ASSERT_EQ(documented.size(), 3u) << "the XML file should describe Manager, Profile and USimApplication";
+  RawClient client(bus_.address());
+  auto live = parse_introspection(client.introspect(kRootPath));
+  for (auto& [name, description] : parse_introspection(client.introspect(profile_path(1)))) live[name] = description;
+
+  EXPECT_TRUE(live.count("org.freedesktop.DBus.ObjectManager")) << "root object lacks the ObjectManager";
+  for (const auto& [name, want] : documented) {
+    ASSERT_TRUE(live.count(name)) << name << " is not on the bus";
+    const auto& have = live[name];
+    for (const auto& [method, m] : want.methods) {
+      ASSERT_TRUE(have.methods.count(method)) << name << "." << method << " is not on the bus";
+      EXPECT_EQ(have.methods.at(method).args, m.args) << name << "." << method;
+    }
+    for (const auto& [property, p] : want.properties) {
+      ASSERT_TRUE(have.properties.count(property)) << name << "." << property << " is not on the bus";
+      EXPECT_EQ(have.properties.at(property), p) << name << "." << property;
+    }
+    for (const auto& [signal, s] : want.signals) {
+      ASSERT_TRUE(have.signals.count(signal)) << name << "." << signal << " is not on the bus";
+      EXPECT_EQ(have.signals.at(signal).args, s.args) << name << "." << signal;
+    }
+    // And nothing on the bus that the XML does not document.
+    for (const auto& [method, m] : have.methods) EXPECT_TRUE(want.methods.count(method)) << name << "." << method;
+    for (const auto& [property, p] : have.properties)
+      EXPECT_TRUE(want.properties.count(property)) << name << "." << property;
+    for (const auto& [signal, s] : have.signals) EXPECT_TRUE(want.signals.count(signal)) << name << "." << signal;
+  }
+  for (const auto& [name, description] : live) {
+    if (name.rfind("org.mcimd.", 0) == 0) {
+      EXPECT_TRUE(documented.count(name)) << name << " is not in the XML file";
+    }
+  }
+}
+
+// ---- the shipped bus policy ----
+
+class TheShippedBusPolicy : public ::testing::Test {
+ protected:
+  DbusDaemon bus_{DbusDaemonOptions{false, "<include>" + kPolicyFile + "</include>"}};
+  AdapterThread adapter_{bus_.address()};  // runs as root, which the policy lets own the name
+};
+
+TEST_F(TheShippedBusPolicy, LetsRootCallEverything) {
+  auto list = test::run({kMcimctl, "--bus-address", bus_.address(), "--json", "list"});
+  EXPECT_EQ(list.exit_code, 0) << list.err;
+  auto del = test::run({kMcimctl, "--bus-address", bus_.address(), "delete", "2"});
+  EXPECT_EQ(del.exit_code, 0) << del.err;
+  auto auth = test::run({kMcimctl, "--bus-address", bus_.address(), "authenticate", "1", "--rand",
+                         hex(rand_for(kSucceed)), "--autn", hex(kAutn)});
+  EXPECT_EQ(auth.exit_code, 0) << auth.err;
+}
+
+TEST_F(TheShippedBusPolicy, DeniesOtherUsersAtTheBus) {
+  // kModemUid is a modem for mcimd itself, yet without the mcimd-modem group the bus stops it
+  // first; so does it stop nobody.
+  for (uid_t uid : {kNobody, kModemUid}) {
+    auto send = test::run(as_user(uid, {"dbus-send", "--bus=" + bus_.address(), "--print-reply",
+                                        "--dest=org.mcimd.Tre1", kRootPath, "org.mcimd.Tre1.Manager.ListProfiles"}));
+    EXPECT_NE(send.exit_code, 0);
+    EXPECT_NE(send.err.find("org.freedesktop.DBus.Error.AccessDenied"), std::string::npos) << send.err;
+
+    auto ctl = test::run(as_user(uid, {kMcimctl, "--bus-address", bus_.address(), "authenticate", "1", "--rand",
+                                       hex(rand_for(kSucceed)), "--autn", hex(kAutn)}));
+    EXPECT_EQ(ctl.exit_code, 5) << ctl.err;
+    EXPECT_EQ(ctl.err.rfind("mcimctl: AccessDenied: ", 0), 0u) << ctl.err;
+  }
+}
+
+TEST_F(TheShippedBusPolicy, KeepsItsSignalsFromOtherUsers) {
+  const std::string self = std::filesystem::read_symlink("/proc/self/exe");
+  uint32_t next_index = 10;
+  for (uid_t uid : {uid_t{0}, kNobody}) {
+    test::TempDir dir;
+    auto out = dir.path() / "signals.txt";
+    chmod(dir.path().c_str(), 0777);
+    test::Process listener(
+        test::ProcessOptions{as_user(uid, {self}), {{"MCIMD_TEST_LISTEN_ADDRESS", bus_.address()}}, out, std::nullopt});
+    ASSERT_TRUE(
+        test::wait_until([&] { return read_text(out).find("READY") != std::string::npos; }, std::chrono::seconds(10)))
+        << "uid " << uid;
+    uint32_t index = next_index++;
+    adapter_.on_loop([index](FakeService& s) {
+      s.add(make_profile(index, "898821100000000" + std::to_string(index), "disabled", "operational"));
+    });
+    ASSERT_TRUE(listener.wait(std::chrono::seconds(10)));
+    bool received = read_text(out).find("InterfacesAdded") != std::string::npos;
+    EXPECT_EQ(received, uid == 0) << "uid " << uid << " saw:\n" << read_text(out);
+  }
+}
+
+TEST_F(TheShippedBusPolicy, LetsOnlyRootOwnTheName) {
+  auto r = test::run(as_user(
+      kNobody, {"dbus-send", "--bus=" + bus_.address(), "--print-reply", "--dest=org.freedesktop.DBus",
+                "/org/freedesktop/DBus", "org.freedesktop.DBus.RequestName", "string:org.mcimd.Tre1", "uint32:4"}));
+  EXPECT_NE(r.exit_code, 0);
+  EXPECT_NE(r.err.find("org.freedesktop.DBus.Error.AccessDenied"), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find("not allowed to own"), std::string::npos) << r.err;
+}
+
+}  // namespace
+}  // namespace mcimd::api
