@@ -2,6 +2,7 @@
 // What travels between the device (attestation/device) and an operator's verifier
 // (attestation/verifier): the evidence document and the enrolment messages. JSON, binary fields
 // base64url, TPM structures in their marshaled TPM2B/TPMS/TPMT form so any TPM tool reads them.
+#include <cstddef>
 #include <cstdint>
 #include <filesystem>
 #include <map>
@@ -13,6 +14,14 @@
 #include "common/error.hpp"
 
 namespace mcimd::protocol {
+
+// Size limits a parser enforces (InvalidArgument naming the field beyond them).
+inline constexpr std::size_t kMaxNonceSize = 64;              // a SHA-512 digest; TPM2B_DATA holds 66
+inline constexpr std::size_t kMaxTpmStructureSize = 4096;     // marshaled public areas, attests, signatures
+inline constexpr std::size_t kMaxEkCertificateSize = 16384;   // DER; vendor EK certificates are 1–2 KiB
+inline constexpr std::size_t kMaxEventLogSize = 4u << 20;     // firmware logs are tens of KiB
+inline constexpr std::size_t kMaxImaLogSize = 16u << 20;      // IMA lists grow with every file measured
+inline constexpr std::size_t kMaxDocumentSize = 32u << 20;    // whole JSON text
 
 // PCR values of one bank, by index.
 struct PcrBank {
@@ -35,6 +44,13 @@ struct Evidence {
 
 // JSON document {"format":"mcimd-evidence-1", ...}; parsing is strict: unknown or missing
 // fields, wrong types and oversized members → InvalidArgument naming the field.
+//   {"format": "mcimd-evidence-1", "nonce": B64, "quote_message": B64, "quote_signature": B64,
+//    "pcrs": [{"bank": "sha256", "values": {"0": B64, ...}}, ...], "ak_public": B64,
+//    "ek_certificate": B64?, "event_log": B64?, "ima_log": B64?}
+// B64 is base64url without padding. The IMA list travels base64url too: file names in it need
+// not be UTF-8, which a JSON string must be. The parser also checks that the TPM structures
+// unmarshal completely (TPM2B_PUBLIC, TPMS_ATTEST, TPMT_SIGNATURE), that PCR banks are known and
+// unique, indices 0–23 and every value the bank's digest size.
 std::string to_json(const Evidence& evidence);
 [[nodiscard]] Result<Evidence> evidence_from_json(std::string_view text);
 
@@ -46,6 +62,15 @@ struct Tpm2ToolsTrio {
   Bytes pcrs;
 };
 [[nodiscard]] Result<Tpm2ToolsTrio> to_tpm2_tools(const Evidence& evidence);
+// The PCR file is tpm2-tools 5.4's default "serialized" -o format (lib/pcr.c
+// pcr_fwrite_serialized; the structures copied as they lie in memory of a little-endian host):
+//   TPML_PCR_SELECTION   u32 count, then 16 × {u16 hash, u8 sizeofSelect, u8 pcrSelect[4], u8 pad}
+//                        (132 octets; the quote's own selection, unused entries zero)
+//   u32                  number N of TPML_DIGEST that follow
+//   N × TPML_DIGEST      u32 count (≤ 8), then 8 × {u16 size, u8 buffer[64]} (532 octets each)
+// all integers little-endian; the values in the quote's selection order (bank by bank, PCRs
+// ascending), eight per TPML_DIGEST as TPM2_PCR_Read returns them.
+// InvalidArgument when the evidence lacks a value the quote covers.
 // Writes quote.msg, quote.sig, quote.pcrs and ak.pub (TPM2B_PUBLIC) into dir.
 [[nodiscard]] Status write_tpm2_tools_files(const Evidence& evidence, const std::filesystem::path& dir);
 
@@ -62,6 +87,9 @@ struct CredentialChallenge {
   Bytes encrypted_secret;   // marshaled TPM2B_ENCRYPTED_SECRET
   bool operator==(const CredentialChallenge&) const = default;
 };
+// {"format":"mcimd-enrolment-request-1","ek_public":B64,"ek_certificate":B64?,"ak_public":B64}
+// {"format":"mcimd-credential-challenge-1","credential_blob":B64,"encrypted_secret":B64}
+// Parsed as strictly as the evidence; the TPM structures must unmarshal completely.
 std::string to_json(const EnrolmentRequest& r);
 [[nodiscard]] Result<EnrolmentRequest> enrolment_request_from_json(std::string_view text);
 std::string to_json(const CredentialChallenge& c);

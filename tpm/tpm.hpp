@@ -68,6 +68,34 @@ struct CommandStats {
   uint64_t encrypt_decrypt = 0;  // TPM2_EncryptDecrypt2 commands
 };
 
+// --- attestation (tpm/attest.cpp) -------------------------------------------------------------
+// Endorsement key kinds from the TCG EK Credential Profile 2.0 §B.3.3 default templates.
+enum class EkType {
+  Rsa2048,  // template L-1
+  EccP256,  // template L-2
+};
+std::string_view to_string(EkType type);
+// TCG EK Credential Profile 2.0 §2.2.1.4: NV indices of the EK certificates for the L-1/L-2 EKs.
+inline constexpr uint32_t kEkCertificateRsaIndex = 0x01C00002;
+inline constexpr uint32_t kEkCertificateEccIndex = 0x01C0000A;
+
+// What TPM2_MakeCredential produced for this TPM's EK and an AK's name, marshaled.
+struct CredentialChallenge {
+  Bytes credential_blob;   // TPM2B_ID_OBJECT
+  Bytes encrypted_secret;  // TPM2B_ENCRYPTED_SECRET
+};
+
+// A TPM2_Quote as tpm2_quote writes it: -m and -s.
+struct Quote {
+  Bytes message;    // marshaled TPMS_ATTEST (the attestationData of the TPM2B_ATTEST)
+  Bytes signature;  // marshaled TPMT_SIGNATURE
+};
+
+// The TPM name of an object from its marshaled TPM2B_PUBLIC: nameAlg (2 octets, big-endian) ‖
+// H_nameAlg(marshaled TPMT_PUBLIC) (TPM 2.0 Part 1 §16). InvalidArgument for a malformed public
+// area or an unsupported nameAlg.
+[[nodiscard]] Result<Bytes> object_name(std::span<const uint8_t> public_area);
+
 class Context;
 namespace seam {
 struct InjectedResponse;
@@ -175,6 +203,41 @@ class Context {
   [[nodiscard]] Result<std::vector<PcrValue>> pcr_read(const PcrSelection& sel);
   // InvalidArgument when the digest length does not match the bank or the PCR is above 23.
   [[nodiscard]] Status pcr_extend(unsigned pcr, std::string_view bank, std::span<const uint8_t> digest);
+
+  // --- attestation (tpm/attest.cpp) -------------------------------------------------------
+  // The EK (created as a transient primary in the endorsement hierarchy from the default
+  // template, empty endorsement auth, flushed again) as marshaled TPM2B_PUBLIC: byte for byte
+  // what `tpm2_createek -G rsa|ecc -u FILE` writes.
+  [[nodiscard]] Result<Bytes> ek_public(EkType type);
+  // The DER EK certificate from its NV index (kEkCertificate*Index), trailing padding after the
+  // DER SEQUENCE removed. NotFound when the index is not defined.
+  [[nodiscard]] Result<Bytes> ek_certificate(EkType type);
+
+  // Creates an attestation key under the SRK: restricted ECC P-256 signing key, ECDSA/SHA-256,
+  // fixedTPM|fixedParent|sensitiveDataOrigin|userWithAuth|noDA, empty auth. The caller keeps the
+  // blob (the TPM keeps nothing).
+  [[nodiscard]] Result<KeyBlob> create_ak();
+  // Loads an AK blob under the SRK. InvalidArgument for a malformed blob or a key that is not a
+  // restricted signing key (a quote from an unrestricted key proves nothing).
+  [[nodiscard]] Result<Object> load_ak(const KeyBlob& ak);
+
+  // TPM2_ActivateCredential with the AK and the `ek` EK: returns the secret the challenge
+  // protects. The EK's policy (PolicySecret(TPM_RH_ENDORSEMENT)) is satisfied in a policy
+  // session; the AK is authorised in an SRK-salted HMAC session that also encrypts the released
+  // secret on its way back. InvalidArgument for a malformed challenge, and (with the TPM's code
+  // kept) for a challenge made for another EK or another AK name.
+  [[nodiscard]] Result<SecureBytes> activate_credential(const KeyBlob& ak, EkType ek,
+                                                        const CredentialChallenge& challenge);
+
+  // TPM2_Quote with the AK's own scheme over `selections` (one entry per bank, at most 16
+  // banks, each bank once, each with at least one PCR), nonce as qualifyingData (0–64 bytes).
+  [[nodiscard]] Result<Quote> quote(const KeyBlob& ak, std::span<const uint8_t> nonce,
+                                    std::span<const PcrSelection> selections);
+  // Every allocated PCR bank (TPM_CAP_PCRS) this library knows, each with those of `pcrs` the
+  // bank has allocated; banks with none of them are left out. The no-argument form asks for
+  // PCRs 0–23.
+  [[nodiscard]] Result<std::vector<PcrSelection>> allocated_pcr_banks(std::span<const unsigned> pcrs);
+  [[nodiscard]] Result<std::vector<PcrSelection>> allocated_pcr_banks();
 
   CommandStats stats() const;
   // Transient objects and sessions this context loaded and has not flushed. Zero after every

@@ -23,7 +23,10 @@ bool port_open(int port) {
 }
 }  // namespace
 
-Swtpm::Swtpm() {
+Swtpm::Swtpm() : Swtpm(SwtpmOptions{}) {}
+
+Swtpm::Swtpm(const SwtpmOptions& options) {
+  if (options.provision_ek_certificates) provision();
   port_ = free_port_pair();
   tcti_ = "swtpm:host=127.0.0.1,port=" + std::to_string(port_);
   start();
@@ -48,6 +51,23 @@ void Swtpm::start() {
   // (single) client.
   if (!wait_until([&] { return port_open(port_ + 1); }, std::chrono::seconds(10)))
     throw std::runtime_error("swtpm did not start on port " + std::to_string(port_));
+}
+
+std::filesystem::path Swtpm::local_ca_root_certificate() {
+  return "/var/lib/swtpm-localca/swtpm-localca-rootca-cert.pem";
+}
+
+std::filesystem::path Swtpm::local_ca_issuer_certificate() { return "/var/lib/swtpm-localca/issuercert.pem"; }
+
+void Swtpm::provision() {
+  auto state = dir_.path() / "state";
+  std::filesystem::create_directories(state);
+  // --pcr-banks -: keep every bank allocated, as an unprovisioned swtpm has them.
+  auto r = run({"swtpm_setup", "--tpm2", "--tpmstate", state.string(), "--create-ek-cert", "--create-platform-cert",
+                "--pcr-banks", "-", "--logfile", (dir_.path() / "swtpm_setup.log").string()},
+               {}, std::chrono::seconds(120));
+  if (r.exit_code != 0)
+    throw std::runtime_error("swtpm_setup failed (exit " + std::to_string(r.exit_code) + "): " + r.err + r.out);
 }
 
 void Swtpm::restart() {

@@ -9,10 +9,23 @@
 
 namespace mcimd::test {
 
+struct SwtpmOptions {
+  // Manufacture the state first with `swtpm_setup --create-ek-cert --create-platform-cert`: EK
+  // certificates signed by swtpm-localca in their NV indices (swtpm 0.7: RSA-2048 at 0x01c00002,
+  // ECC NIST P-384 at 0x01c00016; none for the P-256 template L-2), the EKs persisted at
+  // 0x81010001/0x81010016, a platform certificate at 0x01c08000. All PCR banks stay allocated.
+  bool provision_ek_certificates = false;
+};
+
 class Swtpm {
  public:
   Swtpm();
+  explicit Swtpm(const SwtpmOptions& options);
   ~Swtpm();
+  // The swtpm-localca CA that signs provisioned EK certificates (swtpm_setup creates it on first
+  // use, per /etc/swtpm-localca.conf): the self-signed root, and the intermediate that signs.
+  static std::filesystem::path local_ca_root_certificate();
+  static std::filesystem::path local_ca_issuer_certificate();
   // "swtpm:host=127.0.0.1,port=N" for tss2-tctildr and TPM2TOOLS_TCTI.
   const std::string& tcti() const { return tcti_; }
   int port() const { return port_; }
@@ -22,6 +35,7 @@ class Swtpm {
 
  private:
   void start();
+  void provision();
   TempDir dir_;
   int port_ = 0;
   std::string tcti_;

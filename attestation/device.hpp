@@ -1,0 +1,58 @@
+#pragma once
+// Device side of platform validation (3GPP TR 33.812 §6.1, the TRE proving the M2ME's state):
+// evidence for an operator's nonce, and the enrolment request binding the AK to the EK.
+#include <cstdint>
+#include <filesystem>
+#include <functional>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "common/bytes.hpp"
+#include "common/error.hpp"
+#include "protocol/evidence.hpp"
+#include "tpm/tpm.hpp"
+
+namespace mcimd::attestation {
+
+struct EvidenceOptions {
+  // PCRs to quote in each bank.
+  std::vector<unsigned> pcrs = {0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18, 19, 20, 21, 22, 23};
+  // Banks to quote ("sha256", ...); empty = every bank the TPM has allocated (TPM_CAP_PCRS).
+  std::vector<std::string> banks;
+  // Logs to include; a missing file is left out (many gateways have neither), an empty path is
+  // not read at all.
+  std::filesystem::path event_log_path = "/sys/kernel/security/tpm0/binary_bios_measurements";
+  std::filesystem::path ima_log_path = "/sys/kernel/security/ima/ascii_runtime_measurements";
+  bool include_ek_certificate = true;  // when the TPM holds one for ek_type
+  tpm::EkType ek_type = tpm::EkType::EccP256;
+  // Read-quote-read rounds before giving up while the PCRs keep moving. At least 1.
+  unsigned max_attempts = 5;
+  // Test seam: runs after the first PCR read of each attempt, before the quote (tests extend a
+  // PCR here to play a measurement racing the quote).
+  std::function<void(unsigned attempt)> before_quote;
+};
+
+// Quotes the selected PCRs with the AK over `nonce` (0–64 bytes) and gathers what a verifier
+// needs. Checks made before returning:
+//  - the PCRs read before and after the quote are equal, and the quote's PCR digest is the hash
+//    (with the signature's hash algorithm) of exactly the values reported, in the quote's order —
+//    otherwise the round is redone, up to max_attempts, then Busy;
+//  - the quote carries `nonce` as qualifyingData (TpmFailure otherwise).
+// Logs are read after the quote, so they hold at least every event the quoted PCRs cover.
+// Unreadable or oversized logs fail (IoError / InvalidArgument naming the path).
+[[nodiscard]] Result<protocol::Evidence> collect_evidence(tpm::Context& tpm, const tpm::KeyBlob& ak,
+                                                          std::span<const uint8_t> nonce,
+                                                          const EvidenceOptions& options = {});
+
+// EK public (from the default template of `ek_type`), its certificate when the TPM holds one,
+// and the AK public, for an operator to answer with a credential challenge.
+[[nodiscard]] Result<protocol::EnrolmentRequest> enrolment_request(tpm::Context& tpm, const tpm::KeyBlob& ak,
+                                                                   tpm::EkType ek_type);
+
+// Releases the secret of the operator's challenge (TPM2_ActivateCredential); see
+// tpm::Context::activate_credential for the checks and errors.
+[[nodiscard]] Result<SecureBytes> activate_credential(tpm::Context& tpm, const tpm::KeyBlob& ak, tpm::EkType ek_type,
+                                                      const protocol::CredentialChallenge& challenge);
+
+}  // namespace mcimd::attestation

@@ -1,0 +1,74 @@
+#pragma once
+// The operator's platform validation (TR 33.812 PVA): checks a device's evidence against its
+// enrolled keys, the TPM manufacturers' CAs and a reference policy, and says why it refused.
+// Links no TPM code: only protocol/ wire types, tss2-mu marshalling and OpenSSL.
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "attestation/eventlog.hpp"
+#include "attestation/policy.hpp"
+#include "attestation/verifier_ek.hpp"
+#include "attestation/verifier_tpm.hpp"
+#include "common/bytes.hpp"
+#include "protocol/evidence.hpp"
+
+namespace mcimd::attestation {
+
+struct VerifierOptions {
+  Bytes nonce;                               // the challenge this verifier sent
+  std::optional<CaBundle> ek_cas;            // when set, the evidence's EK certificate must chain to it
+  std::optional<Bytes> ek_public;            // enrolled EK (TPM2B_PUBLIC): the certificate must be for it
+  std::optional<Bytes> enrolled_ak_public;   // enrolled AK (TPM2B_PUBLIC): the evidence must use it
+  std::optional<ReferencePolicy> policy;
+  std::optional<ClockInfo> last_clock;       // known device: the clock info of its last accepted quote
+  EventLogLimits limits;
+};
+
+struct Check {
+  std::string name;    // "quote.signature", "policy.pcr[7]", …
+  bool passed = false;
+  std::string reason;  // why it failed, or what was verified
+};
+
+struct VerificationResult {
+  bool ok = false;                  // true only when every check passed (and there is at least one)
+  std::vector<Check> checks;
+  std::optional<ClockInfo> clock;   // the quote's clock info: the device's new state once accepted
+  // The check of that name, nullptr if it was not made.
+  const Check* find(std::string_view name) const;
+  // "name: reason; name: reason" for every failed check.
+  std::string failures() const;
+};
+
+// Verifies evidence. Checks, in this order, each recorded with pass/fail and reason:
+//   ak.public          the AK's TPM2B_PUBLIC parses (RSA or ECC)
+//   ak.attributes      restricted, fixedTPM, fixedParent, sensitiveDataOrigin, sign, not decrypt;
+//                      ECDSA P-256 or RSASSA/RSAPSS, SHA-256
+//   ak.enrolled        (with enrolled_ak_public) the evidence's AK is the enrolled one
+//   ek.chain           (with ek_cas) the EK certificate is present, chains to the bundle and, with
+//                      ek_public, certifies that key
+//   quote.format       the message is a well-formed TPMS_ATTEST
+//   quote.signature    the TPMT_SIGNATURE verifies with the AK over the message
+//   quote.magic        magic is TPM_GENERATED_VALUE
+//   quote.type         type is TPM_ST_ATTEST_QUOTE
+//   quote.nonce        extraData equals the verifier's nonce
+//   quote.pcr_selection  the evidence carries exactly the quoted PCRs (no extra, none missing),
+//                      each of its bank's digest size
+//   quote.pcr_digest   H_sig(selected PCR values in selection order) equals the quote's pcrDigest
+//   quote.clock        (with last_clock) resetCount/restartCount did not go back, and the clock
+//                      advanced when neither changed — else "replayed or stale evidence"
+//   eventlog.parse     (with a firmware log) it parses within the limits
+//   eventlog.replay    every quoted PCR the log extends replays to its quoted value
+//   ima.replay         (with an IMA log) it parses, each ima-ng entry's template hash matches its
+//                      fields, and PCR 10 replays (sha1 bank, else sha256 by either kernel rule)
+//   policy.event_log / policy.ima_log   (when the policy requires them) the log is present
+//   policy.required_pcrs  the quote covers every PCR the policy requires
+//   policy.pcr[N]      for each PCR the policy lists: its quoted value in each listed bank is allowed
+//   policy.event[TYPE] for each event type the policy lists: every such event's digests are allowed
+// Checks whose inputs are missing are not made (no quote.* after quote.format fails, no quote.signature
+// without a usable AK); no other failure stops the list.
+VerificationResult verify(const protocol::Evidence& evidence, const VerifierOptions& options);
+
+}  // namespace mcimd::attestation

@@ -1,0 +1,354 @@
+// Evidence and enrolment documents as JSON, and the tpm2-tools export of a quote.
+#include "protocol/evidence.hpp"
+
+#include <nlohmann/json.hpp>
+
+#include <algorithm>
+#include <charconv>
+#include <initializer_list>
+#include <set>
+
+#include "common/file.hpp"
+#include "protocol/quote.hpp"
+#include "protocol/tpm_mu.hpp"
+
+namespace mcimd::protocol {
+
+namespace {
+
+using json = nlohmann::json;
+
+constexpr std::string_view kEvidenceFormat = "mcimd-evidence-1";
+constexpr std::string_view kEnrolmentRequestFormat = "mcimd-enrolment-request-1";
+constexpr std::string_view kCredentialChallengeFormat = "mcimd-credential-challenge-1";
+constexpr unsigned kPcrCount = 24;  // PC Client Platform TPM Profile §4.6
+
+std::string dump(const json& j) {
+  // Every string we write is ASCII; replace rather than throw should a bank name not be UTF-8.
+  return j.dump(-1, ' ', false, json::error_handler_t::replace);
+}
+
+std::string b64(const Bytes& b) { return base64url_encode(b); }
+
+// --- strict reading ------------------------------------------------------------------------------
+// One JSON object being read: every access names the field as "<doc>.<field>" in errors, and
+// finish() refuses members nobody asked for.
+class Reader {
+ public:
+  Reader(const json& obj, std::string where) : obj_(obj), where_(std::move(where)) {}
+
+  static Result<Reader> object(const json& j, std::string where) {
+    if (!j.is_object()) return fail(Code::InvalidArgument, where + " must be a JSON object");
+    return Reader(j, std::move(where));
+  }
+
+  std::string name(std::string_view field) const { return where_ + "." + std::string(field); }
+
+  Result<const json*> get(std::string_view field, bool required) {
+    known_.insert(std::string(field));
+    auto it = obj_.find(std::string(field));
+    if (it == obj_.end()) {
+      if (required) return fail(Code::InvalidArgument, "Missing field " + name(field));
+      return nullptr;
+    }
+    return &*it;
+  }
+
+  Result<std::string> string(std::string_view field) {
+    const json* j = MCIMD_TRY(get(field, true));
+    if (!j->is_string()) return fail(Code::InvalidArgument, name(field) + " must be a string");
+    return j->get<std::string>();
+  }
+
+  Result<Bytes> binary(const json& j, const std::string& what, std::size_t max, bool non_empty) {
+    if (!j.is_string()) return fail(Code::InvalidArgument, what + " must be a base64url string");
+    const auto& text = j.get_ref<const std::string&>();
+    // base64 grows 4/3: refuse before decoding what cannot fit.
+    if (text.size() > (max + 2) / 3 * 4 + 2)
+      return fail(Code::InvalidArgument, what + " is larger than " + std::to_string(max) + " bytes");
+    auto bytes = MCIMD_TRY(base64url_decode(text, what));
+    if (bytes.size() > max)
+      return fail(Code::InvalidArgument, what + " is larger than " + std::to_string(max) + " bytes");
+    if (non_empty && bytes.empty()) return fail(Code::InvalidArgument, what + " is empty");
+    return bytes;
+  }
+
+  Result<Bytes> binary(std::string_view field, std::size_t max, bool non_empty = true) {
+    const json* j = MCIMD_TRY(get(field, true));
+    return binary(*j, name(field), max, non_empty);
+  }
+
+  Result<std::optional<Bytes>> optional_binary(std::string_view field, std::size_t max) {
+    const json* j = MCIMD_TRY(get(field, false));
+    if (!j) return std::optional<Bytes>{};
+    return std::optional<Bytes>(MCIMD_TRY(binary(*j, name(field), max, true)));
+  }
+
+  Status format(std::string_view expected) {
+    auto f = MCIMD_TRY(string("format"));
+    if (f != expected)
+      return fail(Code::InvalidArgument, name("format") + " is '" + f + "', expected '" + std::string(expected) + "'");
+    return {};
+  }
+
+  Status finish() const {
+    for (auto it = obj_.begin(); it != obj_.end(); ++it)
+      if (!known_.count(it.key())) return fail(Code::InvalidArgument, "Unknown field " + name(it.key()));
+    return {};
+  }
+
+ private:
+  const json& obj_;
+  std::string where_;
+  std::set<std::string> known_;
+};
+
+Result<json> parse_document(std::string_view text, const std::string& doc) {
+  if (text.size() > kMaxDocumentSize)
+    return fail(Code::InvalidArgument, "The " + doc + " document is larger than " + std::to_string(kMaxDocumentSize) +
+                                           " bytes");
+  try {
+    return json::parse(text);
+  } catch (const json::exception& e) {
+    return fail(Code::InvalidArgument, "The " + doc + " document is not valid JSON: " + e.what());
+  }
+}
+
+// Runs a parser body, turning any nlohmann exception that escapes it into InvalidArgument.
+template <class F>
+auto guarded(const std::string& doc, F&& body) -> decltype(body()) {
+  try {
+    return body();
+  } catch (const json::exception& e) {
+    return fail(Code::InvalidArgument, "Malformed " + doc + " document: " + e.what());
+  }
+}
+
+template <class T, auto Unmarshal>
+Status check_structure(const Bytes& data, const std::string& what) {
+  MCIMD_CHECK((unmarshal<T, Unmarshal>(data, what)));
+  return {};
+}
+
+Result<unsigned> pcr_index(const std::string& key, const std::string& where) {
+  unsigned index = 0;
+  auto [end, ec] = std::from_chars(key.data(), key.data() + key.size(), index);
+  if (key.empty() || ec != std::errc() || end != key.data() + key.size() || index >= kPcrCount ||
+      (key.size() > 1 && key[0] == '0'))
+    return fail(Code::InvalidArgument, where + " has key '" + key + "', not a PCR index 0-23");
+  return index;
+}
+
+Result<std::vector<PcrBank>> read_pcrs(const json& j, const std::string& where) {
+  if (!j.is_array()) return fail(Code::InvalidArgument, where + " must be an array");
+  if (j.empty()) return fail(Code::InvalidArgument, where + " lists no PCR bank");
+  if (j.size() > 16) return fail(Code::InvalidArgument, where + " lists more than 16 PCR banks");
+  std::vector<PcrBank> out;
+  for (std::size_t i = 0; i < j.size(); ++i) {
+    const std::string at = where + "[" + std::to_string(i) + "]";
+    auto r = MCIMD_TRY(Reader::object(j[i], at));
+    PcrBank bank;
+    bank.bank = MCIMD_TRY(r.string("bank"));
+    auto size = digest_size(bank.bank);
+    if (!size)
+      return fail(Code::InvalidArgument, r.name("bank") + " is '" + bank.bank +
+                                             "', expected sha1, sha256, sha384 or sha512");
+    for (const auto& seen : out)
+      if (seen.bank == bank.bank) return fail(Code::InvalidArgument, at + " repeats PCR bank " + bank.bank);
+    const json* values = MCIMD_TRY(r.get("values", true));
+    if (!values->is_object()) return fail(Code::InvalidArgument, r.name("values") + " must be an object");
+    if (values->empty()) return fail(Code::InvalidArgument, r.name("values") + " lists no PCR");
+    for (auto it = values->begin(); it != values->end(); ++it) {
+      unsigned index = MCIMD_TRY(pcr_index(it.key(), r.name("values")));
+      const std::string what = r.name("values") + "." + it.key();
+      auto value = MCIMD_TRY(r.binary(it.value(), what, *size, true));
+      if (value.size() != *size)
+        return fail(Code::InvalidArgument, what + " is " + std::to_string(value.size()) + " bytes, not a " +
+                                               bank.bank + " digest (" + std::to_string(*size) + ")");
+      bank.values[index] = std::move(value);
+    }
+    MCIMD_CHECK(r.finish());
+    out.push_back(std::move(bank));
+  }
+  return out;
+}
+
+// --- tpm2-tools serialized PCR file ---------------------------------------------------------------
+// Sizes of the tss2 C structures tpm2-tools writes as they lie in memory (x86-64/aarch64 ABI).
+constexpr std::size_t kPcrSelectMax = 4;                     // TPM2_PCR_SELECT_MAX ((32 + 7) / 8)
+constexpr std::size_t kSelectionEntry = 8;                   // u16 hash, u8 size, u8[4], 1 padding
+constexpr std::size_t kBanksMax = 16;                        // TPM2_NUM_PCR_BANKS
+constexpr std::size_t kTpmlPcrSelection = 4 + kBanksMax * kSelectionEntry;  // 132
+constexpr std::size_t kDigestsPerList = 8;                   // TPML_DIGEST holds 8 (Part 2 §10.9.2)
+constexpr std::size_t kTpm2bDigest = 2 + 64;                 // u16 size, sizeof(TPMU_HA)
+constexpr std::size_t kTpmlDigest = 4 + kDigestsPerList * kTpm2bDigest;  // 532
+
+void put_le16(Bytes& out, std::size_t at, uint16_t v) {
+  out[at] = static_cast<uint8_t>(v);
+  out[at + 1] = static_cast<uint8_t>(v >> 8);
+}
+void put_le32(Bytes& out, std::size_t at, uint32_t v) {
+  for (int i = 0; i < 4; ++i) out[at + i] = static_cast<uint8_t>(v >> (8 * i));
+}
+
+}  // namespace
+
+// --- evidence -----------------------------------------------------------------------------------------
+std::string to_json(const Evidence& e) {
+  json j;
+  j["format"] = kEvidenceFormat;
+  j["nonce"] = b64(e.nonce);
+  j["quote_message"] = b64(e.quote_message);
+  j["quote_signature"] = b64(e.quote_signature);
+  json pcrs = json::array();
+  for (const auto& bank : e.pcrs) {
+    json values = json::object();
+    for (const auto& [index, value] : bank.values) values[std::to_string(index)] = b64(value);
+    pcrs.push_back({{"bank", bank.bank}, {"values", std::move(values)}});
+  }
+  j["pcrs"] = std::move(pcrs);
+  j["ak_public"] = b64(e.ak_public);
+  if (e.ek_certificate) j["ek_certificate"] = b64(*e.ek_certificate);
+  if (e.event_log) j["event_log"] = b64(*e.event_log);
+  if (e.ima_log) j["ima_log"] = base64url_encode(std::span(reinterpret_cast<const uint8_t*>(e.ima_log->data()), e.ima_log->size()));
+  return dump(j);
+}
+
+Result<Evidence> evidence_from_json(std::string_view text) {
+  const std::string doc = "evidence";
+  auto j = MCIMD_TRY(parse_document(text, doc));
+  return guarded(doc, [&]() -> Result<Evidence> {
+    auto r = MCIMD_TRY(Reader::object(j, doc));
+    MCIMD_CHECK(r.format(kEvidenceFormat));
+    Evidence e;
+    e.nonce = MCIMD_TRY(r.binary("nonce", kMaxNonceSize, /*non_empty=*/false));
+    e.quote_message = MCIMD_TRY(r.binary("quote_message", kMaxTpmStructureSize));
+    MCIMD_CHECK((check_structure<TPMS_ATTEST, Tss2_MU_TPMS_ATTEST_Unmarshal>(e.quote_message, r.name("quote_message"))));
+    e.quote_signature = MCIMD_TRY(r.binary("quote_signature", kMaxTpmStructureSize));
+    MCIMD_CHECK((check_structure<TPMT_SIGNATURE, Tss2_MU_TPMT_SIGNATURE_Unmarshal>(e.quote_signature,
+                                                                                   r.name("quote_signature"))));
+    const json* pcrs = MCIMD_TRY(r.get("pcrs", true));
+    e.pcrs = MCIMD_TRY(read_pcrs(*pcrs, r.name("pcrs")));
+    e.ak_public = MCIMD_TRY(r.binary("ak_public", kMaxTpmStructureSize));
+    MCIMD_CHECK((check_structure<TPM2B_PUBLIC, Tss2_MU_TPM2B_PUBLIC_Unmarshal>(e.ak_public, r.name("ak_public"))));
+    e.ek_certificate = MCIMD_TRY(r.optional_binary("ek_certificate", kMaxEkCertificateSize));
+    e.event_log = MCIMD_TRY(r.optional_binary("event_log", kMaxEventLogSize));
+    auto ima = MCIMD_TRY(r.optional_binary("ima_log", kMaxImaLogSize));
+    if (ima) e.ima_log = std::string(ima->begin(), ima->end());
+    MCIMD_CHECK(r.finish());
+    return e;
+  });
+}
+
+// --- tpm2-tools export -----------------------------------------------------------------------------------
+Result<Tpm2ToolsTrio> to_tpm2_tools(const Evidence& evidence) {
+  auto info = MCIMD_TRY(parse_quote_message(evidence.quote_message));
+  // The quote's own selection (as tpm2_quote -l passed it), raw.
+  auto attest = MCIMD_TRY((unmarshal<TPMS_ATTEST, Tss2_MU_TPMS_ATTEST_Unmarshal>(evidence.quote_message,
+                                                                                 "quote message (TPMS_ATTEST)")));
+  const auto& sel = attest.attested.quote.pcrSelect;
+  if (sel.count == 0 || sel.count > kBanksMax)
+    return fail(Code::InvalidArgument, "The quote selects " + std::to_string(sel.count) + " PCR banks");
+
+  std::vector<const Bytes*> values;
+  for (const auto& bank : info.selection) {
+    const PcrBank* have = nullptr;
+    for (const auto& b : evidence.pcrs)
+      if (b.bank == bank.bank) have = &b;
+    for (unsigned pcr : bank.pcrs) {
+      if (!have || !have->values.count(pcr))
+        return fail(Code::InvalidArgument, "The evidence lacks the value of quoted PCR " + bank.bank + ":" +
+                                               std::to_string(pcr));
+      const Bytes& v = have->values.at(pcr);
+      if (v.size() != digest_size(bank.bank))
+        return fail(Code::InvalidArgument, "The value of PCR " + bank.bank + ":" + std::to_string(pcr) +
+                                               " is not a " + bank.bank + " digest");
+      values.push_back(&v);
+    }
+  }
+  const std::size_t lists = (values.size() + kDigestsPerList - 1) / kDigestsPerList;
+  Bytes file(kTpmlPcrSelection + 4 + lists * kTpmlDigest, 0);
+  put_le32(file, 0, sel.count);
+  for (uint32_t i = 0; i < sel.count; ++i) {
+    const auto& s = sel.pcrSelections[i];
+    const std::size_t at = 4 + i * kSelectionEntry;
+    put_le16(file, at, s.hash);
+    file[at + 2] = std::min<uint8_t>(s.sizeofSelect, kPcrSelectMax);
+    for (std::size_t k = 0; k < kPcrSelectMax && k < s.sizeofSelect; ++k) file[at + 3 + k] = s.pcrSelect[k];
+  }
+  put_le32(file, kTpmlPcrSelection, static_cast<uint32_t>(lists));
+  for (std::size_t n = 0; n < values.size(); ++n) {
+    const std::size_t list = kTpmlPcrSelection + 4 + (n / kDigestsPerList) * kTpmlDigest;
+    const std::size_t in_list = std::min(kDigestsPerList, values.size() - (n / kDigestsPerList) * kDigestsPerList);
+    put_le32(file, list, static_cast<uint32_t>(in_list));
+    const std::size_t at = list + 4 + (n % kDigestsPerList) * kTpm2bDigest;
+    put_le16(file, at, static_cast<uint16_t>(values[n]->size()));
+    std::copy(values[n]->begin(), values[n]->end(), file.begin() + static_cast<std::ptrdiff_t>(at + 2));
+  }
+  return Tpm2ToolsTrio{evidence.quote_message, evidence.quote_signature, std::move(file)};
+}
+
+Status write_tpm2_tools_files(const Evidence& evidence, const std::filesystem::path& dir) {
+  auto trio = MCIMD_TRY(to_tpm2_tools(evidence));
+  MCIMD_CHECK(write_file_atomic(dir / "quote.msg", trio.message));
+  MCIMD_CHECK(write_file_atomic(dir / "quote.sig", trio.signature));
+  MCIMD_CHECK(write_file_atomic(dir / "quote.pcrs", trio.pcrs));
+  // tpm2_checkquote -u takes a TPM2B_PUBLIC (tpm2-tools "tss" format) as well as PEM.
+  MCIMD_CHECK(write_file_atomic(dir / "ak.pub", evidence.ak_public));
+  return {};
+}
+
+// --- enrolment -------------------------------------------------------------------------------------------
+std::string to_json(const EnrolmentRequest& r) {
+  json j;
+  j["format"] = kEnrolmentRequestFormat;
+  j["ek_public"] = b64(r.ek_public);
+  if (r.ek_certificate) j["ek_certificate"] = b64(*r.ek_certificate);
+  j["ak_public"] = b64(r.ak_public);
+  return dump(j);
+}
+
+Result<EnrolmentRequest> enrolment_request_from_json(std::string_view text) {
+  const std::string doc = "enrolment_request";
+  auto j = MCIMD_TRY(parse_document(text, doc));
+  return guarded(doc, [&]() -> Result<EnrolmentRequest> {
+    auto r = MCIMD_TRY(Reader::object(j, doc));
+    MCIMD_CHECK(r.format(kEnrolmentRequestFormat));
+    EnrolmentRequest out;
+    out.ek_public = MCIMD_TRY(r.binary("ek_public", kMaxTpmStructureSize));
+    MCIMD_CHECK((check_structure<TPM2B_PUBLIC, Tss2_MU_TPM2B_PUBLIC_Unmarshal>(out.ek_public, r.name("ek_public"))));
+    out.ek_certificate = MCIMD_TRY(r.optional_binary("ek_certificate", kMaxEkCertificateSize));
+    out.ak_public = MCIMD_TRY(r.binary("ak_public", kMaxTpmStructureSize));
+    MCIMD_CHECK((check_structure<TPM2B_PUBLIC, Tss2_MU_TPM2B_PUBLIC_Unmarshal>(out.ak_public, r.name("ak_public"))));
+    MCIMD_CHECK(r.finish());
+    return out;
+  });
+}
+
+std::string to_json(const CredentialChallenge& c) {
+  json j;
+  j["format"] = kCredentialChallengeFormat;
+  j["credential_blob"] = b64(c.credential_blob);
+  j["encrypted_secret"] = b64(c.encrypted_secret);
+  return dump(j);
+}
+
+Result<CredentialChallenge> credential_challenge_from_json(std::string_view text) {
+  const std::string doc = "credential_challenge";
+  auto j = MCIMD_TRY(parse_document(text, doc));
+  return guarded(doc, [&]() -> Result<CredentialChallenge> {
+    auto r = MCIMD_TRY(Reader::object(j, doc));
+    MCIMD_CHECK(r.format(kCredentialChallengeFormat));
+    CredentialChallenge out;
+    out.credential_blob = MCIMD_TRY(r.binary("credential_blob", kMaxTpmStructureSize));
+    MCIMD_CHECK((check_structure<TPM2B_ID_OBJECT, Tss2_MU_TPM2B_ID_OBJECT_Unmarshal>(out.credential_blob,
+                                                                                     r.name("credential_blob"))));
+    out.encrypted_secret = MCIMD_TRY(r.binary("encrypted_secret", kMaxTpmStructureSize));
+    MCIMD_CHECK((check_structure<TPM2B_ENCRYPTED_SECRET, Tss2_MU_TPM2B_ENCRYPTED_SECRET_Unmarshal>(
+        out.encrypted_secret, r.name("encrypted_secret"))));
+    MCIMD_CHECK(r.finish());
+    return out;
+  });
+}
+
+}  // namespace mcimd::protocol
