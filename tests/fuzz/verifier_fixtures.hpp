@@ -1,0 +1,330 @@
+#pragma once
+// Test material for the verifier, built in software: crypto-agile event logs, TPM2B_PUBLIC areas
+// for OpenSSL keys, quotes signed like a TPM signs them, and a CA that issues EK certificates.
+// Header-only so the unit tests, integration tests and fuzz seed writer share it.
+#include <openssl/core_names.h>
+#include <openssl/ec.h>
+#include <openssl/evp.h>
+#include <openssl/pem.h>
+#include <openssl/rand.h>
+#include <openssl/x509.h>
+#include <openssl/x509v3.h>
+#include <tss2/tss2_mu.h>
+
+#include <cstring>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+#include "attestation/verifier_tpm.hpp"
+#include "common/bytes.hpp"
+
+namespace mcimd::test::verifier {
+
+using attestation::EvpPkey;
+
+inline Bytes sha(uint16_t alg, std::span<const uint8_t> data) { return *attestation::hash(alg, data); }
+inline Bytes sha(uint16_t alg, std::string_view s) {
+  return sha(alg, std::span<const uint8_t>(reinterpret_cast<const uint8_t*>(s.data()), s.size()));
+}
+inline Bytes extend(uint16_t alg, const Bytes& pcr, const Bytes& digest) {
+  Bytes in = pcr;
+  in.insert(in.end(), digest.begin(), digest.end());
+  return sha(alg, in);
+}
+
+// A TCG PC Client crypto-agile log (PFP §10.2), little-endian.
+class EventLogBuilder {
+ public:
+  explicit EventLogBuilder(std::vector<uint16_t> banks = {attestation::alg::kSha1, attestation::alg::kSha256})
+      : banks_(std::move(banks)) {
+    Bytes spec;
+    const char sig[16] = "Spec ID Event03";
+    spec.insert(spec.end(), sig, sig + 16);
+    put32(spec, 0);  // platformClass: client
+    spec.push_back(0);  // specVersionMinor
+    spec.push_back(2);  // specVersionMajor
+    spec.push_back(0);  // specErrata
+    spec.push_back(2);  // uintnSize: UINT64
+    put32(spec, uint32_t(banks_.size()));
+    for (uint16_t b : banks_) {
+      put16(spec, b);
+      put16(spec, uint16_t(attestation::hash_size(b)));
+    }
+    spec.push_back(0);  // vendorInfoSize
+    put32(log_, 0);
+    put32(log_, 3);  // EV_NO_ACTION
+    log_.insert(log_.end(), 20, 0);
+    put32(log_, uint32_t(spec.size()));
+    log_.insert(log_.end(), spec.begin(), spec.end());
+  }
+  // An event whose digests are H(data) in every bank; returns the per-bank digests.
+  std::vector<Bytes> add(uint32_t pcr, uint32_t type, std::string_view data) {
+    std::vector<Bytes> digests;
+    for (uint16_t b : banks_) digests.push_back(sha(b, data));
+    add_digests(pcr, type, digests, data);
+    return digests;
+  }
+  void add_digests(uint32_t pcr, uint32_t type, const std::vector<Bytes>& digests, std::string_view data) {
+    put32(log_, pcr);
+    put32(log_, type);
+    put32(log_, uint32_t(banks_.size()));
+    for (std::size_t i = 0; i < banks_.size(); ++i) {
+      put16(log_, banks_[i]);
+      log_.insert(log_.end(), digests[i].begin(), digests[i].end());
+    }
+    put32(log_, uint32_t(data.size()));
+    log_.insert(log_.end(), data.begin(), data.end());
+  }
+  void startup_locality(uint8_t locality) {
+    std::string data("StartupLocality\0", 16);
+    data.push_back(char(locality));
+    std::vector<Bytes> zeros;
+    for (uint16_t b : banks_) zeros.emplace_back(attestation::hash_size(b), 0);
+    add_digests(0, 3, zeros, data);
+  }
+  const Bytes& bytes() const { return log_; }
+  static void put16(Bytes& b, uint16_t v) {
+    b.push_back(uint8_t(v));
+    b.push_back(uint8_t(v >> 8));
+  }
+  static void put32(Bytes& b, uint32_t v) {
+    for (int i = 0; i < 4; ++i) b.push_back(uint8_t(v >> (8 * i)));
+  }
+
+ private:
+  std::vector<uint16_t> banks_;
+  Bytes log_;
+};
+
+inline Bytes bn_param(EVP_PKEY* key, const char* name, std::size_t pad) {
+  BIGNUM* bn = nullptr;
+  if (!EVP_PKEY_get_bn_param(key, name, &bn)) throw std::runtime_error("EVP_PKEY_get_bn_param");
+  Bytes out(pad ? pad : std::size_t(BN_num_bytes(bn)));
+  BN_bn2binpad(bn, out.data(), int(out.size()));
+  BN_free(bn);
+  return out;
+}
+
+inline EvpPkey ec_key() { return EvpPkey(EVP_PKEY_Q_keygen(nullptr, nullptr, "EC", "P-256")); }
+inline EvpPkey rsa_key() { return EvpPkey(EVP_PKEY_Q_keygen(nullptr, nullptr, "RSA", size_t{2048})); }
+
+// TPMA_OBJECT sets of the TCG EK template and a tpm2_createak key (Part 2 §8.3).
+inline constexpr uint32_t kEkAttributes = 0x000300B2;  // fixedTPM|fixedParent|sensitiveDataOrigin|adminWithPolicy|restricted|decrypt
+inline constexpr uint32_t kAkAttributes = 0x00050072;  // fixedTPM|fixedParent|sensitiveDataOrigin|userWithAuth|restricted|sign
+
+// TPM2B_PUBLIC for an OpenSSL key: storage keys get AES-128-CFB and no scheme; signing keys
+// ECDSA-SHA256 (ECC) or `rsa_scheme`-SHA256 (RSA).
+inline Bytes tpm_public(EVP_PKEY* key, uint32_t attributes, uint16_t rsa_scheme = TPM2_ALG_RSASSA) {
+  TPM2B_PUBLIC pub{};
+  TPMT_PUBLIC& p = pub.publicArea;
+  p.nameAlg = TPM2_ALG_SHA256;
+  p.objectAttributes = attributes;
+  bool storage = attributes & TPMA_OBJECT_DECRYPT && attributes & TPMA_OBJECT_RESTRICTED;
+  TPMT_SYM_DEF_OBJECT sym{};
+  sym.algorithm = TPM2_ALG_NULL;
+  if (storage) {
+    sym.algorithm = TPM2_ALG_AES;
+    sym.keyBits.aes = 128;
+    sym.mode.aes = TPM2_ALG_CFB;
+  }
+  if (EVP_PKEY_get_base_id(key) == EVP_PKEY_EC) {
+    p.type = TPM2_ALG_ECC;
+    p.parameters.eccDetail.symmetric = sym;
+    p.parameters.eccDetail.scheme.scheme = storage ? TPM2_ALG_NULL : TPM2_ALG_ECDSA;
+    if (!storage) p.parameters.eccDetail.scheme.details.ecdsa.hashAlg = TPM2_ALG_SHA256;
+    p.parameters.eccDetail.curveID = TPM2_ECC_NIST_P256;
+    p.parameters.eccDetail.kdf.scheme = TPM2_ALG_NULL;
+    Bytes x = bn_param(key, OSSL_PKEY_PARAM_EC_PUB_X, 32), y = bn_param(key, OSSL_PKEY_PARAM_EC_PUB_Y, 32);
+    p.unique.ecc.x.size = 32;
+    std::memcpy(p.unique.ecc.x.buffer, x.data(), 32);
+    p.unique.ecc.y.size = 32;
+    std::memcpy(p.unique.ecc.y.buffer, y.data(), 32);
+  } else {
+    p.type = TPM2_ALG_RSA;
+    p.parameters.rsaDetail.symmetric = sym;
+    p.parameters.rsaDetail.scheme.scheme = storage ? TPM2_ALG_NULL : rsa_scheme;
+    if (!storage) p.parameters.rsaDetail.scheme.details.rsassa.hashAlg = TPM2_ALG_SHA256;
+    p.parameters.rsaDetail.keyBits = 2048;
+    p.parameters.rsaDetail.exponent = 0;
+    Bytes n = bn_param(key, OSSL_PKEY_PARAM_RSA_N, 256);
+    p.unique.rsa.size = 256;
+    std::memcpy(p.unique.rsa.buffer, n.data(), 256);
+  }
+  Bytes out(sizeof(TPM2B_PUBLIC));
+  std::size_t off = 0;
+  if (Tss2_MU_TPM2B_PUBLIC_Marshal(&pub, out.data(), out.size(), &off) != TSS2_RC_SUCCESS)
+    throw std::runtime_error("Tss2_MU_TPM2B_PUBLIC_Marshal");
+  out.resize(off);
+  return out;
+}
+
+struct QuoteSpec {
+  Bytes nonce;
+  std::vector<std::pair<uint16_t, std::vector<unsigned>>> selection;  // bank → PCRs
+  Bytes pcr_digest;
+  uint64_t clock = 1000;
+  uint32_t reset_count = 1;
+  uint32_t restart_count = 0;
+  uint32_t magic = TPM2_GENERATED_VALUE;
+  uint16_t type = TPM2_ST_ATTEST_QUOTE;
+};
+
+inline Bytes attest_message(const QuoteSpec& q) {
+  TPMS_ATTEST a{};
+  a.magic = q.magic;
+  a.type = q.type;
+  a.qualifiedSigner.size = 34;
+  a.extraData.size = uint16_t(q.nonce.size());
+  std::memcpy(a.extraData.buffer, q.nonce.data(), q.nonce.size());
+  a.clockInfo.clock = q.clock;
+  a.clockInfo.resetCount = q.reset_count;
+  a.clockInfo.restartCount = q.restart_count;
+  a.clockInfo.safe = 1;
+  a.firmwareVersion = 0x2023;
+  a.attested.quote.pcrSelect.count = uint32_t(q.selection.size());
+  for (std::size_t i = 0; i < q.selection.size(); ++i) {
+    auto& s = a.attested.quote.pcrSelect.pcrSelections[i];
+    s.hash = q.selection[i].first;
+    s.sizeofSelect = 3;
+    for (unsigned pcr : q.selection[i].second) s.pcrSelect[pcr / 8] |= uint8_t(1u << (pcr % 8));
+  }
+  a.attested.quote.pcrDigest.size = uint16_t(q.pcr_digest.size());
+  std::memcpy(a.attested.quote.pcrDigest.buffer, q.pcr_digest.data(), q.pcr_digest.size());
+  Bytes out(sizeof(TPMS_ATTEST) + 64);
+  std::size_t off = 0;
+  if (Tss2_MU_TPMS_ATTEST_Marshal(&a, out.data(), out.size(), &off) != TSS2_RC_SUCCESS)
+    throw std::runtime_error("Tss2_MU_TPMS_ATTEST_Marshal");
+  out.resize(off);
+  return out;
+}
+
+// TPMT_SIGNATURE over message as the TPM makes it with `key` (ECDSA or RSASSA, SHA-256).
+inline Bytes tpm_sign(EVP_PKEY* key, const Bytes& message) {
+  auto* ctx = EVP_MD_CTX_new();
+  std::size_t len = 0;
+  EVP_DigestSignInit(ctx, nullptr, EVP_sha256(), nullptr, key);
+  EVP_DigestSign(ctx, nullptr, &len, message.data(), message.size());
+  Bytes sig(len);
+  EVP_DigestSign(ctx, sig.data(), &len, message.data(), message.size());
+  sig.resize(len);
+  EVP_MD_CTX_free(ctx);
+  TPMT_SIGNATURE t{};
+  if (EVP_PKEY_get_base_id(key) == EVP_PKEY_EC) {
+    const unsigned char* p = sig.data();
+    ECDSA_SIG* es = d2i_ECDSA_SIG(nullptr, &p, long(sig.size()));
+    t.sigAlg = TPM2_ALG_ECDSA;
+    t.signature.ecdsa.hash = TPM2_ALG_SHA256;
+    t.signature.ecdsa.signatureR.size = 32;
+    BN_bn2binpad(ECDSA_SIG_get0_r(es), t.signature.ecdsa.signatureR.buffer, 32);
+    t.signature.ecdsa.signatureS.size = 32;
+    BN_bn2binpad(ECDSA_SIG_get0_s(es), t.signature.ecdsa.signatureS.buffer, 32);
+    ECDSA_SIG_free(es);
+  } else {
+    t.sigAlg = TPM2_ALG_RSASSA;
+    t.signature.rsassa.hash = TPM2_ALG_SHA256;
+    t.signature.rsassa.sig.size = uint16_t(sig.size());
+    std::memcpy(t.signature.rsassa.sig.buffer, sig.data(), sig.size());
+  }
+  Bytes out(sizeof(TPMT_SIGNATURE));
+  std::size_t off = 0;
+  Tss2_MU_TPMT_SIGNATURE_Marshal(&t, out.data(), out.size(), &off);
+  out.resize(off);
+  return out;
+}
+
+using X509Ptr = std::unique_ptr<X509, decltype(&X509_free)>;
+
+inline void add_ext(X509* cert, X509* issuer, int nid, const char* value) {
+  X509V3_CTX ctx;
+  X509V3_set_ctx_nodb(&ctx);
+  X509V3_set_ctx(&ctx, issuer, cert, nullptr, nullptr, 0);
+  X509_EXTENSION* ext = X509V3_EXT_conf_nid(nullptr, &ctx, nid, value);
+  if (!ext) throw std::runtime_error(std::string("extension ") + value);
+  X509_add_ext(cert, ext, -1);
+  X509_EXTENSION_free(ext);
+}
+
+// A raw extension by OID with DER contents.
+inline void add_raw_ext(X509* cert, const char* oid, bool critical, const Bytes& der) {
+  ASN1_OBJECT* obj = OBJ_txt2obj(oid, 1);
+  ASN1_OCTET_STRING* os = ASN1_OCTET_STRING_new();
+  ASN1_OCTET_STRING_set(os, der.data(), int(der.size()));
+  X509_EXTENSION* ext = X509_EXTENSION_create_by_OBJ(nullptr, obj, critical, os);
+  X509_add_ext(cert, ext, -1);
+  X509_EXTENSION_free(ext);
+  ASN1_OCTET_STRING_free(os);
+  ASN1_OBJECT_free(obj);
+}
+
+struct TestCa {
+  EvpPkey key{ec_key()};
+  X509Ptr cert{X509_new(), X509_free};
+  explicit TestCa(const std::string& cn = "mcimd test TPM manufacturer CA") {
+    X509_set_version(cert.get(), 2);
+    ASN1_INTEGER_set(X509_get_serialNumber(cert.get()), 1);
+    X509_NAME* name = X509_get_subject_name(cert.get());
+    X509_NAME_add_entry_by_txt(name, "CN", MBSTRING_ASC, reinterpret_cast<const unsigned char*>(cn.c_str()), -1, -1, 0);
+    X509_set_issuer_name(cert.get(), name);
+    X509_gmtime_adj(X509_getm_notBefore(cert.get()), -3600);
+    X509_gmtime_adj(X509_getm_notAfter(cert.get()), 3600L * 24 * 365);
+    X509_set_pubkey(cert.get(), key.get());
+    add_ext(cert.get(), cert.get(), NID_basic_constraints, "critical,CA:TRUE");
+    add_ext(cert.get(), cert.get(), NID_key_usage, "critical,keyCertSign,cRLSign");
+    add_ext(cert.get(), cert.get(), NID_subject_key_identifier, "hash");
+    X509_sign(cert.get(), key.get(), EVP_sha256());
+  }
+  std::string pem() const {
+    BIO* bio = BIO_new(BIO_s_mem());
+    PEM_write_bio_X509(bio, cert.get());
+    char* data = nullptr;
+    long n = BIO_get_mem_data(bio, &data);
+    std::string out(data, std::size_t(n));
+    BIO_free(bio);
+    return out;
+  }
+  // An EK certificate in the TCG EK Credential Profile shape: empty subject, critical SAN with
+  // the TPM manufacturer attributes, critical subjectDirectoryAttributes (TPM specification),
+  // and optionally another critical extension OpenSSL does not know.
+  Bytes issue_ek(EVP_PKEY* ek, const char* extra_critical_oid = nullptr) const {
+    X509Ptr c(X509_new(), X509_free);
+    X509_set_version(c.get(), 2);
+    ASN1_INTEGER_set(X509_get_serialNumber(c.get()), 42);
+    X509_set_issuer_name(c.get(), X509_get_subject_name(cert.get()));
+    X509_gmtime_adj(X509_getm_notBefore(c.get()), -60);
+    X509_gmtime_adj(X509_getm_notAfter(c.get()), 3600L * 24 * 365);
+    X509_set_pubkey(c.get(), ek);
+    add_ext(c.get(), cert.get(), NID_basic_constraints, "critical,CA:FALSE");
+    add_ext(c.get(), cert.get(), NID_key_usage, "critical,keyEncipherment");
+    add_ext(c.get(), cert.get(), NID_authority_key_identifier, "keyid");
+    // SAN directoryName { tcg-at-tpmManufacturer, tcg-at-tpmModel, tcg-at-tpmVersion } (2.23.133.2.1-3).
+    {
+      X509_NAME* dn = X509_NAME_new();
+      const char* attrs[][2] = {{"2.23.133.2.1", "id:4D43494D"}, {"2.23.133.2.2", "mcimd-test"}, {"2.23.133.2.3", "id:00010002"}};
+      for (auto& a : attrs) {
+        ASN1_OBJECT* obj = OBJ_txt2obj(a[0], 1);
+        X509_NAME_add_entry_by_OBJ(dn, obj, MBSTRING_UTF8, reinterpret_cast<const unsigned char*>(a[1]), -1, -1, 0);
+        ASN1_OBJECT_free(obj);
+      }
+      GENERAL_NAME* gn = GENERAL_NAME_new();
+      GENERAL_NAME_set0_value(gn, GEN_DIRNAME, dn);
+      GENERAL_NAMES* names = sk_GENERAL_NAME_new_null();
+      sk_GENERAL_NAME_push(names, gn);
+      X509_add1_ext_i2d(c.get(), NID_subject_alt_name, names, /*crit=*/1, X509V3_ADD_DEFAULT);
+      GENERAL_NAMES_free(names);
+    }
+    // subjectDirectoryAttributes { tcg-at-tpmSpecification (2.23.133.2.16) { "2.0", level 0, revision 164 } }
+    const Bytes sda = {0x30, 0x19, 0x30, 0x17, 0x06, 0x05, 0x67, 0x81, 0x05, 0x02, 0x10, 0x31, 0x0e, 0x30,
+                       0x0c, 0x0c, 0x03, '2',  '.',  '0',  0x02, 0x01, 0x00, 0x02, 0x02, 0x00, 0xa4};
+    add_raw_ext(c.get(), "2.5.29.9", true, sda);
+    if (extra_critical_oid) add_raw_ext(c.get(), extra_critical_oid, true, Bytes{0x05, 0x00});
+    X509_sign(c.get(), key.get(), EVP_sha256());
+    int len = i2d_X509(c.get(), nullptr);
+    Bytes der(static_cast<std::size_t>(len));
+    unsigned char* p = der.data();
+    i2d_X509(c.get(), &p);
+    return der;
+  }
+};
+
+}  // namespace mcimd::test::verifier
