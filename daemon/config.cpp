@@ -142,9 +142,10 @@ Result<Config> parse_config(std::string_view yaml, std::string_view source) {
                      {
                          {"store",
                           [&](const YAML::Node& n) -> Status {
-                            auto s = MCIMD_TRY(as_string(c, n, "store"));
-                            if (s.empty() || s[0] != '/') return bad(c, n, "store", "must be an absolute path");
-                            cfg.store = s;
+                            auto s = as_string(c, n, "store");
+                            if (!s) return tl::unexpected(s.error());
+                            if (!s->starts_with('/')) return bad(c, n, "store", "must be an absolute path");
+                            cfg.store = *s;
                             return {};
                           }},
                          {"log-level",
@@ -193,6 +194,44 @@ Result<Config> parse_config(std::string_view yaml, std::string_view source) {
                                             {"retries",
                                              [&](const YAML::Node& n) -> Status {
                                                cfg.tpm.retries = static_cast<unsigned>(MCIMD_TRY(as_uint(c, n, "tpm.retries", 100)));
+                                               return {};
+                                             }},
+                                        });
+                          }},
+                         {"attestation",
+                          [&](const YAML::Node& att) -> Status {
+                            auto path = [&](const YAML::Node& n, std::string_view key) -> Result<std::filesystem::path> {
+                              auto s = as_string(c, n, key);
+                              if (!s) return tl::unexpected(s.error());
+                              if (!s->empty() && !s->starts_with('/')) return bad(c, n, key, "must be an absolute path");
+                              return std::filesystem::path(*s);
+                            };
+                            return walk(c, att, "attestation",
+                                        {
+                                            {"pcrs",
+                                             [&](const YAML::Node& n) -> Status {
+                                               if (!n.IsSequence()) return bad(c, n, "attestation.pcrs", "expected a list of PCR indices");
+                                               cfg.attestation.pcrs.clear();
+                                               for (const auto& item : n)
+                                                 cfg.attestation.pcrs.push_back(
+                                                     static_cast<unsigned>(MCIMD_TRY(as_uint(c, item, "attestation.pcrs", 23))));
+                                               return {};
+                                             }},
+                                            {"event-log",
+                                             [&](const YAML::Node& n) -> Status {
+                                               cfg.attestation.event_log = MCIMD_TRY(path(n, "attestation.event-log"));
+                                               return {};
+                                             }},
+                                            {"ima-log",
+                                             [&](const YAML::Node& n) -> Status {
+                                               cfg.attestation.ima_log = MCIMD_TRY(path(n, "attestation.ima-log"));
+                                               return {};
+                                             }},
+                                            {"policy-trust",
+                                             [&](const YAML::Node& n) -> Status {
+                                               if (!n.IsSequence()) return bad(c, n, "attestation.policy-trust", "expected a list of PEM files");
+                                               for (const auto& item : n)
+                                                 cfg.attestation.policy_trust.push_back(MCIMD_TRY(path(item, "attestation.policy-trust")));
                                                return {};
                                              }},
                                         });

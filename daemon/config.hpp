@@ -31,10 +31,20 @@ struct AccessConfig {
   std::vector<gid_t> admin_groups;
 };
 
+struct AttestationConfig {
+  std::vector<unsigned> pcrs;  // quoted in every allocated bank; empty = 0–23
+  std::filesystem::path event_log = "/sys/kernel/security/tpm0/binary_bios_measurements";
+  std::filesystem::path ima_log = "/sys/kernel/security/ima/ascii_runtime_measurements";
+  // Certificates (PEM) whose holders may sign reference policies for semi-autonomous
+  // validation; none = ValidatePlatform is refused.
+  std::vector<std::filesystem::path> policy_trust;
+};
+
 struct Config {
   std::filesystem::path store = "/var/lib/mcimd";
   TpmConfig tpm;
   AccessConfig access;
+  AttestationConfig attestation;
   log::Level log_level = log::Level::Info;
   unsigned queue_limit = 64;  // TPM jobs waiting; beyond it callers get Busy
 };

@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "aka/block_cipher.hpp"
+#include "attestation/device.hpp"
 #include "daemon/config.hpp"
 #include "daemon/tpm_bridge.hpp"
 #include "daemon/tpm_worker.hpp"
@@ -48,6 +49,12 @@ class ServiceCore final : public api::Service {
   void gsm_authenticate(const std::string& id, std::vector<Bytes> rands,
                         api::Reply<std::vector<api::GsmAuthResult>> reply) override;
 
+  void get_endorsement(const std::string& ek_type, api::Reply<api::EndorsementData> reply) override;
+  void activate_credential(const std::string& ek_type, Bytes credential_blob, Bytes encrypted_secret,
+                           api::Reply<SecureBytes> reply) override;
+  void get_evidence(Bytes nonce, api::Reply<std::string> reply) override;
+  void validate_platform(std::string signed_policy, Bytes nonce, api::Reply<api::PlatformReport> reply) override;
+
  private:
   ServiceCore(const Config& config);
 
@@ -63,6 +70,7 @@ class ServiceCore final : public api::Service {
     TpmCounter counter;
     std::optional<store::Store> store;
     std::optional<std::string> platform_state;  // set by a job that learnt it
+    std::optional<tpm::KeyBlob> ak;              // the attestation key, once loaded or created
   };
 
   // Opens a TPM context for one job, checks the SRK against the pinned one, runs fn, takes a
@@ -81,6 +89,10 @@ class ServiceCore final : public api::Service {
   template <class T>
   Result<T> with_credentials(tpm::Context& tpm, const store::Profile& profile,
                              const std::function<Result<T>(aka::BlockCipher&, const aka::Block& opc)>& fn);
+
+  // The attestation key: created under the SRK on first use and kept beside the store.
+  Result<tpm::KeyBlob> attestation_key(tpm::Context& tpm);
+  attestation::EvidenceOptions evidence_options() const;
 
   Config config_;
   std::unique_ptr<TpmWorker> worker_;

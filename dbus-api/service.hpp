@@ -38,6 +38,21 @@ struct GsmAuthResult {
 template <class T>
 using Reply = std::function<void(Result<T>)>;
 
+// Attestation (TR 33.812 platform validation). ek_type is "ecc" (TCG template L-2, P-256) or
+// "rsa" (L-1, RSA-2048).
+struct EndorsementData {
+  Bytes ek_public;                      // marshaled TPM2B_PUBLIC
+  std::optional<Bytes> ek_certificate;  // DER, when the TPM carries one
+  Bytes ak_public;                      // marshaled TPM2B_PUBLIC of the daemon's attestation key
+};
+// Semi-autonomous validation: the device's own verdict on a signed reference policy, bound to a
+// quote whose qualifying data is SHA-256 of report_json.
+struct PlatformReport {
+  std::string report_json;  // protocol::PlatformReport document
+  Bytes quote_message;      // marshaled TPMS_ATTEST
+  Bytes quote_signature;    // marshaled TPMT_SIGNATURE
+};
+
 class ServiceListener {
  public:
   virtual ~ServiceListener() = default;
@@ -68,6 +83,17 @@ class Service {
   virtual void ims_authenticate(const std::string& id, Bytes rand, Bytes autn, Reply<UmtsAuthResult> reply) = 0;
   virtual void gsm_authenticate(const std::string& id, std::vector<Bytes> rands,
                                 Reply<std::vector<GsmAuthResult>> reply) = 0;
+
+  // Attestation. The attestation key is created on first use and kept in the store.
+  virtual void get_endorsement(const std::string& ek_type, Reply<EndorsementData> reply) = 0;
+  // TPM2_ActivateCredential with the AK and the EK: the secret only this TPM can release.
+  virtual void activate_credential(const std::string& ek_type, Bytes credential_blob, Bytes encrypted_secret,
+                                   Reply<SecureBytes> reply) = 0;
+  // Remote validation: a protocol::Evidence JSON document for the operator's nonce (1–64 bytes).
+  virtual void get_evidence(Bytes nonce, Reply<std::string> reply) = 0;
+  // Semi-autonomous validation: checks the JWS-signed reference policy against the operator
+  // trust configured, evaluates the platform locally and reports, bound to a quote.
+  virtual void validate_platform(std::string signed_policy, Bytes nonce, Reply<PlatformReport> reply) = 0;
 };
 
 // Who may do what: the modem role authenticates and reads, the admin role also manages.

@@ -21,6 +21,9 @@ using json = nlohmann::json;
 constexpr std::string_view kEvidenceFormat = "mcimd-evidence-1";
 constexpr std::string_view kEnrolmentRequestFormat = "mcimd-enrolment-request-1";
 constexpr std::string_view kCredentialChallengeFormat = "mcimd-credential-challenge-1";
+constexpr std::string_view kPlatformReportFormat = "mcimd-platform-report-1";
+constexpr std::size_t kMaxReportChecks = 4096;
+constexpr std::size_t kMaxReportText = 4096;
 constexpr unsigned kPcrCount = 24;  // PC Client Platform TPM Profile §4.6
 
 std::string dump(const json& j) {
@@ -193,6 +196,16 @@ void put_le32(Bytes& out, std::size_t at, uint32_t v) {
 
 }  // namespace
 
+static json write_pcrs(const std::vector<PcrBank>& banks) {
+  json pcrs = json::array();
+  for (const auto& bank : banks) {
+    json values = json::object();
+    for (const auto& [index, value] : bank.values) values[std::to_string(index)] = b64(value);
+    pcrs.push_back({{"bank", bank.bank}, {"values", std::move(values)}});
+  }
+  return pcrs;
+}
+
 // --- evidence -----------------------------------------------------------------------------------------
 std::string to_json(const Evidence& e) {
   json j;
@@ -200,13 +213,7 @@ std::string to_json(const Evidence& e) {
   j["nonce"] = b64(e.nonce);
   j["quote_message"] = b64(e.quote_message);
   j["quote_signature"] = b64(e.quote_signature);
-  json pcrs = json::array();
-  for (const auto& bank : e.pcrs) {
-    json values = json::object();
-    for (const auto& [index, value] : bank.values) values[std::to_string(index)] = b64(value);
-    pcrs.push_back({{"bank", bank.bank}, {"values", std::move(values)}});
-  }
-  j["pcrs"] = std::move(pcrs);
+  j["pcrs"] = write_pcrs(e.pcrs);
   j["ak_public"] = b64(e.ak_public);
   if (e.ek_certificate) j["ek_certificate"] = b64(*e.ek_certificate);
   if (e.event_log) j["event_log"] = b64(*e.event_log);
@@ -347,6 +354,65 @@ Result<CredentialChallenge> credential_challenge_from_json(std::string_view text
     MCIMD_CHECK((check_structure<TPM2B_ENCRYPTED_SECRET, Tss2_MU_TPM2B_ENCRYPTED_SECRET_Unmarshal>(
         out.encrypted_secret, r.name("encrypted_secret"))));
     MCIMD_CHECK(r.finish());
+    return out;
+  });
+}
+
+}  // namespace mcimd::protocol
+
+namespace mcimd::protocol {
+
+// --- semi-autonomous platform report ----------------------------------------------------------------------
+std::string to_json(const PlatformReport& report) {
+  json j;
+  j["format"] = kPlatformReportFormat;
+  j["nonce"] = b64(report.nonce);
+  j["policy_digest"] = b64(report.policy_digest);
+  j["trusted"] = report.trusted;
+  json checks = json::array();
+  for (const auto& c : report.checks) checks.push_back({{"name", c.name}, {"passed", c.passed}, {"reason", c.reason}});
+  j["checks"] = std::move(checks);
+  j["pcrs"] = write_pcrs(report.pcrs);
+  return dump(j);
+}
+
+Result<PlatformReport> platform_report_from_json(std::string_view text) {
+  const std::string doc = "platform_report";
+  auto j = MCIMD_TRY(parse_document(text, doc));
+  return guarded(doc, [&]() -> Result<PlatformReport> {
+    auto r = MCIMD_TRY(Reader::object(j, doc));
+    MCIMD_CHECK(r.format(kPlatformReportFormat));
+    PlatformReport out;
+    out.nonce = MCIMD_TRY(r.binary("nonce", kMaxNonceSize, /*non_empty=*/false));
+    out.policy_digest = MCIMD_TRY(r.binary("policy_digest", 32));
+    if (out.policy_digest.size() != 32) return fail(Code::InvalidArgument, r.name("policy_digest") + " is not SHA-256");
+    const json* trusted = MCIMD_TRY(r.get("trusted", true));
+    if (!trusted->is_boolean()) return fail(Code::InvalidArgument, r.name("trusted") + " must be true or false");
+    out.trusted = trusted->get<bool>();
+    const json* checks = MCIMD_TRY(r.get("checks", true));
+    if (!checks->is_array() || checks->size() > kMaxReportChecks)
+      return fail(Code::InvalidArgument, r.name("checks") + " must be an array of at most " +
+                                             std::to_string(kMaxReportChecks) + " checks");
+    for (std::size_t i = 0; i < checks->size(); ++i) {
+      auto c = MCIMD_TRY(Reader::object((*checks)[i], r.name("checks") + "[" + std::to_string(i) + "]"));
+      ReportCheck check;
+      check.name = MCIMD_TRY(c.string("name"));
+      check.reason = MCIMD_TRY(c.string("reason"));
+      if (check.name.empty() || check.name.size() > kMaxReportText || check.reason.size() > kMaxReportText)
+        return fail(Code::InvalidArgument, c.name("name") + " must be 1–" + std::to_string(kMaxReportText) + " characters");
+      const json* passed = MCIMD_TRY(c.get("passed", true));
+      if (!passed->is_boolean()) return fail(Code::InvalidArgument, c.name("passed") + " must be true or false");
+      check.passed = passed->get<bool>();
+      MCIMD_CHECK(c.finish());
+      out.checks.push_back(std::move(check));
+    }
+    const json* pcrs = MCIMD_TRY(r.get("pcrs", true));
+    out.pcrs = MCIMD_TRY(read_pcrs(*pcrs, r.name("pcrs")));
+    MCIMD_CHECK(r.finish());
+    bool all = !out.checks.empty();
+    for (const auto& c : out.checks) all = all && c.passed;
+    if (out.trusted != all)
+      return fail(Code::InvalidArgument, r.name("trusted") + " contradicts the checks listed");
     return out;
   });
 }

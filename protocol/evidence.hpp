@@ -95,4 +95,25 @@ std::string to_json(const EnrolmentRequest& r);
 std::string to_json(const CredentialChallenge& c);
 [[nodiscard]] Result<CredentialChallenge> credential_challenge_from_json(std::string_view text);
 
+// Semi-autonomous validation (TR 33.812 §6.1.3): the device checks a signed reference policy
+// itself and reports its verdict. The report is bound to a TPM quote whose qualifying data is
+// SHA-256 of the report's JSON bytes, and the quote covers the PCRs the report lists, so the
+// operator can check the verdict came from this TPM in this state.
+struct ReportCheck {
+  std::string name;
+  bool passed = false;
+  std::string reason;
+  bool operator==(const ReportCheck&) const = default;
+};
+struct PlatformReport {
+  Bytes nonce;                    // the operator's challenge
+  Bytes policy_digest;            // SHA-256 of the signed policy (JWS compact) the device evaluated
+  bool trusted = false;           // every check passed
+  std::vector<ReportCheck> checks;
+  std::vector<PcrBank> pcrs;      // the values evaluated; the quote's PCR digest covers them
+  bool operator==(const PlatformReport&) const = default;
+};
+std::string to_json(const PlatformReport& report);
+[[nodiscard]] Result<PlatformReport> platform_report_from_json(std::string_view text);
+
 }  // namespace mcimd::protocol

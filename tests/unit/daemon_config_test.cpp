@@ -42,6 +42,11 @@ access:
   modem-groups: [0]
   admin-users: []
   admin-groups: [root]
+attestation:
+  pcrs: [0, 7, 10]
+  event-log: /tmp/log.bin
+  ima-log: ""
+  policy-trust: [/etc/mcimd/operator.pem]
 )",
                           "mcimd.yaml");
   ASSERT_TRUE(cfg) << cfg.error().message;
@@ -55,6 +60,10 @@ access:
   EXPECT_EQ(cfg->tpm.key_protection, "sealed");
   EXPECT_EQ(cfg->access.modem_users, (std::vector<uid_t>{1000, 0}));
   EXPECT_EQ(cfg->access.admin_groups, (std::vector<gid_t>{0}));
+  EXPECT_EQ(cfg->attestation.pcrs, (std::vector<unsigned>{0, 7, 10}));
+  EXPECT_EQ(cfg->attestation.event_log, "/tmp/log.bin");
+  EXPECT_EQ(cfg->attestation.ima_log, "");
+  EXPECT_EQ(cfg->attestation.policy_trust.size(), 1u);
 }
 
 TEST(AConfig, RefusesAnUnknownKeyNamingItAndItsLine) {
@@ -74,6 +83,9 @@ TEST(AConfig, RefusesBadValuesNamingKeyAndLine) {
   expect_config_error("tpm:\n  nv-counter-index: 0x00001\n", ":2", "tpm.nv-counter-index");
   expect_config_error("tpm: [1, 2]\n", ":1", "tpm");
   expect_config_error("tpm:\n  key-protection: plain\n", ":2", "tpm.key-protection");
+  expect_config_error("attestation:\n  pcrs: [7, 24]\n", ":2", "attestation.pcrs");
+  expect_config_error("attestation:\n  event-log: relative.bin\n", ":2", "attestation.event-log");
+  expect_config_error("attestation:\n  policy-trust: /one.pem\n", ":2", "attestation.policy-trust");
   expect_config_error("access:\n  modem-groups: [no-such-group-here]\n", ":2", "access.modem-groups");
   expect_config_error("access:\n  admin-users: root\n", ":2", "access.admin-users");
 }

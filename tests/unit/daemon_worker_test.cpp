@@ -1,0 +1,104 @@
+#include <gtest/gtest.h>
+#include <systemd/sd-event.h>
+
+#include <atomic>
+#include <future>
+#include <thread>
+
+#include "daemon/tpm_worker.hpp"
+
+using namespace mcimd;
+using mcimd::daemon::TpmWorker;
+
+namespace {
+
+struct Loop {
+  sd_event* e = nullptr;
+  Loop() { EXPECT_GE(sd_event_new(&e), 0); }
+  ~Loop() { sd_event_unref(e); }
+  // Runs the loop until pred holds (or 5 s pass).
+  bool run_until(const std::function<bool()>& pred) {
+    auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(5);
+    while (!pred() && std::chrono::steady_clock::now() < deadline) sd_event_run(e, 10'000);
+    return pred();
+  }
+};
+
+}  // namespace
+
+TEST(TheTpmWorker, RunsJobsOffTheLoopThreadAndCompletesThemOnIt) {
+  Loop loop;
+  auto worker = TpmWorker::create(loop.e, 4).value();
+  auto loop_thread = std::this_thread::get_id();
+  std::vector<int> order;
+  std::thread::id job_thread;
+  for (int i = 0; i < 3; ++i) {
+    ASSERT_TRUE(worker->submit<int>(
+        [&, i]() -> Result<int> {
+          job_thread = std::this_thread::get_id();
+          return i;
+        },
+        [&](Result<int> r) {
+          EXPECT_EQ(std::this_thread::get_id(), loop_thread);
+          order.push_back(r.value());
+        }));
+  }
+  ASSERT_TRUE(loop.run_until([&] { return order.size() == 3; }));
+  EXPECT_EQ(order, (std::vector<int>{0, 1, 2}));
+  EXPECT_NE(job_thread, loop_thread);
+}
+
+TEST(TheTpmWorker, KeepsTheLoopServingWhileAJobBlocks) {
+  Loop loop;
+  auto worker = TpmWorker::create(loop.e, 4).value();
+  std::promise<void> release;
+  auto released = release.get_future().share();
+  bool done = false;
+  ASSERT_TRUE(worker->submit<int>(
+      [released]() -> Result<int> {
+        released.wait();
+        return 1;
+      },
+      [&](Result<int>) { done = true; }));
+  // A timer on the loop fires while the job is stuck in the "TPM".
+  int ticks = 0;
+  sd_event_source* timer = nullptr;
+  uint64_t now = 0;
+  sd_event_now(loop.e, CLOCK_MONOTONIC, &now);
+  sd_event_add_time(
+      loop.e, &timer, CLOCK_MONOTONIC, now + 1000, 0,
+      [](sd_event_source*, uint64_t, void* p) {
+        ++*static_cast<int*>(p);
+        return 0;
+      },
+      &ticks);
+  ASSERT_TRUE(loop.run_until([&] { return ticks == 1; }));
+  EXPECT_FALSE(done);
+  EXPECT_GT(worker->running_for().count(), -1);
+  release.set_value();
+  ASSERT_TRUE(loop.run_until([&] { return done; }));
+  EXPECT_EQ(worker->running_for().count(), 0);
+  sd_event_source_unref(timer);
+}
+
+TEST(TheTpmWorker, AnswersBusyWhenItsQueueIsFull) {
+  Loop loop;
+  auto worker = TpmWorker::create(loop.e, 1).value();
+  std::promise<void> release;
+  auto released = release.get_future().share();
+  std::atomic<bool> started{false};
+  auto blocker = [&, released]() -> Result<int> {
+    started = true;
+    released.wait();
+    return 0;
+  };
+  int completed = 0;
+  ASSERT_TRUE(worker->submit<int>(blocker, [&](Result<int>) { ++completed; }));
+  while (!started) std::this_thread::yield();
+  ASSERT_TRUE(worker->submit<int>([]() -> Result<int> { return 0; }, [&](Result<int>) { ++completed; }));
+  auto refused = worker->submit<int>([]() -> Result<int> { return 0; }, [&](Result<int>) { ++completed; });
+  ASSERT_FALSE(refused);
+  EXPECT_EQ(refused.error().code, Code::Busy);
+  release.set_value();
+  ASSERT_TRUE(loop.run_until([&] { return completed == 2; }));
+}
