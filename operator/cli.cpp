@@ -2,10 +2,13 @@
 
 #include <CLI/CLI.hpp>
 
+#include <algorithm>
 #include <exception>
 #include <optional>
 #include <string>
+#include <vector>
 
+#include "operator/attest_cli.hpp"
 #include "operator/auc.hpp"
 
 namespace mcimd::op {
@@ -100,7 +103,8 @@ int run_auts(const AutsCommand& cmd, std::ostream& out, std::ostream& err) {
 }
 
 int run_parsed(int argc, const char* const* argv, std::ostream& out, std::ostream& err) {
-  CLI::App app{"Reference operator for mcimd: plays the network side of 3GPP AKA (Milenage, TS 35.206).",
+  CLI::App app{"Reference operator for mcimd: plays the network side of 3GPP AKA (Milenage, TS 35.206) and "
+               "enrols and validates devices (TR 33.812).",
                std::string(kProgram)};
   app.require_subcommand(1);
 
@@ -121,11 +125,17 @@ int run_parsed(int argc, const char* const* argv, std::ostream& out, std::ostrea
   auts_app->add_option("--auts", auts.auts, "AUTS from the device, 14 bytes hex")->required();
   auts_app->add_flag("--json", auts.json, "print one JSON object instead of name: value lines");
 
+  AttestationCommands attestation(app);
+
   // CLI11 would only say "a subcommand is required" for a mistyped one: name it.
   if (argc >= 2 && argv[1][0] != '-') {
+    std::vector<std::string> names{milenage_app->get_name(), auts_app->get_name()};
+    for (auto& name : attestation.names()) names.push_back(std::move(name));
     const std::string_view first = argv[1];
-    if (first != milenage_app->get_name() && first != auts_app->get_name()) {
-      err << kProgram << ": unknown subcommand '" << first << "'; expected one of: milenage, auts\n";
+    if (std::find(names.begin(), names.end(), first) == names.end()) {
+      err << kProgram << ": unknown subcommand '" << first << "'; expected one of:";
+      for (std::size_t i = 0; i < names.size(); ++i) err << (i ? ", " : " ") << names[i];
+      err << '\n';
       return kExitUsage;
     }
   }
@@ -142,7 +152,10 @@ int run_parsed(int argc, const char* const* argv, std::ostream& out, std::ostrea
   }
 
   if (milenage_app->parsed()) return run_milenage(milenage, out, err);
-  return run_auts(auts, out, err);
+  if (auts_app->parsed()) return run_auts(auts, out, err);
+  if (auto code = attestation.run(out, err)) return *code;
+  err << kProgram << ": no subcommand given\n";
+  return kExitUsage;
 }
 
 }  // namespace

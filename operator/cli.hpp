@@ -1,13 +1,14 @@
 #pragma once
 // The mcim-operator command line: `milenage` computes what the network sends for a challenge,
 // `auts` recovers SQN_MS from a synchronisation failure. Scripts playing the network call these.
+// Enrolment, platform validation and signed policies are in attest_cli.hpp.
 #include <ostream>
 
 namespace mcimd::op {
 
 // Exit codes of mcim-operator.
 inline constexpr int kExitOk = 0;
-inline constexpr int kExitFailure = 1;  // the inputs were well-formed but the check failed (e.g. MAC-S)
+inline constexpr int kExitFailure = 1;  // the inputs were well-formed but a check failed (MAC-S, a quote, an activation)
 inline constexpr int kExitUsage = 2;    // bad command line: message names the option
 
 // Parses argv and runs the subcommand, writing results to `out` and messages to `err`. Never

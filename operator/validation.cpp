@@ -1,0 +1,171 @@
+#include "operator/validation.hpp"
+
+#include <algorithm>
+
+#include "attestation/verifier_tpm.hpp"
+#include "protocol/quote.hpp"
+
+namespace mcimd::op {
+
+namespace {
+
+using attestation::Check;
+
+constexpr std::string_view kAkEnrolled = "ak.enrolled";
+
+// Places a check right after the AK checks, where attestation::verify puts ak.enrolled.
+void insert_after_ak_checks(std::vector<Check>& checks, Check check) {
+  auto it = std::find_if(checks.begin(), checks.end(), [](const Check& c) { return !c.name.starts_with("ak."); });
+  checks.insert(it, std::move(check));
+}
+
+bool all_passed(const std::vector<Check>& checks) {
+  return !checks.empty() && std::all_of(checks.begin(), checks.end(), [](const Check& c) { return c.passed; });
+}
+
+Result<std::optional<DeviceRecord>> find_enrolled(const DeviceRegistry& registry, std::span<const uint8_t> ak_name) {
+  auto rec = MCIMD_TRY(registry.find(ak_name));
+  if (rec && !rec->enrolled) return std::optional<DeviceRecord>();
+  return rec;
+}
+
+Status remember_clock(const DeviceRegistry& registry, DeviceRecord& rec,
+                      const std::optional<attestation::ClockInfo>& clock) {
+  if (!clock) return {};
+  rec.last_clock = *clock;
+  return registry.store(rec);
+}
+
+// The enrolled device whose AK verifies this quote signature, if any.
+Result<std::optional<DeviceRecord>> find_signer(const DeviceRegistry& registry, std::span<const uint8_t> message,
+                                                std::span<const uint8_t> signature) {
+  auto records = MCIMD_TRY(registry.list());
+  for (auto& rec : records) {
+    if (!rec.enrolled) continue;
+    auto ak = attestation::parse_tpm_public(rec.ak_public);
+    if (ak && attestation::verify_signature(*ak, message, signature)) return std::optional<DeviceRecord>(std::move(rec));
+  }
+  return std::optional<DeviceRecord>();
+}
+
+std::string device_failures(const protocol::PlatformReport& report) {
+  std::string out;
+  for (const auto& c : report.checks)
+    if (!c.passed) out += (out.empty() ? "" : "; ") + c.name + ": " + c.reason;
+  return out;
+}
+
+}  // namespace
+
+Result<DeviceVerification> verify_device(const DeviceRegistry& registry, const protocol::Evidence& evidence,
+                                         const DeviceVerifyOptions& options) {
+  DeviceVerification out;
+  attestation::VerifierOptions verifier;
+  verifier.nonce = options.nonce;
+  verifier.policy = options.policy;
+  verifier.ek_cas = options.ek_cas;
+
+  std::optional<DeviceRecord> rec;
+  std::string not_enrolled = "the attestation key does not parse, so no device is enrolled with it";
+  if (auto name = protocol::object_name(evidence.ak_public); name) {
+    out.device = device_id(*name);
+    rec = MCIMD_TRY(find_enrolled(registry, *name));
+    not_enrolled = "no device is enrolled with this attestation key (device " + out.device + ")";
+  }
+  if (rec) {
+    verifier.enrolled_ak_public = rec->ak_public;
+    verifier.ek_public = rec->ek_public;
+    verifier.last_clock = rec->last_clock;
+  }
+
+  out.result = attestation::verify(evidence, verifier);
+  if (!rec) {
+    insert_after_ak_checks(out.result.checks, Check{std::string(kAkEnrolled), false, not_enrolled});
+    out.result.ok = false;
+    return out;
+  }
+  if (out.result.ok) MCIMD_CHECK(remember_clock(registry, *rec, out.result.clock));
+  return out;
+}
+
+Result<ReportVerification> verify_report(const DeviceRegistry& registry, const ReportInputs& in) {
+  ReportVerification out;
+  auto& checks = out.checks;
+
+  std::optional<DeviceRecord> rec;
+  if (in.device) {
+    auto name = from_hex(*in.device, "device id");
+    if (!name) return fail(Code::InvalidArgument, name.error().message);
+    rec = MCIMD_TRY(find_enrolled(registry, *name));
+    out.device = *in.device;
+    if (!rec) checks.push_back({std::string(kAkEnrolled), false, "device " + *in.device + " is not enrolled"});
+  } else {
+    rec = MCIMD_TRY(find_signer(registry, in.quote_message, in.quote_signature));
+    if (!rec) checks.push_back({std::string(kAkEnrolled), false, "no enrolled device's attestation key signed the quote"});
+  }
+
+  std::optional<attestation::ClockInfo> clock;
+  if (rec) {
+    out.device = device_id(rec->ak_name);
+    // The quote checks are the remote validation ones over a document made of the report's
+    // PCR values, with SHA-256 of the report's bytes in the nonce's place.
+    const Bytes report_digest = MCIMD_TRY(attestation::hash(attestation::alg::kSha256, in.report_bytes));
+    protocol::Evidence evidence;
+    evidence.nonce = report_digest;
+    evidence.quote_message = in.quote_message;
+    evidence.quote_signature = in.quote_signature;
+    evidence.pcrs = in.report.pcrs;
+    evidence.ak_public = rec->ak_public;
+    attestation::VerifierOptions verifier;
+    verifier.nonce = report_digest;
+    verifier.enrolled_ak_public = rec->ak_public;
+    verifier.last_clock = rec->last_clock;
+    auto result = attestation::verify(evidence, verifier);
+    for (auto& c : result.checks) {
+      if (c.name == "quote.nonce") {
+        c.name = "quote.report_digest";
+        c.reason = c.passed ? "the quote's extraData is SHA-256 of the report"
+                            : "the quote's extraData is not SHA-256 of the report: the quote is for another report";
+      }
+      checks.push_back(std::move(c));
+    }
+    clock = result.clock;
+  }
+
+  if (in.report.nonce == in.nonce)
+    checks.push_back({"report.nonce", true, "the report answers the operator's nonce"});
+  else
+    checks.push_back({"report.nonce", false, "the report answers another nonce: replayed or misdirected report"});
+
+  const Bytes digest = MCIMD_TRY(policy_digest(in.policy_jws));
+  if (in.report.policy_digest == digest)
+    checks.push_back({"report.policy_digest", true, "the device evaluated this signed policy"});
+  else
+    checks.push_back({"report.policy_digest", false, "the device evaluated another policy (SHA-256 " +
+                                                         to_hex(in.report.policy_digest) + ", expected " +
+                                                         to_hex(digest) + ")"});
+
+  if (in.report.trusted)
+    checks.push_back({"report.trusted", true,
+                      "the device's " + std::to_string(in.report.checks.size()) + " checks passed"});
+  else
+    checks.push_back({"report.trusted", false, "the device refused its own state: " + device_failures(in.report)});
+
+  out.ok = all_passed(checks);
+  if (out.ok && rec) MCIMD_CHECK(remember_clock(registry, *rec, clock));
+  return out;
+}
+
+Result<Bytes> policy_digest(std::string_view policy_jws) {
+  // A JWS compact serialization holds no whitespace (RFC 7515 §7.1), so whitespace around it is
+  // the file's, not part of what was signed; mcimctl strips it the same way before sending.
+  constexpr std::string_view kSpace = " \t\r\n";
+  const auto first = policy_jws.find_first_not_of(kSpace);
+  const std::string_view compact =
+      first == std::string_view::npos ? std::string_view()
+                                      : policy_jws.substr(first, policy_jws.find_last_not_of(kSpace) - first + 1);
+  return attestation::hash(attestation::alg::kSha256,
+                           std::span<const uint8_t>(reinterpret_cast<const uint8_t*>(compact.data()), compact.size()));
+}
+
+}  // namespace mcimd::op

@@ -1,0 +1,73 @@
+#pragma once
+// Platform validation for enrolled devices (TR 33.812 PVA): remote validation of full evidence,
+// and semi-autonomous validation, where the device evaluated a signed reference policy itself
+// and the operator checks that the verdict came from the enrolled TPM in the state reported.
+#include <optional>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "attestation/verifier.hpp"
+#include "common/bytes.hpp"
+#include "common/error.hpp"
+#include "operator/registry.hpp"
+#include "protocol/evidence.hpp"
+
+namespace mcimd::op {
+
+struct DeviceVerifyOptions {
+  Bytes nonce;                                  // the challenge the operator sent
+  std::optional<attestation::ReferencePolicy> policy;
+  std::optional<attestation::CaBundle> ek_cas;  // the evidence's EK certificate must chain and be the enrolled EK's
+};
+
+struct DeviceVerification {
+  std::string device;   // hex AK name of the evidence's AK (empty when it does not parse)
+  attestation::VerificationResult result;
+};
+
+// Remote validation. Checks, in attestation::verify's order and with its names:
+//   ak.enrolled   the registry holds an enrolled device whose AK public area equals the evidence's
+//   everything attestation::verify checks, with the enrolled AK, the enrolled EK (with ek_cas),
+//   the policy, and the device's last accepted clock info (quote.clock: reset/restart counters
+//   and clock must move forward, so replayed evidence is refused).
+// When every check passes the quote's clock info becomes the device's last one. Errors are for
+// the state directory only; refused evidence is a result with ok == false.
+[[nodiscard]] Result<DeviceVerification> verify_device(const DeviceRegistry& registry,
+                                                       const protocol::Evidence& evidence,
+                                                       const DeviceVerifyOptions& options);
+
+struct ReportInputs {
+  Bytes report_bytes;                 // the report exactly as the device sent it (the quote binds these bytes)
+  protocol::PlatformReport report;    // the same, parsed
+  Bytes quote_message;                // marshaled TPMS_ATTEST
+  Bytes quote_signature;              // marshaled TPMT_SIGNATURE
+  Bytes nonce;                        // the challenge the operator sent
+  std::string policy_jws;             // the signed policy (JWS compact) the operator issued
+  std::optional<std::string> device;  // hex AK name; without it the enrolled device whose AK signed the quote
+};
+
+struct ReportVerification {
+  bool ok = false;   // every check passed, the device's own verdict included
+  std::string device;
+  std::vector<attestation::Check> checks;
+};
+
+// Semi-autonomous validation (TR 33.812 §6.1.3). Checks:
+//   ak.enrolled          an enrolled device (the one named, else the one whose AK verifies the quote)
+//   ak.public, ak.attributes, quote.format, quote.signature, quote.magic, quote.type,
+//   quote.pcr_selection  the report lists exactly the PCRs the quote covers
+//   quote.pcr_digest     the report's PCR values hash to the quote's pcrDigest
+//   quote.clock          (once the device was seen) counters and clock moved forward
+//   quote.report_digest  the quote's extraData is SHA-256 of the report's bytes
+//   report.nonce         the report answers this nonce
+//   report.policy_digest the report names SHA-256 of this signed policy
+//   report.trusted       the device's verdict: every check it made passed
+// When every check passes the quote's clock info becomes the device's last one.
+[[nodiscard]] Result<ReportVerification> verify_report(const DeviceRegistry& registry, const ReportInputs& inputs);
+
+// SHA-256 of a signed policy as a device computes it: over the JWS compact serialization,
+// without whitespace a file holding it may add around it (as mcimctl attest validate sends it).
+[[nodiscard]] Result<Bytes> policy_digest(std::string_view policy_jws);
+
+}  // namespace mcimd::op
