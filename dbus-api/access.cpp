@@ -26,6 +26,8 @@ std::string_view access_noun(Access access) {
       return "read mcimd state";
     case Access::Authenticate:
       return "authenticate with a profile";
+    case Access::Attest:
+      return "use platform attestation";
     case Access::Manage:
       return "manage profiles";
   }
@@ -72,6 +74,12 @@ Access required_access(std::string_view interface, std::string_view member) {
     return Access::Manage;
   }
   if (interface == kManagerInterface) return member == "ListProfiles" ? Access::Read : Access::Manage;
+  if (interface == kAttestationInterface) {
+    if (member == "GetEndorsement" || member == "ActivateCredential" || member == "GetEvidence" ||
+        member == "ValidatePlatform")
+      return Access::Attest;
+    return Access::Manage;
+  }
   if (interface == "org.freedesktop.DBus.Properties")
     return member == "Get" || member == "GetAll" ? Access::Read : Access::Manage;
   if (interface == "org.freedesktop.DBus.ObjectManager")

@@ -16,13 +16,14 @@ namespace mcimd::api {
 enum class Access {
   Read,          // properties, ListProfiles, GetManagedObjects, Introspect, Peer
   Authenticate,  // USimApplication methods
+  Attest,        // Attestation methods: EK, AK and quotes are the operator's business
   Manage,        // install/enable/disable/delete, property writes, anything unknown
 };
 
 enum class Role {
   None,   // may do nothing
   Modem,  // Read + Authenticate
-  Admin,  // everything
+  Admin,  // everything (operator agents attest as admin)
 };
 
 // The credentials an authorisation decision may rely on.

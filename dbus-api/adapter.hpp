@@ -2,7 +2,8 @@
 // BusAdapter: publishes a Service on D-Bus as org.mcimd.Tre1.
 //
 // Objects (see org.mcimd.Tre1.xml for the full interface description):
-//   /org/mcimd/Tre1                   org.mcimd.Tre1.Manager, org.freedesktop.DBus.ObjectManager
+//   /org/mcimd/Tre1                   org.mcimd.Tre1.Manager, org.mcimd.Tre1.Attestation,
+//                                     org.freedesktop.DBus.ObjectManager
 //   /org/mcimd/Tre1/Profile/<index>   org.mcimd.Tre1.Profile, org.mcimd.Tre1.USimApplication
 //
 // Every incoming method call on these objects (including Properties, Introspectable,

@@ -39,10 +39,10 @@ CallResult<SdBusMessage> new_call(sd_bus* bus, const std::string& path, const ch
   return SdBusMessage(raw);
 }
 
-CallResult<SdBusMessage> call(sd_bus* bus, sd_bus_message* m) {
+CallResult<SdBusMessage> call(sd_bus* bus, sd_bus_message* m, uint64_t timeout_usec = 0 /* sd-bus default */) {
   BusError error;
   sd_bus_message* raw = nullptr;
-  int r = sd_bus_call(bus, m, /*usec=*/0, error.get(), &raw);
+  int r = sd_bus_call(bus, m, timeout_usec, error.get(), &raw);
   if (r < 0) return call_failed(r, error);
   return SdBusMessage(raw);
 }
@@ -110,6 +110,16 @@ CallResult<std::map<std::string, SecureBytes>> read_say_dict(sd_bus_message* rep
   r = sd_bus_message_exit_container(reply);
   if (r < 0) return bad_reply(r, what);
   return out;
+}
+
+// Reads one "ay" argument.
+CallResult<Bytes> read_bytes(sd_bus_message* reply, std::string_view what) {
+  const void* data = nullptr;
+  size_t size = 0;
+  int r = sd_bus_message_read_array(reply, 'y', &data, &size);
+  if (r < 0) return bad_reply(r, what);
+  auto* p = static_cast<const uint8_t*>(data);
+  return size ? Bytes(p, p + size) : Bytes{};
 }
 
 std::string value_or_empty(const std::map<std::string, std::string>& props, const char* key) {
@@ -313,6 +323,82 @@ CallResult<std::vector<GsmAuthResult>> Client::gsm_authenticate(const std::strin
   }
   r = sd_bus_message_exit_container(reply->get());
   if (r < 0) return bad_reply(r, "GsmAuthenticate");
+  return out;
+}
+
+CallResult<EndorsementData> Client::get_endorsement(const std::string& ek_type) {
+  auto m = new_call(bus_.get(), kRootPath, kAttestationInterface, "GetEndorsement");
+  if (!m) return tl::unexpected(m.error());
+  int r = sd_bus_message_append(m->get(), "s", ek_type.c_str());
+  if (r < 0) return call_failed(r, BusError{});
+  auto reply = call(bus_.get(), m->get(), kAttestationTimeoutUsec);
+  if (!reply) return tl::unexpected(reply.error());
+  EndorsementData out;
+  auto ek_public = read_bytes(reply->get(), "GetEndorsement");
+  if (!ek_public) return tl::unexpected(ek_public.error());
+  auto ek_certificate = read_bytes(reply->get(), "GetEndorsement");
+  if (!ek_certificate) return tl::unexpected(ek_certificate.error());
+  auto ak_public = read_bytes(reply->get(), "GetEndorsement");
+  if (!ak_public) return tl::unexpected(ak_public.error());
+  out.ek_public = std::move(*ek_public);
+  if (!ek_certificate->empty()) out.ek_certificate = std::move(*ek_certificate);
+  out.ak_public = std::move(*ak_public);
+  return out;
+}
+
+CallResult<SecureBytes> Client::activate_credential(const std::string& ek_type, const Bytes& credential_blob,
+                                                    const Bytes& encrypted_secret) {
+  auto m = new_call(bus_.get(), kRootPath, kAttestationInterface, "ActivateCredential");
+  if (!m) return tl::unexpected(m.error());
+  int r = sd_bus_message_append(m->get(), "s", ek_type.c_str());
+  if (r >= 0) r = sd_bus_message_append_array(m->get(), 'y', credential_blob.data(), credential_blob.size());
+  if (r >= 0) r = sd_bus_message_append_array(m->get(), 'y', encrypted_secret.data(), encrypted_secret.size());
+  if (r < 0) return call_failed(r, BusError{});
+  auto reply = call(bus_.get(), m->get(), kAttestationTimeoutUsec);
+  if (!reply) return tl::unexpected(reply.error());
+  const void* data = nullptr;
+  size_t size = 0;
+  r = sd_bus_message_read_array(reply->get(), 'y', &data, &size);
+  if (r < 0) return bad_reply(r, "ActivateCredential");
+  auto* p = static_cast<const uint8_t*>(data);
+  SecureBytes secret = size ? SecureBytes(p, p + size) : SecureBytes{};
+  // The received message is heap memory sd-bus owns for us; only the reading API is const.
+  if (size) wipe(const_cast<void*>(data), size);
+  return secret;
+}
+
+CallResult<std::string> Client::get_evidence(const Bytes& nonce) {
+  auto m = new_call(bus_.get(), kRootPath, kAttestationInterface, "GetEvidence");
+  if (!m) return tl::unexpected(m.error());
+  int r = sd_bus_message_append_array(m->get(), 'y', nonce.data(), nonce.size());
+  if (r < 0) return call_failed(r, BusError{});
+  auto reply = call(bus_.get(), m->get(), kAttestationTimeoutUsec);
+  if (!reply) return tl::unexpected(reply.error());
+  const char* evidence = nullptr;
+  r = sd_bus_message_read(reply->get(), "s", &evidence);
+  if (r < 0) return bad_reply(r, "GetEvidence");
+  return std::string(evidence);
+}
+
+CallResult<PlatformReport> Client::validate_platform(const std::string& signed_policy, const Bytes& nonce) {
+  auto m = new_call(bus_.get(), kRootPath, kAttestationInterface, "ValidatePlatform");
+  if (!m) return tl::unexpected(m.error());
+  int r = sd_bus_message_append(m->get(), "s", signed_policy.c_str());
+  if (r >= 0) r = sd_bus_message_append_array(m->get(), 'y', nonce.data(), nonce.size());
+  if (r < 0) return call_failed(r, BusError{});
+  auto reply = call(bus_.get(), m->get(), kAttestationTimeoutUsec);
+  if (!reply) return tl::unexpected(reply.error());
+  PlatformReport out;
+  const char* report = nullptr;
+  r = sd_bus_message_read(reply->get(), "s", &report);
+  if (r < 0) return bad_reply(r, "ValidatePlatform");
+  out.report_json = report;
+  auto message = read_bytes(reply->get(), "ValidatePlatform");
+  if (!message) return tl::unexpected(message.error());
+  auto signature = read_bytes(reply->get(), "ValidatePlatform");
+  if (!signature) return tl::unexpected(signature.error());
+  out.quote_message = std::move(*message);
+  out.quote_signature = std::move(*signature);
   return out;
 }
 

@@ -24,6 +24,11 @@ struct CallError {
 // Name used when no bus connection could be made (a standard D-Bus error name).
 inline constexpr const char* kNoServerError = "org.freedesktop.DBus.Error.NoServer";
 
+// How long an attestation call may take. TPM2_CreatePrimary of an RSA-2048 EK searches for
+// primes; discrete TPMs take tens of seconds for it, and a quote over a large event log adds a
+// few more. sd-bus's default of 25 s is too short for that.
+inline constexpr uint64_t kAttestationTimeoutUsec = 120'000'000;
+
 template <class T>
 using CallResult = tl::expected<T, CallError>;
 
@@ -62,6 +67,17 @@ class Client {
                                                             const Bytes& autn);
   [[nodiscard]] CallResult<std::vector<GsmAuthResult>> gsm_authenticate(const std::string& path,
                                                                         const std::vector<Bytes>& rands);
+
+  // org.mcimd.Tre1.Attestation (admin). Arguments are sent as given: the daemon checks them.
+  // These calls wait up to kAttestationTimeoutUsec, since creating an RSA EK or the AK on a discrete
+  // TPM may take tens of seconds.
+  // ek_certificate is nullopt when the daemon answers an empty one.
+  [[nodiscard]] CallResult<EndorsementData> get_endorsement(const std::string& ek_type);
+  // The reply's copy of the secret is wiped once read.
+  [[nodiscard]] CallResult<SecureBytes> activate_credential(const std::string& ek_type, const Bytes& credential_blob,
+                                                            const Bytes& encrypted_secret);
+  [[nodiscard]] CallResult<std::string> get_evidence(const Bytes& nonce);
+  [[nodiscard]] CallResult<PlatformReport> validate_platform(const std::string& signed_policy, const Bytes& nonce);
 
  private:
   explicit Client(SdBus bus) : bus_(std::move(bus)) {}

@@ -10,13 +10,17 @@
 #include <cerrno>
 #include <charconv>
 #include <cstring>
+#include <filesystem>
 #include <map>
 #include <nlohmann/json.hpp>
 #include <ostream>
 #include <vector>
 
 #include "common/bytes.hpp"
+#include "common/file.hpp"
 #include "dbus-api/names.hpp"
+#include "protocol/evidence.hpp"
+#include "protocol/quote.hpp"
 
 namespace mcimd::ctl {
 
@@ -65,12 +69,13 @@ constexpr const char* kExitStatusHelp =
     "Exit status:\n"
     "  0  success (an AUTS answer to authenticate is a success too)\n"
     "  1  any other error\n"
-    "  2  bad command line, bad hex input or unreadable file\n"
+    "  2  bad command line, bad hex input, unreadable or malformed input file, unwritable output\n"
     "  3  MacFailure: the network's AUTN did not verify\n"
     "  4  PlatformStateChanged: the platform no longer satisfies the profile's PCR policy\n"
     "  5  NotAuthorized (mcimd) or AccessDenied (bus policy)\n"
     "  6  NotFound: no such profile\n"
     "  7  mcimd or the bus cannot be reached\n"
+    "attest validate exits 0 whenever mcimd answered, whether the platform is trusted or not.\n"
     "Errors are printed as \"mcimctl: <ErrorName>: <message>\" on standard error.\n";
 
 struct Options {
@@ -81,6 +86,13 @@ struct Options {
   std::vector<std::string> rands;
   std::string autn;
   bool ims = false;
+  // attest
+  std::string ek_type = api::kEkTypeEcc;
+  std::string out;
+  std::string challenge;
+  std::string nonce;
+  std::string tpm2_tools_dir;
+  std::string policy;
 };
 
 class UsageError : public std::runtime_error {
@@ -364,6 +376,226 @@ int cmd_gsm_authenticate(Connector& connect, const Options& o, std::ostream& out
   return kExitOk;
 }
 
+// ---- attest ----
+
+// Largest credential challenge document mcimctl reads: two base64url TPM structures of at most
+// kMaxCredentialPartSize bytes each, and the JSON around them.
+constexpr std::size_t kMaxChallengeDocumentSize = 64 * 1024;
+
+// A JWS compact serialisation (RFC 7515 §7.1) as found in a file: base64url header, payload and
+// signature joined by dots. Surrounding whitespace (a final newline) is not part of it.
+std::string signed_policy_or_throw(std::string text, const std::string& file) {
+  const auto space = " \t\r\n";
+  text.erase(text.find_last_not_of(space) + 1);
+  text.erase(0, std::min(text.size(), text.find_first_not_of(space)));
+  if (text.empty()) throw UsageError(file + " is empty");
+  if (text.size() > api::kMaxSignedPolicySize)
+    throw UsageError(file + " holds " + std::to_string(text.size()) + " bytes; a signed policy may have at most " +
+                     std::to_string(api::kMaxSignedPolicySize));
+  auto base64url = [](char c) { return std::isalnum(static_cast<unsigned char>(c)) || c == '-' || c == '_'; };
+  std::size_t dots = std::count(text.begin(), text.end(), '.');
+  bool shaped = dots == 2 && text.front() != '.' && text.back() != '.' &&
+                std::all_of(text.begin(), text.end(), [&](char c) { return c == '.' || base64url(c); });
+  if (!shaped)
+    throw UsageError(file + " is not a JWS compact serialisation (base64url header.payload.signature)");
+  return text;
+}
+
+// TPM2_Quote's qualifying data: 1 to kMaxAttestationNonceSize bytes.
+Bytes nonce_or_throw(const std::string& text) {
+  auto bytes = from_hex(text, "--nonce");
+  if (!bytes) throw UsageError(bytes.error().message);
+  if (bytes->empty() || bytes->size() > api::kMaxAttestationNonceSize)
+    throw UsageError("--nonce: expected 1 to " + std::to_string(api::kMaxAttestationNonceSize) + " bytes, got " +
+                     std::to_string(bytes->size()));
+  return *bytes;
+}
+
+// Reads an input file of at most max_size bytes; "-" is standard input.
+std::string read_input_or_throw(const std::string& file, std::size_t max_size) {
+  int fd = file == "-" ? dup(STDIN_FILENO) : open(file.c_str(), O_RDONLY | O_CLOEXEC | O_NOCTTY);
+  if (fd < 0) throw UsageError("Cannot open " + file + ": " + std::strerror(errno));
+  std::string text;
+  char buffer[8192];
+  for (;;) {
+    ssize_t n = read(fd, buffer, sizeof buffer);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) {
+      int e = errno;
+      close(fd);
+      throw UsageError("Cannot read " + file + ": " + std::strerror(e));
+    }
+    if (n == 0) break;
+    if (text.size() + static_cast<std::size_t>(n) > max_size) {
+      close(fd);
+      throw UsageError(file + " is larger than " + std::to_string(max_size) + " bytes");
+    }
+    text.append(buffer, static_cast<std::size_t>(n));
+  }
+  close(fd);
+  return text;
+}
+
+// Checked before calling mcimd, so that an attestation (a TPM quote) is not made for nothing.
+void check_output_file_or_throw(const std::string& file) {
+  std::filesystem::path parent = std::filesystem::absolute(file).parent_path();
+  std::error_code ec;
+  if (!std::filesystem::is_directory(parent, ec))
+    throw UsageError("Cannot write " + file + ": no directory " + parent.string());
+  if (std::filesystem::is_directory(file, ec)) throw UsageError("Cannot write " + file + ": it is a directory");
+}
+
+void make_output_dir_or_throw(const std::string& dir) {
+  Status made = make_private_dir(dir);
+  if (!made) throw UsageError("Cannot create " + dir + ": " + made.error().message);
+}
+
+void write_output_or_throw(const std::filesystem::path& file, std::string_view text) {
+  Status written = write_file_atomic(file, text);
+  if (!written) throw UsageError("Cannot write " + file.string() + ": " + written.error().message);
+}
+
+void write_output_or_throw(const std::filesystem::path& file, std::span<const uint8_t> data) {
+  Status written = write_file_atomic(file, data);
+  if (!written) throw UsageError("Cannot write " + file.string() + ": " + written.error().message);
+}
+
+// mcimd answered, but with something that is not what the protocol says.
+int malformed_answer(std::ostream& err, const std::string& what, const Error& error) {
+  err << "mcimctl: mcimd returned " << what << ": " << error.message << "\n";
+  return kExitFailure;
+}
+
+std::string name_or_note(std::span<const uint8_t> tpm2b_public) {
+  auto name = protocol::object_name(tpm2b_public);
+  return name ? to_hex(*name) : std::string("(malformed public area)");
+}
+
+int cmd_attest_endorsement(Connector& connect, const Options& o, std::ostream& out, std::ostream& err) {
+  if (!o.out.empty()) check_output_file_or_throw(o.out);
+  auto connected = connect();
+  if (!connected) return report(err, connected.error());
+  auto endorsement = (*connected)->get_endorsement(o.ek_type);
+  if (!endorsement) return report(err, endorsement.error());
+  protocol::EnrolmentRequest request{endorsement->ek_public, endorsement->ek_certificate, endorsement->ak_public};
+  std::string document = protocol::to_json(request);
+  // The operator parses the request strictly; a request it would refuse is better caught here.
+  if (auto parsed = protocol::enrolment_request_from_json(document); !parsed)
+    return malformed_answer(err, "an endorsement that is no valid enrolment request", parsed.error());
+  if (!o.out.empty()) write_output_or_throw(o.out, document);
+  if (o.json) {
+    if (o.out.empty())
+      out << document << "\n";
+    else
+      out << json{{"enrolment_request", o.out}}.dump(2) << "\n";
+    return kExitOk;
+  }
+  out << "EK (" << o.ek_type << "):        TPM2B_PUBLIC, " << request.ek_public.size() << " bytes, name "
+      << name_or_note(request.ek_public) << "\n"
+      << "EK certificate:  "
+      << (request.ek_certificate ? std::to_string(request.ek_certificate->size()) + " bytes (DER)"
+                                 : std::string("none in the TPM"))
+      << "\n"
+      << "AK:              TPM2B_PUBLIC, " << request.ak_public.size() << " bytes, name "
+      << name_or_note(request.ak_public) << "\n";
+  if (o.out.empty())
+    out << "Use --json or --out FILE for the enrolment request document.\n";
+  else
+    out << "Enrolment request written to " << o.out << ".\n";
+  return kExitOk;
+}
+
+int cmd_attest_activate(Connector& connect, const Options& o, std::ostream& out, std::ostream& err) {
+  std::string document = read_input_or_throw(o.challenge, kMaxChallengeDocumentSize);
+  auto challenge = protocol::credential_challenge_from_json(document);
+  if (!challenge) throw UsageError(o.challenge + ": " + challenge.error().message);
+  auto connected = connect();
+  if (!connected) return report(err, connected.error());
+  auto secret = (*connected)->activate_credential(o.ek_type, challenge->credential_blob, challenge->encrypted_secret);
+  if (!secret) return report(err, secret.error());
+  std::string text = hex(*secret);
+  if (o.json)
+    out << json{{"secret", text}}.dump(2) << "\n";
+  else
+    out << text << "\n";
+  wipe(text.data(), text.size());
+  return kExitOk;
+}
+
+int cmd_attest_evidence(Connector& connect, const Options& o, std::ostream& out, std::ostream& err) {
+  Bytes nonce = nonce_or_throw(o.nonce);
+  if (!o.out.empty()) check_output_file_or_throw(o.out);
+  if (!o.tpm2_tools_dir.empty()) make_output_dir_or_throw(o.tpm2_tools_dir);
+  auto connected = connect();
+  if (!connected) return report(err, connected.error());
+  auto document = (*connected)->get_evidence(nonce);
+  if (!document) return report(err, document.error());
+  std::optional<std::string> hash;
+  if (!o.tpm2_tools_dir.empty()) {
+    auto evidence = protocol::evidence_from_json(*document);
+    if (!evidence) return malformed_answer(err, "malformed evidence", evidence.error());
+    if (Status written = protocol::write_tpm2_tools_files(*evidence, o.tpm2_tools_dir); !written) {
+      if (written.error().code == Code::IoError) throw UsageError(written.error().message);
+      return malformed_answer(err, "evidence tpm2-tools cannot check", written.error());
+    }
+    if (auto h = protocol::signature_hash(evidence->quote_signature)) hash = *h;
+  }
+  if (!o.out.empty()) write_output_or_throw(o.out, *document);
+  if (o.out.empty()) {
+    out << *document << "\n";
+    return kExitOk;
+  }
+  if (o.json) {
+    json written{{"evidence", o.out}};
+    if (!o.tpm2_tools_dir.empty()) written["tpm2_tools"] = o.tpm2_tools_dir;
+    out << written.dump(2) << "\n";
+    return kExitOk;
+  }
+  out << "Evidence written to " << o.out << ".\n";
+  if (!o.tpm2_tools_dir.empty()) {
+    std::filesystem::path dir = o.tpm2_tools_dir;
+    out << "quote.msg, quote.sig, quote.pcrs and ak.pub written to " << o.tpm2_tools_dir << "; check with\n"
+        << "  tpm2_checkquote -u " << (dir / "ak.pub").string() << " -m " << (dir / "quote.msg").string() << " -s "
+        << (dir / "quote.sig").string() << " -f " << (dir / "quote.pcrs").string() << " -g "
+        << hash.value_or("sha256") << " -q " << hex(nonce) << "\n";
+  }
+  return kExitOk;
+}
+
+int cmd_attest_validate(Connector& connect, const Options& o, std::ostream& out, std::ostream& err) {
+  // Leave room for whitespace around the JWS; signed_policy_or_throw() checks the exact bound.
+  std::string policy =
+      signed_policy_or_throw(read_input_or_throw(o.policy, api::kMaxSignedPolicySize + 4096), o.policy);
+  Bytes nonce = nonce_or_throw(o.nonce);
+  if (!o.out.empty()) make_output_dir_or_throw(o.out);
+  auto connected = connect();
+  if (!connected) return report(err, connected.error());
+  auto answer = (*connected)->validate_platform(policy, nonce);
+  if (!answer) return report(err, answer.error());
+  auto report_doc = protocol::platform_report_from_json(answer->report_json);
+  if (!report_doc) return malformed_answer(err, "a malformed platform report", report_doc.error());
+  if (!o.out.empty()) {
+    // The quote's qualifying data is SHA-256 of these exact bytes: written unchanged.
+    std::filesystem::path dir = o.out;
+    write_output_or_throw(dir / "report.json", answer->report_json);
+    write_output_or_throw(dir / "quote.msg", answer->quote_message);
+    write_output_or_throw(dir / "quote.sig", answer->quote_signature);
+  }
+  if (o.json) {
+    out << answer->report_json << "\n";
+    return kExitOk;
+  }
+  out << "Verdict: " << (report_doc->trusted ? "trusted" : "not trusted") << "\n";
+  for (const auto& check : report_doc->checks)
+    if (!check.passed) out << "  failed: " << check.name << (check.reason.empty() ? "" : ": " + check.reason) << "\n";
+  // The report lists every PCR value evaluated: too long to read, so text mode shows the verdict.
+  if (o.out.empty())
+    out << "Use --json or --out DIR for the signed report and its quote.\n";
+  else
+    out << "report.json, quote.msg and quote.sig written to " << o.out << ".\n";
+  return kExitOk;
+}
+
 }  // namespace
 
 int run(int argc, char** argv, std::ostream& out, std::ostream& err) {
@@ -399,6 +631,36 @@ int run(int argc, char** argv, std::ostream& out, std::ostream& err) {
   gsm->add_option("profile", o.profile, "Profile index or object path")->required();
   gsm->add_option("--rand", o.rands, "RAND, 16 bytes in hex; give it one to three times")->required()->take_all();
 
+  auto* attest = app.add_subcommand("attest", "Platform attestation with an operator (admin)");
+  attest->require_subcommand(1);
+  auto ek_option = [&](CLI::App* c) {
+    c->add_option("--ek", o.ek_type, "Endorsement key type: ecc (default) or rsa")
+        ->check(CLI::IsMember({api::kEkTypeEcc, api::kEkTypeRsa}));
+  };
+  auto* endorsement = attest->add_subcommand(
+      "endorsement", "Print the EK, its certificate and the AK as an enrolment request document (JSON)");
+  ek_option(endorsement);
+  endorsement->add_option("--out", o.out, "Write the enrolment request document to this file");
+  auto* activate = attest->add_subcommand(
+      "activate", "Activate an operator's credential challenge: prints the secret the TPM releases");
+  activate->add_option("--challenge", o.challenge, "Credential challenge document (JSON), or - for standard input")
+      ->required();
+  ek_option(activate);
+  auto* evidence = attest->add_subcommand("evidence", "Print evidence (quote, PCRs, logs) for an operator's nonce");
+  evidence->add_option("--nonce", o.nonce, "The operator's nonce, 1 to 64 bytes in hex")->required();
+  evidence->add_option("--out", o.out, "Write the evidence document to this file");
+  evidence->add_option("--tpm2-tools", o.tpm2_tools_dir,
+                       "Also write quote.msg, quote.sig, quote.pcrs and ak.pub for tpm2_checkquote into this "
+                       "directory (created if absent)");
+  auto* validate = attest->add_subcommand(
+      "validate", "Evaluate the platform against an operator's signed policy and report the verdict");
+  validate->add_option("--policy", o.policy, "Signed policy (JWS compact serialisation), or - for standard input")
+      ->required();
+  validate->add_option("--nonce", o.nonce, "The operator's nonce, 1 to 64 bytes in hex")->required();
+  validate->add_option("--out", o.out,
+                       "Write report.json (the exact bytes the quote covers), quote.msg and quote.sig into this "
+                       "directory (created if absent)");
+
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -416,6 +678,10 @@ int run(int argc, char** argv, std::ostream& out, std::ostream& err) {
       if (c->parsed()) return cmd_profile_command(connect, o, out, err, verb);
     if (auth->parsed()) return cmd_authenticate(connect, o, out, err);
     if (gsm->parsed()) return cmd_gsm_authenticate(connect, o, out, err);
+    if (endorsement->parsed()) return cmd_attest_endorsement(connect, o, out, err);
+    if (activate->parsed()) return cmd_attest_activate(connect, o, out, err);
+    if (evidence->parsed()) return cmd_attest_evidence(connect, o, out, err);
+    if (validate->parsed()) return cmd_attest_validate(connect, o, out, err);
   } catch (const UsageError& e) {
     return usage(err, e.what());
   } catch (const std::exception& e) {

@@ -3,6 +3,7 @@
 // the built mcimctl, and a raw sd-bus connection where exact error names or odd calls matter.
 #include <fcntl.h>
 #include <gtest/gtest.h>
+#include <grp.h>
 #include <pwd.h>
 #include <sys/stat.h>
 #include <systemd/sd-bus.h>
@@ -29,6 +30,7 @@
 
 #include "dbus-api/adapter.hpp"
 #include "dbus-api/names.hpp"
+#include "protocol/evidence.hpp"
 #include "tests/support/dbus_daemon.hpp"
 #include "tests/support/process.hpp"
 #include "tests/support/temp_dir.hpp"
@@ -88,6 +90,54 @@ Bytes expected_sres(const Bytes& rand) { return Bytes(rand.begin(), rand.begin()
 Bytes expected_kc(const Bytes& rand) { return Bytes(rand.begin() + 8, rand.end()); }
 
 SecureBytes secure(const Bytes& b) { return SecureBytes(b.begin(), b.end()); }
+
+// ---- attestation fixtures ----
+
+Bytes unhex(std::string_view text) {
+  auto b = from_hex(text, "fixture");
+  if (!b) throw std::runtime_error(b.error().message);
+  return *b;
+}
+
+// Recorded from tpm2-tools 5.4 on swtpm: `tpm2_createak -G ecc -g sha256 -s ecdsa` public, and
+// `tpm2_quote -l sha256:0,1,2+sha1:3 -q 0102 -g sha256` message and signature with all PCRs
+// zero; `tpm2_createek -G ecc -u` public.
+const Bytes kAkPublic = unhex(
+    "00580023000b00050072000000100018000b0003001000202dddf8733bab11ce5a52ea29af7187b0c1b78c20473bba2566fabfc4d694b3a1"
+    "00206077432d76e84db300188d73b765f1ef88bebc5f78b703701058e0b5330f888a");
+const Bytes kQuoteMessage = unhex(
+    "ff54434780180022000b4d63630a603b3bbd6526eca06342686ec5b1e4af3b02605226914f88a9f76b200002010200000000000004330000"
+    "00010000000001201910230016363600000002000b0307000000040308000000205b517952cbe9c4c147bc3f3434f9d82409e76d09ea5890"
+    "5aefe7fb5415912d9a");
+const Bytes kQuoteSignature = unhex(
+    "0018000b0020570e7b5df1d8c475f2bbd7ee0d4132c132f5b9916f23a86e5e0b43b02d1d19a60020cb2b8b8d63739b48a9f39618b2e9f399"
+    "19488286d731b11db74330812f7202b2");
+const Bytes kEkPublic = unhex(
+    "007a0023000b000300b20020837197674484b3f81a90cc8d46a5d724fd52d76e06520b64f2a1da1b331469aa000600800043001000030010"
+    "002083800b6b54f48a1b51418bc8993157a42944117616fc64d6029af38ad972631f0020e5d94edc068bfad3d4140d8fa15d3288b8b047f5"
+    "da5c8137ca753d8b12a53052");
+const Bytes kEkCertificate = {0x30, 0x03, 0x02, 0x01, 0x07};  // DER shaped; the adapter does not parse it
+const Bytes kQuoteNonce = {0x01, 0x02};                      // the recorded quote's qualifying data
+
+// The FakeService's attestation outcomes: the first nonce byte (or the last byte of the
+// encrypted secret) selects them.
+constexpr uint8_t kTrusted = 0x01;
+constexpr uint8_t kNotTrusted = 0x02;
+constexpr uint8_t kTpmFails = 0xEE;
+
+// The secret the FakeService "releases" for a credential blob.
+Bytes expected_secret(const Bytes& blob) { return Bytes(blob.rbegin(), blob.rend()); }
+
+protocol::PlatformReport report_for(const Bytes& nonce) {
+  protocol::PlatformReport report;
+  report.nonce = nonce;
+  report.policy_digest = Bytes(32, 0xAB);
+  report.trusted = nonce.at(0) != kNotTrusted;
+  report.checks = {{"signature", true, ""},
+                   {"pcr7", report.trusted, report.trusted ? "" : "PCR 7 differs from the reference"}};
+  report.pcrs = {protocol::PcrBank{"sha256", {{7, Bytes(32, 0)}}}};
+  return report;
+}
 
 // ---- FakeService ----
 
@@ -190,6 +240,52 @@ class FakeService final : public Service {
     });
   }
 
+  void get_endorsement(const std::string& ek_type, Reply<EndorsementData> reply) override {
+    record("GetEndorsement " + ek_type);
+    later([ek_type, reply] {
+      EndorsementData data;
+      data.ek_public = kEkPublic;
+      // The RSA EK of this TPM has no certificate.
+      if (ek_type == "ecc") data.ek_certificate = kEkCertificate;
+      data.ak_public = kAkPublic;
+      reply(std::move(data));
+    });
+  }
+
+  void activate_credential(const std::string& ek_type, Bytes credential_blob, Bytes encrypted_secret,
+                           Reply<SecureBytes> reply) override {
+    record("ActivateCredential " + ek_type);
+    later([credential_blob, encrypted_secret, reply] {
+      if (encrypted_secret.back() == kTpmFails)
+        return reply(fail(Code::TpmFailure, "TPM2_ActivateCredential: the credential's integrity check failed"));
+      reply(secure(expected_secret(credential_blob)));
+    });
+  }
+
+  void get_evidence(Bytes nonce, Reply<std::string> reply) override {
+    record("GetEvidence " + to_hex(nonce));
+    later([nonce, reply] {
+      if (nonce.at(0) == kTpmFails) return reply(fail(Code::TpmFailure, "TPM2_Quote failed"));
+      protocol::Evidence e;
+      e.nonce = nonce;
+      e.quote_message = kQuoteMessage;
+      e.quote_signature = kQuoteSignature;
+      e.pcrs = {protocol::PcrBank{"sha256", {{0, Bytes(32, 0)}, {1, Bytes(32, 0)}, {2, Bytes(32, 0)}}},
+                protocol::PcrBank{"sha1", {{3, Bytes(20, 0)}}}};
+      e.ak_public = kAkPublic;
+      e.ek_certificate = kEkCertificate;
+      reply(protocol::to_json(e));
+    });
+  }
+
+  void validate_platform(std::string signed_policy, Bytes nonce, Reply<PlatformReport> reply) override {
+    record("ValidatePlatform " + signed_policy + " " + to_hex(nonce));
+    later([nonce, reply] {
+      if (nonce.at(0) == kTpmFails) return reply(fail(Code::TpmFailure, "TPM2_Quote failed"));
+      reply(PlatformReport{protocol::to_json(report_for(nonce)), kQuoteMessage, kQuoteSignature});
+    });
+  }
+
   // Called on the loop thread by tests.
   void add(const ProfileInfo& info) {
     profiles_.push_back(info);
@@ -215,8 +311,18 @@ class FakeService final : public Service {
     std::lock_guard lock(mutex_);
     return documents_;
   }
+  // The attestation calls that reached the service: "<Method> <argument> ...".
+  std::vector<std::string> attestation_calls() const {
+    std::lock_guard lock(mutex_);
+    return attestation_calls_;
+  }
 
  private:
+  void record(std::string call) {
+    std::lock_guard lock(mutex_);
+    attestation_calls_.push_back(std::move(call));
+  }
+
   void answer_umts(Bytes rand, Bytes autn, Reply<UmtsAuthResult> reply) {
     uint8_t outcome = rand.at(0);
     if (outcome == kThrow) throw std::runtime_error("scripted failure inside the service");
@@ -287,6 +393,7 @@ class FakeService final : public Service {
   std::list<std::unique_ptr<Deferred>> deferred_;
   mutable std::mutex mutex_;
   std::vector<std::string> documents_;
+  std::vector<std::string> attestation_calls_;
 };
 
 // ---- the adapter on its own thread and event loop ----
@@ -1160,7 +1267,8 @@ std::string read_text(const std::string& path) {
 
 TEST_F(TheBusAdapter, IntrospectsExactlyAsTheXmlInTheRepositorySays) {
   auto documented = parse_introspection(read_text(kXmlFile));
-  ASSERT_EQ(documented.size(), 3u) << "the XML file should describe Manager, Profile and USimApplication";
+  ASSERT_EQ(documented.size(), 4u)
+      << "the XML file should describe Manager, Attestation, Profile and USimApplication";
   RawClient client(bus_.address());
   auto live = parse_introspection(client.introspect(kRootPath));
   for (auto& [name, description] : parse_introspection(client.introspect(profile_path(1)))) live[name] = description;
@@ -1192,6 +1300,341 @@ TEST_F(TheBusAdapter, IntrospectsExactlyAsTheXmlInTheRepositorySays) {
       EXPECT_TRUE(documented.count(name)) << name << " is not in the XML file";
     }
   }
+}
+
+// ---- attestation ----
+
+Bytes read_binary(const std::filesystem::path& path) {
+  std::ifstream in(path, std::ios::binary);
+  return Bytes(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
+}
+
+std::vector<std::string> concat(std::vector<std::string> a, const std::vector<std::string>& b) {
+  a.insert(a.end(), b.begin(), b.end());
+  return a;
+}
+
+// A syntactically valid JWS compact serialisation; only the FakeService sees it.
+const std::string kSignedPolicy = "eyJhbGciOiJFUzI1NiJ9.eyJwY3JzIjp7fX0.c2lnbmF0dXJl";
+
+class TheAttestationInterface : public TheBusAdapter {
+ protected:
+  RawReply get_endorsement(RawClient& client, const std::string& ek_type) {
+    return client.call(kRootPath, kAttestationInterface, "GetEndorsement",
+                       [&](sd_bus_message* m) { sd_bus_message_append(m, "s", ek_type.c_str()); });
+  }
+  RawReply activate(RawClient& client, const std::string& ek_type, const Bytes& blob, const Bytes& secret) {
+    return client.call(kRootPath, kAttestationInterface, "ActivateCredential", [&](sd_bus_message* m) {
+      sd_bus_message_append(m, "s", ek_type.c_str());
+      sd_bus_message_append_array(m, 'y', blob.data(), blob.size());
+      sd_bus_message_append_array(m, 'y', secret.data(), secret.size());
+    });
+  }
+  RawReply evidence(RawClient& client, const Bytes& nonce) {
+    return client.call(kRootPath, kAttestationInterface, "GetEvidence",
+                       [&](sd_bus_message* m) { sd_bus_message_append_array(m, 'y', nonce.data(), nonce.size()); });
+  }
+  RawReply validate(RawClient& client, const std::string& policy, const Bytes& nonce) {
+    return client.call(kRootPath, kAttestationInterface, "ValidatePlatform", [&](sd_bus_message* m) {
+      sd_bus_message_append(m, "s", policy.c_str());
+      sd_bus_message_append_array(m, 'y', nonce.data(), nonce.size());
+    });
+  }
+  std::string write(const std::string& name, const std::string& text) {
+    auto path = dir_.path() / name;
+    std::ofstream(path, std::ios::binary) << text;
+    return path.string();
+  }
+
+  test::TempDir dir_;
+};
+
+TEST_F(TheAttestationInterface, AnswersGetEndorsementWithTheEkItsCertificateAndTheAk) {
+  auto ecc = busctl_call(kRootPath, kAttestationInterface, "GetEndorsement", {"s", "ecc"});
+  ASSERT_EQ(ecc.exit_code, 0) << ecc.err;
+  auto doc = json::parse(ecc.out);
+  EXPECT_EQ(doc["type"], "ayayay");
+  EXPECT_EQ(json_bytes(doc["data"][0]), kEkPublic);
+  EXPECT_EQ(json_bytes(doc["data"][1]), kEkCertificate);
+  EXPECT_EQ(json_bytes(doc["data"][2]), kAkPublic);
+
+  // Without a certificate in the TPM, the certificate is an empty array.
+  auto rsa = busctl_call(kRootPath, kAttestationInterface, "GetEndorsement", {"s", "rsa"});
+  ASSERT_EQ(rsa.exit_code, 0) << rsa.err;
+  EXPECT_EQ(json::parse(rsa.out)["data"][1], json::array());
+  EXPECT_EQ(adapter_.service().attestation_calls(),
+            (std::vector<std::string>{"GetEndorsement ecc", "GetEndorsement rsa"}));
+}
+
+TEST_F(TheAttestationInterface, GivesMcimctlTheEnrolmentRequestTheOperatorReads) {
+  auto printed = run_mcimctl({"attest", "endorsement", "--json"});
+  ASSERT_EQ(printed.exit_code, 0) << printed.err;
+  auto request = protocol::enrolment_request_from_json(printed.out);
+  ASSERT_TRUE(request) << request.error().describe() << "\n" << printed.out;
+  EXPECT_EQ(*request, (protocol::EnrolmentRequest{kEkPublic, kEkCertificate, kAkPublic}));
+
+  auto file = dir_.path() / "request.json";
+  auto written = run_mcimctl({"attest", "endorsement", "--ek", "rsa", "--out", file.string()});
+  ASSERT_EQ(written.exit_code, 0) << written.err;
+  EXPECT_NE(written.out.find("EK certificate:  none in the TPM"), std::string::npos) << written.out;
+  EXPECT_NE(written.out.find("Enrolment request written to " + file.string()), std::string::npos) << written.out;
+  auto from_file = protocol::enrolment_request_from_json(read_text(file.string()));
+  ASSERT_TRUE(from_file) << from_file.error().describe();
+  EXPECT_EQ(*from_file, (protocol::EnrolmentRequest{kEkPublic, std::nullopt, kAkPublic}));
+
+  // Text mode: a summary with the TPM names, not the document.
+  auto summary = run_mcimctl({"attest", "endorsement"});
+  ASSERT_EQ(summary.exit_code, 0) << summary.err;
+  EXPECT_NE(summary.out.find("EK (ecc):"), std::string::npos) << summary.out;
+  EXPECT_NE(summary.out.find("EK certificate:  5 bytes (DER)"), std::string::npos) << summary.out;
+  EXPECT_NE(summary.out.find("AK:              TPM2B_PUBLIC, 90 bytes, name "
+                             "000b45a796840e7001be43feb986e65b1cb70ce320b9f3383da9cf7c7e6e34a12da6"),
+            std::string::npos)
+      << summary.out;
+  EXPECT_EQ(summary.out.find("\"format\""), std::string::npos) << summary.out;
+}
+
+TEST_F(TheAttestationInterface, ActivatesACredentialChallenge) {
+  // TPM2B_ID_OBJECT and TPM2B_ENCRYPTED_SECRET shapes as tpm2_makecredential writes them.
+  const Bytes blob = {0x00, 0x04, 0xde, 0xad, 0xbe, 0xef};
+  const Bytes encrypted = {0x00, 0x02, 0x01, 0x02};
+  std::vector<std::string> args = {"sayay", "ecc"};
+  args = concat(concat(args, ay(blob)), ay(encrypted));
+  auto r = busctl_call(kRootPath, kAttestationInterface, "ActivateCredential", args);
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  auto doc = json::parse(r.out);
+  EXPECT_EQ(doc["type"], "ay");
+  EXPECT_EQ(json_bytes(doc["data"][0]), expected_secret(blob));
+
+  auto challenge = write("challenge.json", protocol::to_json(protocol::CredentialChallenge{blob, encrypted}));
+  auto text = run_mcimctl({"attest", "activate", "--challenge", challenge});
+  ASSERT_EQ(text.exit_code, 0) << text.err;
+  EXPECT_EQ(text.out, hex(expected_secret(blob)) + "\n");
+  auto as_json = run_mcimctl({"--json", "attest", "activate", "--challenge", challenge, "--ek", "rsa"});
+  ASSERT_EQ(as_json.exit_code, 0) << as_json.err;
+  EXPECT_EQ(json::parse(as_json.out), (json{{"secret", hex(expected_secret(blob))}}));
+  EXPECT_EQ(adapter_.service().attestation_calls(),
+            (std::vector<std::string>{"ActivateCredential ecc", "ActivateCredential ecc", "ActivateCredential rsa"}));
+
+  // The TPM refusing the credential is the service's error, with mcimctl's general status.
+  auto refused_challenge =
+      write("refused.json", protocol::to_json(protocol::CredentialChallenge{blob, Bytes{0x00, 0x01, kTpmFails}}));
+  auto refused = run_mcimctl({"attest", "activate", "--challenge", refused_challenge});
+  EXPECT_EQ(refused.exit_code, 1);
+  EXPECT_EQ(refused.err, "mcimctl: TpmFailure: TPM2_ActivateCredential: the credential's integrity check failed\n");
+  EXPECT_EQ(refused.out, "");
+}
+
+TEST_F(TheAttestationInterface, AnswersGetEvidenceWithTheProtocolDocument) {
+  auto r = busctl_call(kRootPath, kAttestationInterface, "GetEvidence", concat({"ay"}, ay(kQuoteNonce)));
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  auto doc = json::parse(r.out);
+  EXPECT_EQ(doc["type"], "s");
+  auto evidence = protocol::evidence_from_json(doc["data"][0].get<std::string>());
+  ASSERT_TRUE(evidence) << evidence.error().describe();
+  EXPECT_EQ(evidence->nonce, kQuoteNonce);
+  EXPECT_EQ(evidence->quote_message, kQuoteMessage);
+
+  auto printed = run_mcimctl({"attest", "evidence", "--nonce", hex(kQuoteNonce)});
+  ASSERT_EQ(printed.exit_code, 0) << printed.err;
+  EXPECT_EQ(printed.out, doc["data"][0].get<std::string>() + "\n");
+}
+
+TEST_F(TheAttestationInterface, WritesEvidenceAndTheFilesTpm2CheckquoteReads) {
+  auto file = dir_.path() / "evidence.json";
+  auto trio = dir_.path() / "tpm2";  // created by mcimctl
+  auto r = run_mcimctl(
+      {"attest", "evidence", "--nonce", hex(kQuoteNonce), "--out", file.string(), "--tpm2-tools", trio.string()});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_NE(r.out.find("Evidence written to " + file.string()), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("tpm2_checkquote -u " + (trio / "ak.pub").string()), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("-g sha256 -q 0102"), std::string::npos) << r.out;
+  auto evidence = protocol::evidence_from_json(read_text(file.string()));
+  ASSERT_TRUE(evidence) << evidence.error().describe();
+  EXPECT_EQ(read_binary(trio / "quote.msg"), kQuoteMessage);
+  EXPECT_EQ(read_binary(trio / "quote.sig"), kQuoteSignature);
+  EXPECT_EQ(read_binary(trio / "ak.pub"), kAkPublic);
+  // tpm2-tools' serialized PCR file: a TPML_PCR_SELECTION (132 bytes), a count, then one
+  // TPML_DIGEST (532 bytes) for the four quoted values.
+  EXPECT_EQ(read_binary(trio / "quote.pcrs").size(), 132u + 4u + 532u);
+
+  if (std::filesystem::exists("/usr/bin/tpm2_checkquote")) {
+    auto checked = test::run({"tpm2_checkquote", "-u", (trio / "ak.pub").string(), "-m", (trio / "quote.msg").string(),
+                              "-s", (trio / "quote.sig").string(), "-f", (trio / "quote.pcrs").string(), "-g",
+                              "sha256", "-q", hex(kQuoteNonce)});
+    EXPECT_EQ(checked.exit_code, 0) << checked.out << checked.err;
+  }
+
+  auto as_json = run_mcimctl({"--json", "attest", "evidence", "--nonce", "0102", "--out", file.string()});
+  ASSERT_EQ(as_json.exit_code, 0) << as_json.err;
+  EXPECT_EQ(json::parse(as_json.out), (json{{"evidence", file.string()}}));
+}
+
+TEST_F(TheAttestationInterface, ValidatesThePlatformAgainstASignedPolicy) {
+  Bytes nonce = sequence(kTrusted, 32);
+  auto r = busctl_call(kRootPath, kAttestationInterface, "ValidatePlatform",
+                       concat({"say", kSignedPolicy}, ay(nonce)));
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  auto doc = json::parse(r.out);
+  EXPECT_EQ(doc["type"], "sayay");
+  EXPECT_EQ(doc["data"][0], protocol::to_json(report_for(nonce)));
+  EXPECT_EQ(json_bytes(doc["data"][1]), kQuoteMessage);
+  EXPECT_EQ(json_bytes(doc["data"][2]), kQuoteSignature);
+
+  // The policy file's final newline is not part of the JWS.
+  auto policy = write("policy.jws", kSignedPolicy + "\n");
+  auto out = dir_.path() / "report";
+  auto text = run_mcimctl({"attest", "validate", "--policy", policy, "--nonce", hex(nonce), "--out", out.string()});
+  ASSERT_EQ(text.exit_code, 0) << text.err;
+  EXPECT_EQ(text.out, "Verdict: trusted\nreport.json, quote.msg and quote.sig written to " + out.string() + ".\n");
+  // report.json holds the exact bytes the quote's qualifying data was computed over.
+  EXPECT_EQ(read_text((out / "report.json").string()), protocol::to_json(report_for(nonce)));
+  EXPECT_EQ(read_binary(out / "quote.msg"), kQuoteMessage);
+  EXPECT_EQ(read_binary(out / "quote.sig"), kQuoteSignature);
+  EXPECT_EQ(adapter_.service().attestation_calls().back(), "ValidatePlatform " + kSignedPolicy + " " + hex(nonce));
+
+  auto as_json = run_mcimctl({"--json", "attest", "validate", "--policy", policy, "--nonce", hex(nonce)});
+  ASSERT_EQ(as_json.exit_code, 0) << as_json.err;
+  EXPECT_EQ(as_json.out, protocol::to_json(report_for(nonce)) + "\n");
+}
+
+TEST_F(TheAttestationInterface, ReportsAnUntrustedPlatformAsASuccessfulCall) {
+  auto policy = write("policy.jws", kSignedPolicy);
+  Bytes nonce = {kNotTrusted, 0x42};
+  auto r = run_mcimctl({"attest", "validate", "--policy", policy, "--nonce", hex(nonce)});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(r.out,
+            "Verdict: not trusted\n  failed: pcr7: PCR 7 differs from the reference\n"
+            "Use --json or --out DIR for the signed report and its quote.\n");
+  auto as_json = run_mcimctl({"--json", "attest", "validate", "--policy", policy, "--nonce", hex(nonce)});
+  ASSERT_EQ(as_json.exit_code, 0) << as_json.err;
+  EXPECT_EQ(json::parse(as_json.out)["trusted"], false);
+
+  auto failed = run_mcimctl({"attest", "validate", "--policy", policy, "--nonce", hex(Bytes{kTpmFails})});
+  EXPECT_EQ(failed.exit_code, 1);
+  EXPECT_EQ(failed.err, "mcimctl: TpmFailure: TPM2_Quote failed\n");
+}
+
+TEST_F(TheAttestationInterface, RefusesBadInputWithInvalidArgumentAndKeepsServing) {
+  RawClient client(bus_.address());
+  const Bytes blob = {0x00, 0x01, 0x00};
+  struct Case {
+    const char* what;
+    std::function<RawReply()> call;
+    std::string error;
+    std::string message;
+  };
+  const Case cases[] = {
+      {"dsa EK", [&] { return get_endorsement(client, "dsa"); }, "org.mcimd.Tre1.Error.InvalidArgument",
+       "ek_type must be \"ecc\" or \"rsa\", got \"dsa\""},
+      {"empty EK type", [&] { return get_endorsement(client, ""); }, "org.mcimd.Tre1.Error.InvalidArgument",
+       "ek_type must be"},
+      {"upper-case EK type", [&] { return activate(client, "ECC", blob, blob); },
+       "org.mcimd.Tre1.Error.InvalidArgument", "ek_type must be"},
+      {"empty credential blob", [&] { return activate(client, "ecc", {}, blob); },
+       "org.mcimd.Tre1.Error.InvalidArgument", "credential_blob must be 1 to 4096 bytes, got 0"},
+      {"empty encrypted secret", [&] { return activate(client, "ecc", blob, {}); },
+       "org.mcimd.Tre1.Error.InvalidArgument", "encrypted_secret must be 1 to 4096 bytes, got 0"},
+      {"oversized credential blob", [&] { return activate(client, "rsa", Bytes(4097, 1), blob); },
+       "org.mcimd.Tre1.Error.InvalidArgument", "credential_blob must be 1 to 4096 bytes, got 4097"},
+      {"empty nonce", [&] { return evidence(client, {}); }, "org.mcimd.Tre1.Error.InvalidArgument",
+       "nonce must be 1 to 64 bytes, got 0"},
+      {"65-byte nonce", [&] { return evidence(client, Bytes(65, 1)); }, "org.mcimd.Tre1.Error.InvalidArgument",
+       "nonce must be 1 to 64 bytes, got 65"},
+      {"empty nonce to validate", [&] { return validate(client, kSignedPolicy, {}); },
+       "org.mcimd.Tre1.Error.InvalidArgument", "nonce must be 1 to 64 bytes, got 0"},
+      {"65-byte nonce to validate", [&] { return validate(client, kSignedPolicy, Bytes(65, 1)); },
+       "org.mcimd.Tre1.Error.InvalidArgument", "nonce must be 1 to 64 bytes, got 65"},
+      {"empty policy", [&] { return validate(client, "", Bytes{1}); }, "org.mcimd.Tre1.Error.InvalidArgument",
+       "signed_policy must be 1 to 262144 bytes, got 0"},
+      {"oversized policy", [&] { return validate(client, std::string(kMaxSignedPolicySize + 1, 'a'), Bytes{1}); },
+       "org.mcimd.Tre1.Error.InvalidArgument", "got 262145"},
+      {"wrong signature",
+       [&] {
+         return client.call(kRootPath, kAttestationInterface, "GetEvidence",
+                            [](sd_bus_message* m) { sd_bus_message_append(m, "s", "0102"); });
+       },
+       "org.freedesktop.DBus.Error.InvalidArgs", "expecting 'ay'"},
+  };
+  for (const auto& c : cases) {
+    auto reply = c.call();
+    EXPECT_EQ(reply.error_name, c.error) << c.what << ": " << reply.error_message;
+    EXPECT_NE(reply.error_message.find(c.message), std::string::npos) << c.what << ": " << reply.error_message;
+    expect_still_serving();
+  }
+  EXPECT_TRUE(adapter_.service().attestation_calls().empty()) << "refused input reached the service";
+
+  // The bounds themselves are accepted.
+  EXPECT_EQ(evidence(client, Bytes(64, kTrusted)).error_name, "");
+  EXPECT_EQ(evidence(client, Bytes{kTrusted}).error_name, "");
+  EXPECT_EQ(activate(client, "rsa", Bytes(4096, 1), blob).error_name, "");
+  EXPECT_EQ(validate(client, std::string(kMaxSignedPolicySize, 'a'), Bytes(64, kTrusted)).error_name, "");
+
+  // busctl shows the message; mcimctl refuses the same input before calling.
+  auto r = busctl_call(kRootPath, kAttestationInterface, "GetEndorsement", {"s", "dsa"});
+  EXPECT_NE(r.exit_code, 0);
+  EXPECT_NE(r.err.find("ek_type must be"), std::string::npos) << r.err;
+  auto ctl = run_mcimctl({"attest", "evidence", "--nonce", hex(Bytes(65, 1))});
+  EXPECT_EQ(ctl.exit_code, 2);
+  EXPECT_EQ(ctl.err, "mcimctl: --nonce: expected 1 to 64 bytes, got 65\n");
+  expect_still_serving();
+}
+
+TEST_F(TheAttestationInterface, RefusesEveryoneButTheAdminRole) {
+  const Bytes blob = {0x00, 0x01, 0x00};
+  auto policy = write("policy.jws", kSignedPolicy);
+  chmod(dir_.path().c_str(), 0755);
+  chmod(policy.c_str(), 0644);
+  auto challenge = write("challenge.json", protocol::to_json(protocol::CredentialChallenge{blob, blob}));
+  chmod(challenge.c_str(), 0644);
+  const std::vector<std::vector<std::string>> busctl_calls = {
+      {"GetEndorsement", "s", "ecc"},
+      concat({"ActivateCredential", "sayay", "ecc"}, concat(ay(blob), ay(blob))),
+      concat({"GetEvidence", "ay"}, ay(kQuoteNonce)),
+      concat({"ValidatePlatform", "say", kSignedPolicy}, ay(kQuoteNonce)),
+  };
+  const std::vector<std::vector<std::string>> mcimctl_calls = {
+      {"attest", "endorsement"},
+      {"attest", "activate", "--challenge", challenge},
+      {"attest", "evidence", "--nonce", "0102"},
+      {"attest", "validate", "--policy", policy, "--nonce", "0102"},
+  };
+  for (uid_t uid : {kModemUid, kNobody}) {
+    const std::string who = "uid " + std::to_string(uid);
+    for (const auto& call : busctl_calls) {
+      auto r = test::run(as_user(uid, busctl(concat({"call", kBusName, kRootPath, kAttestationInterface}, call))));
+      EXPECT_NE(r.exit_code, 0) << who << " " << call[0];
+      EXPECT_NE(r.err.find(who + " may not use platform attestation (org.mcimd.Tre1.Attestation." + call[0] + ")"),
+                std::string::npos)
+          << r.err;
+    }
+    for (const auto& args : mcimctl_calls) {
+      auto r = test::run(as_user(uid, mcimctl(args)));
+      EXPECT_EQ(r.exit_code, 5) << who << " " << args[1] << ": " << r.err;
+      EXPECT_EQ(r.err.rfind("mcimctl: NotAuthorized: " + who + " may not use platform attestation", 0), 0u) << r.err;
+    }
+  }
+  EXPECT_TRUE(adapter_.service().attestation_calls().empty()) << "a refused call reached the service";
+  // The modem role still authenticates.
+  auto auth = test::run(as_user(
+      kModemUid, mcimctl({"authenticate", "1", "--rand", hex(rand_for(kSucceed)), "--autn", hex(kAutn)})));
+  EXPECT_EQ(auth.exit_code, 0) << auth.err;
+}
+
+TEST_F(TheAttestationInterface, LetsConfiguredAdminsAttest) {
+  DbusDaemon other;
+  AccessPolicy policy = test_policy();
+  policy.admin_uids = {kModemUid};
+  policy.admin_gids = {4243};
+  AdapterThread admins(other.address(), policy);
+  auto by_uid = test::run(as_user(kModemUid, {kMcimctl, "--bus-address", other.address(), "--json", "attest",
+                                              "evidence", "--nonce", "0102"}));
+  EXPECT_EQ(by_uid.exit_code, 0) << by_uid.err;
+  std::vector<std::string> by_group = {"setpriv",       "--reuid=65534",   "--regid=65534", "--groups=4243",
+                                       kMcimctl,        "--bus-address",   other.address(), "attest",
+                                       "endorsement",   "--ek",            "rsa"};
+  auto r = test::run(by_group);
+  EXPECT_EQ(r.exit_code, 0) << r.err;
 }
 
 // ---- the shipped bus policy ----
@@ -1248,6 +1691,90 @@ TEST_F(TheShippedBusPolicy, KeepsItsSignalsFromOtherUsers) {
     bool received = read_text(out).find("InterfacesAdded") != std::string::npos;
     EXPECT_EQ(received, uid == 0) << "uid " << uid << " saw:\n" << read_text(out);
   }
+}
+
+TEST_F(TheShippedBusPolicy, LetsRootAttest) {
+  auto r = test::run({kMcimctl, "--bus-address", bus_.address(), "--json", "attest", "endorsement"});
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_TRUE(protocol::enrolment_request_from_json(r.out)) << r.out;
+}
+
+// An existing group to stand in for mcimd-modem or mcimd-admin: dbus-daemon resolves policy group
+// names when it loads its configuration (a number is no group name to it), and the test creates
+// no system groups. The caller gets the group from setpriv; dbus-daemon reads it with
+// SO_PEERGROUPS.
+struct StandInGroup {
+  std::string name;
+  gid_t gid;
+};
+StandInGroup stand_in_group(std::initializer_list<const char*> candidates) {
+  for (const char* name : candidates)
+    if (const group* gr = getgrnam(name)) return {name, gr->gr_gid};
+  throw std::runtime_error("no system group to stand in for an mcimd group");
+}
+const StandInGroup kModemGroup = stand_in_group({"dialout", "voice"});
+const StandInGroup kAdminGroup = stand_in_group({"fax", "tape"});
+
+// The shipped policy with its two groups replaced by the stand-ins.
+std::string policy_with_test_groups(const test::TempDir& dir) {
+  std::string text = read_text(kPolicyFile);
+  for (const auto& [name, stand_in] : {std::pair{"mcimd-modem", kModemGroup}, std::pair{"mcimd-admin", kAdminGroup}}) {
+    std::string from = std::string("group=\"") + name + "\"", to = "group=\"" + stand_in.name + "\"";
+    auto at = text.find(from);
+    if (at == std::string::npos) throw std::runtime_error(std::string("the policy has no group ") + name);
+    text.replace(at, from.size(), to);
+  }
+  auto path = dir.path() / "org.mcimd.Tre1.conf";
+  std::ofstream(path) << text;
+  return path.string();
+}
+
+class TheShippedBusPolicyGroups : public ::testing::Test {
+ protected:
+  test::TempDir dir_;
+  DbusDaemon bus_{DbusDaemonOptions{false, "<include>" + policy_with_test_groups(dir_) + "</include>"}};
+  AdapterThread adapter_{bus_.address(), [] {
+                           AccessPolicy p;
+                           p.modem_gids = {kModemGroup.gid};
+                           p.admin_gids = {kAdminGroup.gid};
+                           return p;
+                         }()};
+
+  test::RunResult run_in_group(const StandInGroup& group, std::vector<std::string> args) {
+    std::vector<std::string> argv = {"setpriv", "--reuid=" + std::to_string(kModemUid),
+                                     "--regid=" + std::to_string(kModemUid), "--groups=" + std::to_string(group.gid),
+                                     kMcimctl, "--bus-address", bus_.address()};
+    argv.insert(argv.end(), args.begin(), args.end());
+    return test::run(argv);
+  }
+};
+
+TEST_F(TheShippedBusPolicyGroups, DeniesTheModemGroupAttestationAtTheBus) {
+  // The bus lets the modem group list and authenticate...
+  auto list = run_in_group(kModemGroup, {"--json", "list"});
+  EXPECT_EQ(list.exit_code, 0) << list.err;
+  auto auth = run_in_group(kModemGroup, {"authenticate", "1", "--rand", hex(rand_for(kSucceed)), "--autn", hex(kAutn)});
+  EXPECT_EQ(auth.exit_code, 0) << auth.err;
+  // ...but stops every attestation call before mcimd sees it.
+  for (std::vector<std::string> args : {std::vector<std::string>{"attest", "endorsement"},
+                                        std::vector<std::string>{"attest", "evidence", "--nonce", "0102"}}) {
+    auto r = run_in_group(kModemGroup, args);
+    EXPECT_EQ(r.exit_code, 5) << r.err;
+    EXPECT_EQ(r.err.rfind("mcimctl: AccessDenied: ", 0), 0u) << r.err;
+  }
+  auto send = test::run({"setpriv", "--reuid=" + std::to_string(kModemUid), "--regid=" + std::to_string(kModemUid),
+                         "--groups=" + std::to_string(kModemGroup.gid), "dbus-send", "--bus=" + bus_.address(),
+                         "--print-reply", "--dest=org.mcimd.Tre1", kRootPath,
+                         "org.mcimd.Tre1.Attestation.GetEndorsement", "string:ecc"});
+  EXPECT_NE(send.exit_code, 0);
+  EXPECT_NE(send.err.find("org.freedesktop.DBus.Error.AccessDenied"), std::string::npos) << send.err;
+  EXPECT_TRUE(adapter_.service().attestation_calls().empty());
+}
+
+TEST_F(TheShippedBusPolicyGroups, LetsTheAdminGroupAttest) {
+  auto r = run_in_group(kAdminGroup, {"--json", "attest", "evidence", "--nonce", "0102"});
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_TRUE(protocol::evidence_from_json(r.out)) << r.out;
 }
 
 TEST_F(TheShippedBusPolicy, LetsOnlyRootOwnTheName) {

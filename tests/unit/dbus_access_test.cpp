@@ -101,10 +101,11 @@ TEST(ARole, PermitsExactlyWhatItsTableSays) {
   };
   const Row rows[] = {
       {Role::None, Access::Read, false},         {Role::None, Access::Authenticate, false},
-      {Role::None, Access::Manage, false},       {Role::Modem, Access::Read, true},
-      {Role::Modem, Access::Authenticate, true}, {Role::Modem, Access::Manage, false},
+      {Role::None, Access::Attest, false},       {Role::None, Access::Manage, false},
+      {Role::Modem, Access::Read, true},         {Role::Modem, Access::Authenticate, true},
+      {Role::Modem, Access::Attest, false},      {Role::Modem, Access::Manage, false},
       {Role::Admin, Access::Read, true},         {Role::Admin, Access::Authenticate, true},
-      {Role::Admin, Access::Manage, true},
+      {Role::Admin, Access::Attest, true},       {Role::Admin, Access::Manage, true},
   };
   for (const auto& row : rows)
     EXPECT_EQ(role_permits(row.role, row.access), row.permitted)
@@ -128,6 +129,12 @@ TEST(TheRequiredAccess, FollowsTheApiAndDeniesByDefault) {
       {"org.mcimd.Tre1.Manager", "DisableProfile", Access::Manage},
       {"org.mcimd.Tre1.Manager", "DeleteProfile", Access::Manage},
       {"org.mcimd.Tre1.Profile", "Anything", Access::Manage},
+      {"org.mcimd.Tre1.Attestation", "GetEndorsement", Access::Attest},
+      {"org.mcimd.Tre1.Attestation", "ActivateCredential", Access::Attest},
+      {"org.mcimd.Tre1.Attestation", "GetEvidence", Access::Attest},
+      {"org.mcimd.Tre1.Attestation", "ValidatePlatform", Access::Attest},
+      {"org.mcimd.Tre1.Attestation", "Other", Access::Manage},
+      {"", "GetEvidence", Access::Manage},
       {"org.freedesktop.DBus.Properties", "Get", Access::Read},
       {"org.freedesktop.DBus.Properties", "GetAll", Access::Read},
       {"org.freedesktop.DBus.Properties", "Set", Access::Manage},
@@ -152,6 +159,13 @@ TEST(TheAuthorisation, RefusesWithNotAuthorizedNamingTheCallerAndTheCall) {
   auto modem_manages = authorize(caller(kModemUid), policy(), Access::Manage, "DeleteProfile");
   ASSERT_FALSE(modem_manages);
   EXPECT_NE(modem_manages.error().message.find("manage"), std::string::npos);
+
+  auto modem_attests = authorize(caller(kModemUid), policy(), Access::Attest, "GetEvidence");
+  ASSERT_FALSE(modem_attests);
+  EXPECT_NE(modem_attests.error().message.find("may not use platform attestation (GetEvidence)"), std::string::npos)
+      << modem_attests.error().message;
+  EXPECT_TRUE(authorize(caller(kAdminUid), policy(), Access::Attest, "GetEvidence"));
+  EXPECT_TRUE(authorize(caller(kStrangerUid, kOtherGid, {kAdminGid}), policy(), Access::Attest, "GetEvidence"));
 
   EXPECT_TRUE(authorize(caller(kModemUid), policy(), Access::Authenticate, "UmtsAuthenticate"));
   EXPECT_TRUE(authorize(caller(0), AccessPolicy{}, Access::Manage, "DeleteProfile"));

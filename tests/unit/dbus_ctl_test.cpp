@@ -1,6 +1,7 @@
 // mcimctl's argument handling and exit codes, without a running mcimd.
 #include <gtest/gtest.h>
 
+#include <fstream>
 #include <sstream>
 #include <string>
 #include <vector>
@@ -93,6 +94,57 @@ TEST(Mcimctl, RejectsBadHexBeforeTouchingTheBus) {
     EXPECT_NE(r.err.find("mcimctl: "), std::string::npos) << r.err;
     EXPECT_NE(r.err.find(c.message), std::string::npos) << r.err;
   }
+}
+
+TEST(Mcimctl, RejectsBadAttestationInputBeforeTouchingTheBus) {
+  test::TempDir dir;
+  auto write = [&](const std::string& name, const std::string& text) {
+    auto path = dir.path() / name;
+    std::ofstream(path) << text;
+    return path.string();
+  };
+  const std::string not_json = write("not-json", "{\"format\": ");
+  const std::string wrong_format = write("wrong-format", R"({"format":"mcimd-evidence-1"})");
+  const std::string unsigned_policy = write("policy.json", R"({"pcrs": {"7": "00"}})");
+  const std::string two_parts = write("two-parts.jws", "eyJhbGciOiJFUzI1NiJ9.e30\n");
+  const std::string empty = write("empty.jws", "\n");
+  const std::string huge = write("huge.jws", "a." + std::string(256 * 1024, 'b') + ".c");
+  const std::string missing = (dir.path() / "missing").string();
+  const std::string jws = write("policy.jws", "eyJhbGciOiJFUzI1NiJ9.e30.c2ln\n");
+  struct Case {
+    std::vector<std::string> args;
+    std::string message;
+  };
+  const Case cases[] = {
+      {{"attest", "evidence", "--nonce", "xyz0"}, "--nonce: not a hex digit"},
+      {{"attest", "evidence", "--nonce", ""}, "--nonce: expected 1 to 64 bytes, got 0"},
+      {{"attest", "evidence", "--nonce", std::string(130, 'a')}, "--nonce: expected 1 to 64 bytes, got 65"},
+      {{"attest", "evidence", "--nonce", "00", "--out", (dir.path() / "no" / "dir" / "e.json").string()},
+       "no directory"},
+      {{"attest", "validate", "--policy", jws, "--nonce", "0"}, "--nonce: hex string has an odd number"},
+      {{"attest", "validate", "--policy", missing, "--nonce", "00"}, "Cannot open " + missing},
+      {{"attest", "validate", "--policy", unsigned_policy, "--nonce", "00"}, "is not a JWS compact serialisation"},
+      {{"attest", "validate", "--policy", two_parts, "--nonce", "00"}, "is not a JWS compact serialisation"},
+      {{"attest", "validate", "--policy", empty, "--nonce", "00"}, "is empty"},
+      {{"attest", "validate", "--policy", huge, "--nonce", "00"}, "a signed policy may have at most 262144"},
+      {{"attest", "activate", "--challenge", missing}, "Cannot open " + missing},
+      {{"attest", "activate", "--challenge", not_json}, not_json + ": "},
+      {{"attest", "activate", "--challenge", wrong_format}, wrong_format + ": "},
+      {{"attest", "endorsement", "--ek", "dsa"}, "--ek: dsa not in {ecc,rsa}"},
+      {{"attest", "activate", "--challenge", jws, "--ek", "ECC"}, "--ek"},
+      {{"attest", "endorsement", "--out", dir.path().string()}, "it is a directory"},
+  };
+  for (const auto& c : cases) {
+    auto args = c.args;
+    args.insert(args.begin(), {"--bus-address", dead_bus(dir)});
+    auto r = run_ctl(args);
+    EXPECT_EQ(r.code, kExitUsage) << c.message << "\n" << r.err;
+    EXPECT_NE(r.err.find(c.message), std::string::npos) << r.err;
+  }
+  // Well-formed input gets as far as the bus.
+  auto reached = run_ctl({"--bus-address", dead_bus(dir), "attest", "validate", "--policy", jws, "--nonce", "00"});
+  EXPECT_EQ(reached.code, kExitUnreachable) << reached.err;
+  EXPECT_EQ(run_ctl({"attest"}).code, kExitUsage);  // no attest command
 }
 
 TEST(Mcimctl, ReportsAnUnreadableFileAsUsageError) {
