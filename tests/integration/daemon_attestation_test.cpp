@@ -1,0 +1,158 @@
+// Attestation end to end: mcimd on a private swtpm and bus, the operator's mcim-operator, and
+// tpm2-tools as a verifier that is not ours. Enrol → challenge → verify, the three TR 33.812
+// validation modes, and stale evidence refused.
+#include <gtest/gtest.h>
+
+#include <fstream>
+#include <nlohmann/json.hpp>
+
+#include "tests/support/mcimd_instance.hpp"
+
+using namespace mcimd::test;
+using nlohmann::json;
+
+namespace {
+
+std::string trim(std::string s) {
+  while (!s.empty() && (s.back() == '\n' || s.back() == ' ')) s.pop_back();
+  return s;
+}
+
+class AnEnrolledGateway : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    std::filesystem::create_directories(work());
+    // The operator's policy signing certificate, trusted by the gateway for semi-autonomous mode.
+    auto keygen = op({"policy-keygen", "--out-key", (work() / "op.key").string(), "--out-cert",
+                      (work() / "op.pem").string(), "--subject", "Operator policy signer"});
+    ASSERT_EQ(keygen.exit_code, 0) << keygen.err;
+    mcimd = std::make_unique<McimdInstance>(McimdOptions{
+        "sha256:7,16", "tpm-aes",
+        "attestation:\n  pcrs: [0, 7, 16]\n  event-log: \"\"\n  ima-log: \"\"\n  policy-trust: [" +
+            (work() / "op.pem").string() + "]\n"});
+    ASSERT_TRUE(mcimd->start()) << mcimd->log();
+
+    auto request = ctl({"attest", "endorsement", "--ek", "ecc", "--out", (work() / "request.json").string()});
+    ASSERT_EQ(request.exit_code, 0) << request.err << mcimd->log();
+    auto enroll = op({"enroll", "--request", (work() / "request.json").string(), "--state", state(), "--out",
+                      (work() / "challenge.json").string()});
+    ASSERT_EQ(enroll.exit_code, 0) << enroll.err;
+    auto activate = ctl({"attest", "activate", "--challenge", (work() / "challenge.json").string(), "--json"});
+    ASSERT_EQ(activate.exit_code, 0) << activate.err << mcimd->log();
+    std::ofstream(work() / "activation.json") << activate.out;
+    auto finish = op({"enroll-finish", "--state", state(), "--activation", (work() / "activation.json").string()});
+    ASSERT_EQ(finish.exit_code, 0) << finish.err;
+  }
+
+  std::filesystem::path work() const { return dir.path(); }
+  std::string state() const { return (dir.path() / "operator-state").string(); }
+  RunResult ctl(const std::vector<std::string>& args) { return mcimd->mcimctl(args); }
+  RunResult op(const std::vector<std::string>& args) {
+    std::vector<std::string> argv = {binary("operator/mcim-operator").string()};
+    argv.insert(argv.end(), args.begin(), args.end());
+    return run(argv);
+  }
+  std::string nonce() {
+    auto r = op({"challenge"});
+    EXPECT_EQ(r.exit_code, 0);
+    return trim(r.out);
+  }
+  // Evidence for a nonce, also exported in tpm2-tools form under work()/<name>.
+  std::filesystem::path evidence(const std::string& n, const std::string& name) {
+    auto out = work() / (name + ".json");
+    std::filesystem::create_directories(work() / name);
+    auto r = ctl({"attest", "evidence", "--nonce", n, "--out", out.string(), "--tpm2-tools", (work() / name).string()});
+    EXPECT_EQ(r.exit_code, 0) << r.err << mcimd->log();
+    return out;
+  }
+
+  TempDir dir;
+  std::unique_ptr<McimdInstance> mcimd;
+};
+
+}  // namespace
+
+TEST_F(AnEnrolledGateway, ProvesItsStateToTheOperatorsVerifierAndToTpm2Checkquote) {
+  auto n = nonce();
+  auto ev = evidence(n, "honest");
+  auto verify = op({"verify", "--state", state(), "--evidence", ev.string(), "--nonce", n});
+  EXPECT_EQ(verify.exit_code, 0) << verify.out << verify.err;
+  // A verifier that is not ours accepts the same quote unchanged.
+  auto d = work() / "honest";
+  auto check = mcimd->tpm2({"tpm2_checkquote", "-u", (d / "ak.pub").string(), "-m", (d / "quote.msg").string(), "-s",
+                            (d / "quote.sig").string(), "-f", (d / "quote.pcrs").string(), "-g", "sha256", "-q", n});
+  EXPECT_EQ(check.exit_code, 0) << check.err;
+}
+
+TEST_F(AnEnrolledGateway, HasStaleOrForeignEvidenceRefusedWithTheReasonNamed) {
+  auto n = nonce();
+  auto ev = evidence(n, "first");
+  ASSERT_EQ(op({"verify", "--state", state(), "--evidence", ev.string(), "--nonce", n}).exit_code, 0);
+  // The same evidence again: replayed.
+  auto replay = op({"verify", "--state", state(), "--evidence", ev.string(), "--nonce", n});
+  EXPECT_EQ(replay.exit_code, 1);
+  EXPECT_NE((replay.out + replay.err).find("quote.clock"), std::string::npos) << replay.out << replay.err;
+  // Fresh evidence checked against another nonce.
+  auto n2 = nonce();
+  auto ev2 = evidence(n2, "second");
+  auto wrong = op({"verify", "--state", state(), "--evidence", ev2.string(), "--nonce", nonce()});
+  EXPECT_EQ(wrong.exit_code, 1);
+  EXPECT_NE((wrong.out + wrong.err).find("quote.nonce"), std::string::npos) << wrong.out << wrong.err;
+  auto check = mcimd->tpm2({"tpm2_checkquote", "-u", (work() / "second" / "ak.pub").string(), "-m",
+                            (work() / "second" / "quote.msg").string(), "-s", (work() / "second" / "quote.sig").string(),
+                            "-f", (work() / "second" / "quote.pcrs").string(), "-g", "sha256", "-q", nonce()});
+  EXPECT_NE(check.exit_code, 0);
+}
+
+TEST_F(AnEnrolledGateway, FailsARemotePolicyOnceAMeasuredPcrChanges) {
+  // The operator's reference: PCR 16 as it is now (all zeros after reset).
+  std::ofstream(work() / "policy.yaml") << "required_pcrs:\n  sha256: [0, 7, 16]\npcrs:\n  sha256:\n    16: [\""
+                                        << std::string(64, '0') << "\"]\n";
+  auto n = nonce();
+  auto ok = op({"verify", "--state", state(), "--evidence", evidence(n, "before").string(), "--nonce", n, "--policy",
+                (work() / "policy.yaml").string()});
+  EXPECT_EQ(ok.exit_code, 0) << ok.out << ok.err;
+  ASSERT_EQ(mcimd->tpm2({"tpm2_pcrextend", "16:sha256=" + std::string(64, 'c')}).exit_code, 0);
+  auto n2 = nonce();
+  auto changed = op({"verify", "--state", state(), "--evidence", evidence(n2, "after").string(), "--nonce", n2,
+                     "--policy", (work() / "policy.yaml").string()});
+  EXPECT_EQ(changed.exit_code, 1);
+  EXPECT_NE((changed.out + changed.err).find("policy.pcr[16]"), std::string::npos) << changed.out << changed.err;
+}
+
+TEST_F(AnEnrolledGateway, ValidatesItselfAgainstASignedPolicyAndReportsBoundToAQuote) {
+  std::ofstream(work() / "policy.yaml") << "required_pcrs:\n  sha256: [16]\npcrs:\n  sha256:\n    16: [\""
+                                        << std::string(64, '0') << "\"]\n";
+  auto sign = op({"policy-sign", "--policy", (work() / "policy.yaml").string(), "--key", (work() / "op.key").string(),
+                  "--cert", (work() / "op.pem").string(), "--out", (work() / "policy.jws").string()});
+  ASSERT_EQ(sign.exit_code, 0) << sign.err;
+  auto validate_and_check = [&](const std::string& name) {
+    auto n = nonce();
+    auto out = work() / name;
+    auto v = ctl({"attest", "validate", "--policy", (work() / "policy.jws").string(), "--nonce", n, "--out", out.string()});
+    EXPECT_EQ(v.exit_code, 0) << v.err << mcimd->log();
+    return op({"verify-report", "--state", state(), "--report", (out / "report.json").string(), "--quote-message",
+               (out / "quote.msg").string(), "--quote-signature", (out / "quote.sig").string(), "--nonce", n,
+               "--policy-jws", (work() / "policy.jws").string()});
+  };
+  auto trusted = validate_and_check("report-1");
+  EXPECT_EQ(trusted.exit_code, 0) << trusted.out << trusted.err;
+  ASSERT_EQ(mcimd->tpm2({"tpm2_pcrextend", "16:sha256=" + std::string(64, 'd')}).exit_code, 0);
+  auto untrusted = validate_and_check("report-2");
+  EXPECT_EQ(untrusted.exit_code, 1) << untrusted.out << untrusted.err;
+  EXPECT_NE((untrusted.out + untrusted.err).find("policy.pcr[16]"), std::string::npos) << untrusted.out;
+}
+
+TEST_F(AnEnrolledGateway, RefusesAPolicySignedByAnUntrustedOperator) {
+  auto keygen = op({"policy-keygen", "--out-key", (work() / "rogue.key").string(), "--out-cert",
+                    (work() / "rogue.pem").string(), "--subject", "Rogue"});
+  ASSERT_EQ(keygen.exit_code, 0);
+  std::ofstream(work() / "policy.yaml") << "require_event_log: false\n";
+  ASSERT_EQ(op({"policy-sign", "--policy", (work() / "policy.yaml").string(), "--key", (work() / "rogue.key").string(),
+                "--cert", (work() / "rogue.pem").string(), "--out", (work() / "rogue.jws").string()})
+                .exit_code,
+            0);
+  auto v = ctl({"attest", "validate", "--policy", (work() / "rogue.jws").string(), "--nonce", nonce()});
+  EXPECT_NE(v.exit_code, 0);
+  EXPECT_NE(v.err.find("NotAuthorized"), std::string::npos) << v.err;
+}
