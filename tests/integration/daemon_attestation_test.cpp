@@ -29,7 +29,8 @@ class AnEnrolledGateway : public ::testing::Test {
     mcimd = std::make_unique<McimdInstance>(McimdOptions{
         "sha256:7,16", "tpm-aes",
         "attestation:\n  pcrs: [0, 7, 16]\n  event-log: \"\"\n  ima-log: \"\"\n  policy-trust: [" +
-            (work() / "op.pem").string() + "]\n"});
+            (work() / "op.pem").string() + "]\n",
+        {}});
     ASSERT_TRUE(mcimd->start()) << mcimd->log();
 
     auto request = ctl({"attest", "endorsement", "--ek", "ecc", "--out", (work() / "request.json").string()});

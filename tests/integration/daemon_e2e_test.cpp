@@ -1,7 +1,10 @@
 // mcimd end to end: a real swtpm, a private dbus-daemon, the daemon binary, driven through
 // mcimctl and busctl as a modem stack and an administrator would.
 #include <gtest/gtest.h>
+#include <sys/socket.h>
+#include <sys/un.h>
 #include <systemd/sd-bus.h>
+#include <unistd.h>
 
 #include <fstream>
 #include <nlohmann/json.hpp>
@@ -222,7 +225,7 @@ TEST_F(AnInstalledProfile, AnswersGsmAndImsChallenges) {
 }
 
 TEST(AProfileWithSealedK, WorksAsTheFallbackForTpmsWithoutEncryptDecrypt) {
-  McimdInstance mcimd(McimdOptions{"sha256:7,16", "sealed", ""});
+  McimdInstance mcimd(McimdOptions{"sha256:7,16", "sealed", "", {}});
   ASSERT_TRUE(mcimd.start()) << mcimd.log();
   // This one carries OP, not OPc: the daemon derives OPc at installation.
   auto yaml = mcimd.dir() / "profile.yaml";
@@ -239,4 +242,40 @@ TEST(AProfileWithSealedK, WorksAsTheFallbackForTpmsWithoutEncryptDecrypt) {
   auto refused = mcimd.mcimctl({"authenticate", "0", "--rand", next.rand, "--autn", next.autn});
   EXPECT_NE(refused.exit_code, 0);
   EXPECT_NE(refused.err.find("PlatformStateChanged"), std::string::npos) << refused.err;
+}
+
+TEST(TheDaemon, TellsSystemdItIsReadyAndKeepsPettingTheWatchdog) {
+  TempDir dir;
+  auto path = dir.path() / "notify";
+  int fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+  ASSERT_GE(fd, 0);
+  sockaddr_un addr{};
+  addr.sun_family = AF_UNIX;
+  std::snprintf(addr.sun_path, sizeof addr.sun_path, "%s", path.c_str());
+  ASSERT_EQ(bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr), 0);
+  timeval tv{0, 100'000};
+  setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+  McimdOptions options;
+  options.daemon_env = {{"NOTIFY_SOCKET", path.string()}, {"WATCHDOG_USEC", "200000"}};
+  McimdInstance mcimd(options);
+  ASSERT_TRUE(mcimd.start()) << mcimd.log();
+  std::string messages;
+  auto collect = [&](std::chrono::milliseconds for_how_long) {
+    auto end = std::chrono::steady_clock::now() + for_how_long;
+    char buf[4096];
+    while (std::chrono::steady_clock::now() < end) {
+      ssize_t n = recv(fd, buf, sizeof buf, 0);
+      if (n > 0) messages.append(buf, static_cast<std::size_t>(n)).push_back('\n');
+    }
+  };
+  collect(std::chrono::milliseconds(1500));
+  EXPECT_NE(messages.find("READY=1"), std::string::npos) << messages;
+  EXPECT_NE(messages.find("STATUS=0 profile(s)"), std::string::npos) << messages;
+  std::size_t pets = 0;
+  for (auto at = messages.find("WATCHDOG=1"); at != std::string::npos; at = messages.find("WATCHDOG=1", at + 1)) ++pets;
+  EXPECT_GE(pets, 3u) << "every 100 ms for a 200 ms watchdog: " << messages;
+  EXPECT_EQ(mcimd.stop(), 0);
+  collect(std::chrono::milliseconds(300));
+  EXPECT_NE(messages.find("STOPPING=1"), std::string::npos) << messages;
+  close(fd);
 }

@@ -36,7 +36,7 @@ std::vector<std::string> as_user(std::optional<uid_t> uid, std::vector<std::stri
 }
 }  // namespace
 
-McimdInstance::McimdInstance(const McimdOptions& options) {
+McimdInstance::McimdInstance(const McimdOptions& options) : daemon_env_(options.daemon_env) {
   config_ = dir_.path() / "mcimd.yaml";
   std::ofstream out(config_);
   out << "store: " << store().string() << "\n"
@@ -56,8 +56,10 @@ std::map<std::string, std::string> McimdInstance::bus_env() const {
 }
 
 bool McimdInstance::start() {
+  auto env = bus_env();
+  env.insert(daemon_env_.begin(), daemon_env_.end());
   daemon_ = std::make_unique<Process>(ProcessOptions{{binary("daemon/mcimd").string(), "--config", config_.string()},
-                                                     bus_env(),
+                                                     env,
                                                      log_file(),
                                                      log_file()});
   return wait_until(

@@ -19,6 +19,7 @@ struct McimdOptions {
   std::string pcrs = "sha256:7,16";
   std::string key_protection = "tpm-aes";
   std::string extra_config;  // appended to the generated YAML
+  std::map<std::string, std::string> daemon_env;  // e.g. NOTIFY_SOCKET, WATCHDOG_USEC
 };
 
 class McimdInstance {
@@ -49,6 +50,7 @@ class McimdInstance {
   DbusDaemon bus_;
   TempDir dir_;
   std::filesystem::path config_;
+  std::map<std::string, std::string> daemon_env_;
   std::unique_ptr<Process> daemon_;
 };
 
