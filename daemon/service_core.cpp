@@ -139,9 +139,8 @@ void ServiceCore::run_job(std::function<Result<T>(tpm::Context&, store::Store&)>
         auto result = [&]() -> Result<T> {
           if (!device_.store) return fail(Code::InvalidState, "The store is not open");
           auto ctx = MCIMD_TRY(open_tpm());
-          device_.counter.attach(ctx.get());
+          CounterAttachment attached(device_.counter, *ctx);
           auto r = fn(*ctx, *device_.store);
-          device_.counter.attach(nullptr);
           if (ctx->live_handles() != 0)
             log::debug("TPM job left " + std::to_string(ctx->live_handles()) + " handle(s) loaded");
           return r;
@@ -163,25 +162,23 @@ void ServiceCore::start(std::function<void(Status)> done) {
       [this, snapshot]() -> Result<std::monostate> {
         auto r = [&]() -> Result<std::monostate> {
           auto ctx = MCIMD_TRY(open_tpm());
-          MCIMD_CHECK(ctx->check_encrypt_decrypt_support());
-          device_.counter.attach(ctx.get());
-          auto opened = store::Store::open(config_.store, device_.counter);
-          if (!opened) {
-            device_.counter.attach(nullptr);
-            return tl::unexpected(opened.error());
-          }
-          device_.store.emplace(std::move(*opened));
-          auto srk = MCIMD_TRY(ctx->srk_public());
-          if (!device_.store->pinned_srk()) {
-            MCIMD_CHECK(device_.store->pin_srk(srk));
-          } else if (*device_.store->pinned_srk() != srk) {
-            device_.store.reset();
-            device_.counter.attach(nullptr);
+          // Another (or a cleared) TPM first: its NV counter means nothing for this store, so
+          // judging the store by it would only give a misleading rollback error.
+          auto srk_now = MCIMD_TRY(ctx->srk_public());
+          auto pinned = MCIMD_TRY(store::Store::pinned_srk_at(config_.store));
+          if (pinned && *pinned != srk_now)
             return fail(Code::TpmMismatch,
                         "The TPM's storage root key differs from the one pinned in the store "
-                        "(another TPM, or a cleared one)");
+                        "(another TPM, or a cleared one); the profiles cannot be used here");
+          if (config_.tpm.key_protection == "tpm-aes") {
+            auto supported = ctx->check_encrypt_decrypt_support();
+            if (!supported)
+              return fail(supported.error().code,
+                          supported.error().message + " (set tpm.key-protection: sealed to keep K sealed instead)");
           }
-          device_.counter.attach(nullptr);
+          CounterAttachment attached(device_.counter, *ctx);
+          device_.store.emplace(MCIMD_TRY(store::Store::open(config_.store, device_.counter)));
+          if (!device_.store->pinned_srk()) MCIMD_CHECK(device_.store->pin_srk(srk_now));
           return std::monostate{};
         }();
         *snapshot = take_snapshot();

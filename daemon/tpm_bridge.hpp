@@ -39,4 +39,16 @@ class TpmCounter final : public store::GenerationCounter {
   tpm::Context* ctx_ = nullptr;
 };
 
+// Attaches a context to the counter for one scope, whatever way the scope is left.
+class CounterAttachment {
+ public:
+  CounterAttachment(TpmCounter& counter, tpm::Context& ctx) : counter_(counter) { counter_.attach(&ctx); }
+  ~CounterAttachment() { counter_.attach(nullptr); }
+  CounterAttachment(const CounterAttachment&) = delete;
+  CounterAttachment& operator=(const CounterAttachment&) = delete;
+
+ private:
+  TpmCounter& counter_;
+};
+
 }  // namespace mcimd::daemon

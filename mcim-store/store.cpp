@@ -382,6 +382,19 @@ Result<Store> Store::open(const fs::path& root, GenerationCounter& counter) {
   });
 }
 
+Result<std::optional<Bytes>> Store::pinned_srk_at(const fs::path& root) {
+  const fs::path store_path = root / kStoreFileName;
+  std::error_code ec;
+  if (!fs::exists(fs::symlink_status(store_path, ec))) {
+    if (ec && ec != std::errc::no_such_file_or_directory)
+      return fail(Code::IoError, "Failed to stat " + store_path.string() + ": " + ec.message());
+    return std::optional<Bytes>{};
+  }
+  auto text = MCIMD_TRY(read_store_file(store_path, kMaxStoreFile));
+  auto file = MCIMD_TRY(decode_store(text, store_path.string()));
+  return file.srk;
+}
+
 uint64_t Store::generation() const { return impl_->state.generation; }
 const std::optional<Bytes>& Store::pinned_srk() const { return impl_->state.srk; }
 std::optional<std::string> Store::active() const { return impl_->state.active; }

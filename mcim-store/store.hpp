@@ -113,6 +113,11 @@ class Store {
   // changed or removed when a check fails.
   [[nodiscard]] static Result<Store> open(const std::filesystem::path& root, GenerationCounter& counter);
 
+  // The SRK public pinned in the store at root, read without the counter checks of open() (so a
+  // daemon can tell "another TPM" from "an old store" before it trusts the TPM's counter).
+  // nullopt when there is no store yet or nothing is pinned; StoreCorrupt for a bad store.json.
+  [[nodiscard]] static Result<std::optional<Bytes>> pinned_srk_at(const std::filesystem::path& root);
+
   uint64_t generation() const;
   const std::optional<Bytes>& pinned_srk() const;
   // Stores the marshaled SRK public (TPM2B_PUBLIC) in store.json; InvalidArgument when empty.

@@ -170,6 +170,16 @@ TEST_F(AnInstalledProfile, IsRefusedWhenTheStoreIsRolledBack) {
   EXPECT_NE(mcimd.log().find("RollbackDetected"), std::string::npos) << mcimd.log();
 }
 
+TEST_F(AnInstalledProfile, IsRefusedOnAnotherTpmNamingTheMismatch) {
+  ASSERT_EQ(mcimd.stop(), 0);
+  // Clearing the owner hierarchy gives a new SRK: for the store, another TPM.
+  auto clear = mcimd.tpm2({"tpm2_clear", "-c", "p"});
+  ASSERT_EQ(clear.exit_code, 0) << clear.err;
+  EXPECT_FALSE(mcimd.start());
+  EXPECT_NE(mcimd.wait_exit(std::chrono::seconds(10)), 0);
+  EXPECT_NE(mcimd.log().find("TpmMismatch"), std::string::npos) << mcimd.log();
+}
+
 TEST_F(AnInstalledProfile, NeverWritesASecretToTheLogOrOutsideTheStore) {
   auto c = make_challenge(mcimd, "000000000021");
   authenticate(c);
