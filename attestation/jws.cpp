@@ -42,14 +42,6 @@ Result<Bytes> base64_decode(const std::string& text) {
   return out;
 }
 
-bool is_p256(EVP_PKEY* key) {
-  if (EVP_PKEY_get_base_id(key) != EVP_PKEY_EC) return false;
-  char group[64];
-  std::size_t len = 0;
-  return EVP_PKEY_get_utf8_string_param(key, "group", group, sizeof group, &len) == 1 &&
-         std::string_view(group, len) == "prime256v1";
-}
-
 Result<X509Ptr> parse_der(const Bytes& der) {
   const unsigned char* p = der.data();
   X509Ptr cert(d2i_X509(nullptr, &p, static_cast<long>(der.size())));
@@ -122,6 +114,14 @@ Status check_signature(const Parsed& p, EVP_PKEY* key) {
 }
 
 }  // namespace
+
+bool is_p256(EVP_PKEY* key) {
+  if (EVP_PKEY_get_base_id(key) != EVP_PKEY_EC) return false;
+  char group[64];
+  std::size_t len = 0;
+  return EVP_PKEY_get_utf8_string_param(key, "group", group, sizeof group, &len) == 1 &&
+         std::string_view(group, len) == "prime256v1";
+}
 
 Result<std::string> jws_sign(std::span<const uint8_t> payload, EVP_PKEY* key, const std::vector<Bytes>& x5c_der) {
   if (!key || !is_p256(key)) return fail(Code::InvalidArgument, "ES256 needs an EC P-256 key");

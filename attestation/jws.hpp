@@ -15,6 +15,9 @@
 
 namespace mcimd::attestation {
 
+// Whether key is an EC key on NIST P-256 (prime256v1), the only curve ES256 signs with.
+[[nodiscard]] bool is_p256(EVP_PKEY* key);
+
 // Signs payload with an EC P-256 private key. The protected header is
 // {"alg":"ES256","x5c":[base64 DER…]} (x5c omitted when the chain is empty; leaf first).
 [[nodiscard]] Result<std::string> jws_sign(std::span<const uint8_t> payload, EVP_PKEY* key,

@@ -57,6 +57,16 @@ int usage_error(std::ostream& err, const Error& error) {
   return kExitUsage;
 }
 
+// A report as one JSON object (--json) or as name: value lines.
+template <class Report>
+int print_report(std::ostream& out, const Report& report, bool json) {
+  if (json)
+    out << to_json(report).dump() << '\n';
+  else
+    out << format_text(report);
+  return kExitOk;
+}
+
 int run_milenage(const MilenageCommand& cmd, std::ostream& out, std::ostream& err) {
   auto keys = cmd.keys.keys();
   if (!keys) return usage_error(err, keys.error());
@@ -72,11 +82,7 @@ int run_milenage(const MilenageCommand& cmd, std::ostream& out, std::ostream& er
     err << kProgram << ": Failed to compute Milenage: " << report.error().describe() << '\n';
     return kExitFailure;
   }
-  if (cmd.json)
-    out << to_json(*report).dump() << '\n';
-  else
-    out << format_text(*report);
-  return kExitOk;
+  return print_report(out, *report, cmd.json);
 }
 
 int run_auts(const AutsCommand& cmd, std::ostream& out, std::ostream& err) {
@@ -95,11 +101,7 @@ int run_auts(const AutsCommand& cmd, std::ostream& out, std::ostream& err) {
       err << kProgram << ": Failed to verify AUTS: " << report.error().describe() << '\n';
     return kExitFailure;
   }
-  if (cmd.json)
-    out << to_json(*report).dump() << '\n';
-  else
-    out << format_text(*report);
-  return kExitOk;
+  return print_report(out, *report, cmd.json);
 }
 
 int run_parsed(int argc, const char* const* argv, std::ostream& out, std::ostream& err) {

@@ -47,14 +47,6 @@ Result<std::vector<X509Ptr>> read_certificates(std::string_view pem, const std::
   return out;
 }
 
-bool is_p256(EVP_PKEY* key) {
-  if (EVP_PKEY_get_base_id(key) != EVP_PKEY_EC) return false;
-  char group[64];
-  std::size_t len = 0;
-  return EVP_PKEY_get_utf8_string_param(key, "group", group, sizeof group, &len) == 1 &&
-         std::string_view(group, len) == "prime256v1";
-}
-
 Status add_extension(X509* cert, int nid, const char* value) {
   X509V3_CTX ctx;
   X509V3_set_ctx_nodb(&ctx);
@@ -79,7 +71,7 @@ Result<PolicySigner> load_policy_signer(const PolicySignerFiles& files) {
       ERR_clear_error();
       return fail(Code::InvalidArgument, "key: " + files.key.string() + " holds no PEM private key");
     }
-    if (!is_p256(out.key.get()))
+    if (!attestation::is_p256(out.key.get()))
       return fail(Code::InvalidArgument, "key: " + files.key.string() + " is not an EC P-256 key (ES256)");
   }
 

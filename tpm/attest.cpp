@@ -55,33 +55,11 @@ constexpr uint8_t kEkPolicyA[32] = {0x83, 0x71, 0x97, 0x67, 0x44, 0x84, 0xb3, 0x
 // restricted decryption key usable only through policy A (userWithAuth clear, adminWithPolicy
 // set), AES-128-CFB for children, unique zero-filled so every compliant tool derives the same key.
 TPM2B_PUBLIC ek_template(EkType type) {
-  TPM2B_PUBLIC t{};
-  auto& a = t.publicArea;
-  a.nameAlg = TPM2_ALG_SHA256;
-  a.objectAttributes = TPMA_OBJECT_FIXEDTPM | TPMA_OBJECT_FIXEDPARENT | TPMA_OBJECT_SENSITIVEDATAORIGIN |
-                       TPMA_OBJECT_ADMINWITHPOLICY | TPMA_OBJECT_RESTRICTED | TPMA_OBJECT_DECRYPT;
-  a.authPolicy.size = sizeof kEkPolicyA;
-  std::memcpy(a.authPolicy.buffer, kEkPolicyA, sizeof kEkPolicyA);
-  TPMT_SYM_DEF_OBJECT sym{};
-  sym.algorithm = TPM2_ALG_AES;
-  sym.keyBits.aes = 128;
-  sym.mode.aes = TPM2_ALG_CFB;
-  if (type == EkType::EccP256) {
-    a.type = TPM2_ALG_ECC;
-    a.parameters.eccDetail.symmetric = sym;
-    a.parameters.eccDetail.scheme.scheme = TPM2_ALG_NULL;
-    a.parameters.eccDetail.curveID = TPM2_ECC_NIST_P256;
-    a.parameters.eccDetail.kdf.scheme = TPM2_ALG_NULL;
-    a.unique.ecc.x.size = 32;
-    a.unique.ecc.y.size = 32;
-  } else {
-    a.type = TPM2_ALG_RSA;
-    a.parameters.rsaDetail.symmetric = sym;
-    a.parameters.rsaDetail.scheme.scheme = TPM2_ALG_NULL;
-    a.parameters.rsaDetail.keyBits = 2048;
-    a.parameters.rsaDetail.exponent = 0;  // the default, 2^16 + 1
-    a.unique.rsa.size = 256;
-  }
+  TPM2B_PUBLIC t = restricted_decryption_template(
+      type == EkType::EccP256, TPMA_OBJECT_FIXEDTPM | TPMA_OBJECT_FIXEDPARENT | TPMA_OBJECT_SENSITIVEDATAORIGIN |
+                                   TPMA_OBJECT_ADMINWITHPOLICY | TPMA_OBJECT_RESTRICTED | TPMA_OBJECT_DECRYPT);
+  t.publicArea.authPolicy.size = sizeof kEkPolicyA;
+  std::memcpy(t.publicArea.authPolicy.buffer, kEkPolicyA, sizeof kEkPolicyA);
   return t;
 }
 

@@ -119,11 +119,18 @@ Result<T> unmarshal(const Bytes& data, std::string_view what) {
 // AES-128-CFB for its children, no DA, empty auth, unique all zeros (so every compliant tool
 // derives the same key).
 TPM2B_PUBLIC srk_template(bool ecc) {
+  return restricted_decryption_template(
+      ecc, TPMA_OBJECT_FIXEDTPM | TPMA_OBJECT_FIXEDPARENT | TPMA_OBJECT_SENSITIVEDATAORIGIN |
+               TPMA_OBJECT_USERWITHAUTH | TPMA_OBJECT_NODA | TPMA_OBJECT_RESTRICTED | TPMA_OBJECT_DECRYPT);
+}
+
+}  // namespace
+
+TPM2B_PUBLIC restricted_decryption_template(bool ecc, TPMA_OBJECT attributes) {
   TPM2B_PUBLIC t{};
   auto& a = t.publicArea;
   a.nameAlg = TPM2_ALG_SHA256;
-  a.objectAttributes = TPMA_OBJECT_FIXEDTPM | TPMA_OBJECT_FIXEDPARENT | TPMA_OBJECT_SENSITIVEDATAORIGIN |
-                       TPMA_OBJECT_USERWITHAUTH | TPMA_OBJECT_NODA | TPMA_OBJECT_RESTRICTED | TPMA_OBJECT_DECRYPT;
+  a.objectAttributes = attributes;
   TPMT_SYM_DEF_OBJECT sym{};
   sym.algorithm = TPM2_ALG_AES;
   sym.keyBits.aes = 128;
@@ -146,8 +153,6 @@ TPM2B_PUBLIC srk_template(bool ecc) {
   }
   return t;
 }
-
-}  // namespace
 
 // --- Context ------------------------------------------------------------------------------------------
 Context::Context(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) { impl_->self = this; }

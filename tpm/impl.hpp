@@ -143,6 +143,13 @@ std::optional<BankInfo> bank_info(std::string_view bank);
 // InvalidArgument for a bad bank or index.
 Result<TPML_PCR_SELECTION> to_tpml(const PcrSelection& sel);
 
+// --- key templates ----------------------------------------------------------------------------------
+// A primary restricted decryption key with the given attributes (TCG TPM v2.0 Provisioning Guidance
+// §7.5.1, TCG EK Credential Profile 2.0 §B.3.3): SHA-256 name, AES-128-CFB for its children, ECC
+// NIST P-256 or RSA 2048 with no scheme, unique zero-filled so every compliant tool derives the
+// same key.
+TPM2B_PUBLIC restricted_decryption_template(bool ecc, TPMA_OBJECT attributes);
+
 // --- templates --------------------------------------------------------------------------------------
 template <class F>
 Status Context::Impl::call(std::string_view what, F&& fn) {

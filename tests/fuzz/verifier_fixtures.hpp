@@ -5,19 +5,24 @@
 #include <openssl/core_names.h>
 #include <openssl/ec.h>
 #include <openssl/evp.h>
+#include <openssl/hmac.h>
 #include <openssl/pem.h>
 #include <openssl/rand.h>
+#include <openssl/rsa.h>
 #include <openssl/x509.h>
 #include <openssl/x509v3.h>
 #include <tss2/tss2_mu.h>
 
 #include <cstring>
+#include <optional>
 #include <stdexcept>
 #include <string>
 #include <vector>
 
+#include "attestation/credential.hpp"
 #include "attestation/verifier_tpm.hpp"
 #include "common/bytes.hpp"
+#include "protocol/evidence.hpp"
 
 namespace mcimd::test::verifier {
 
@@ -326,5 +331,113 @@ struct TestCa {
     return der;
   }
 };
+
+// A big-endian TPM2B reader over a challenge's wire bytes (Part 2 §10.4).
+struct Tpm2bReader {
+  std::span<const uint8_t> d;
+  Bytes tpm2b() {
+    if (d.size() < 2) throw std::runtime_error("short");
+    std::size_t n = (d[0] << 8) | d[1];
+    if (d.size() < 2 + n) throw std::runtime_error("short");
+    Bytes out(d.begin() + 2, d.begin() + 2 + static_cast<long>(n));
+    d = d.subspan(2 + n);
+    return out;
+  }
+};
+
+// What TPM2_ActivateCredential did with a challenge, and how well-formed the challenge was.
+struct CredentialActivation {
+  std::optional<Bytes> released;  // nullopt where the TPM fails (TPM_RC_INTEGRITY) or it stopped early
+  std::string ek_error;           // why the EK's TPM2B_PUBLIC did not parse; empty where it did
+  int seed_rc = 0;                // EVP_PKEY_decrypt (RSA) or EVP_PKEY_derive (ECC); 1 is success
+  int qe_rc = 1;                  // ECC: EVP_PKEY_fromdata for the ephemeral point Qe
+  std::optional<std::size_t> qe_x_size;  // ECC: bytes in Qe's x coordinate
+  std::size_t seed_size = 0;
+  std::size_t trailing_bytes = 0;  // left over after each TPM2B, summed
+};
+
+// TPM2_ActivateCredential in software with the EK's private key (TPM 2.0 Part 1 §24): the seed
+// from OAEP with label "IDENTITY" (RSA) or ECDH and KDFe (ECC), the outer HMAC over the encrypted
+// identity and the AK's name, then the identity decrypted with AES-128-CFB. Stops early, with
+// nothing released, where the EK does not parse or the RSA seed does not decrypt.
+inline CredentialActivation activate_credential(EVP_PKEY* ek_private, const Bytes& ek_public, const Bytes& name,
+                                                const protocol::CredentialChallenge& c) {
+  namespace alg = attestation::alg;
+  CredentialActivation out;
+  auto ek = attestation::parse_tpm_public(ek_public);
+  if (!ek) {
+    out.ek_error = ek.error().message;
+    return out;
+  }
+  Tpm2bReader secret_reader{c.encrypted_secret};
+  Bytes secret = secret_reader.tpm2b();
+  out.trailing_bytes += secret_reader.d.size();
+  SecureBytes seed;
+  if (EVP_PKEY_get_base_id(ek_private) == EVP_PKEY_RSA) {
+    auto* ctx = EVP_PKEY_CTX_new_from_pkey(nullptr, ek_private, nullptr);
+    EVP_PKEY_decrypt_init(ctx);
+    EVP_PKEY_CTX_set_rsa_padding(ctx, RSA_PKCS1_OAEP_PADDING);
+    EVP_PKEY_CTX_set_rsa_oaep_md(ctx, EVP_sha256());
+    auto* label = static_cast<unsigned char*>(OPENSSL_memdup("IDENTITY", 9));
+    EVP_PKEY_CTX_set0_rsa_oaep_label(ctx, label, 9);
+    std::size_t len = 256;
+    seed.resize(len);
+    out.seed_rc = EVP_PKEY_decrypt(ctx, seed.data(), &len, secret.data(), secret.size());
+    EVP_PKEY_CTX_free(ctx);
+    if (out.seed_rc != 1) return out;
+    seed.resize(len);
+  } else {
+    Tpm2bReader point{secret};
+    Bytes x = point.tpm2b(), y = point.tpm2b();
+    out.trailing_bytes += point.d.size();
+    out.qe_x_size = x.size();
+    Bytes pt{0x04};
+    pt.insert(pt.end(), x.begin(), x.end());
+    pt.insert(pt.end(), y.begin(), y.end());
+    OSSL_PARAM params[] = {OSSL_PARAM_construct_utf8_string("group", const_cast<char*>("prime256v1"), 0),
+                           OSSL_PARAM_construct_octet_string("pub", pt.data(), pt.size()), OSSL_PARAM_construct_end()};
+    auto* fctx = EVP_PKEY_CTX_new_from_name(nullptr, "EC", nullptr);
+    EVP_PKEY* qe = nullptr;
+    EVP_PKEY_fromdata_init(fctx);
+    out.qe_rc = EVP_PKEY_fromdata(fctx, &qe, EVP_PKEY_PUBLIC_KEY, params);
+    EVP_PKEY_CTX_free(fctx);
+    auto* dctx = EVP_PKEY_CTX_new_from_pkey(nullptr, ek_private, nullptr);
+    EVP_PKEY_derive_init(dctx);
+    EVP_PKEY_derive_set_peer(dctx, qe);
+    std::size_t zlen = 32;
+    SecureBytes z(zlen);
+    out.seed_rc = EVP_PKEY_derive(dctx, z.data(), &zlen);
+    EVP_PKEY_CTX_free(dctx);
+    EVP_PKEY_free(qe);
+    seed = *attestation::kdfe(alg::kSha256, z, "IDENTITY", x, ek->ecc_x, 256);
+  }
+  out.seed_size = seed.size();
+  Tpm2bReader blob{c.credential_blob};
+  Bytes id_object = blob.tpm2b();
+  out.trailing_bytes += blob.d.size();
+  Tpm2bReader id{id_object};
+  Bytes hmac = id.tpm2b();
+  Bytes enc_identity(id.d.begin(), id.d.end());
+  auto hmac_key = *attestation::kdfa(alg::kSha256, seed, "INTEGRITY", {}, {}, 256);
+  Bytes input = enc_identity;
+  input.insert(input.end(), name.begin(), name.end());
+  unsigned char mac[32];
+  unsigned mac_len = 0;
+  HMAC(EVP_sha256(), hmac_key.data(), 32, input.data(), input.size(), mac, &mac_len);
+  if (hmac != Bytes(mac, mac + mac_len)) return out;  // TPM_RC_INTEGRITY
+  auto sym = *attestation::kdfa(alg::kSha256, seed, "STORAGE", name, {}, 128);
+  Bytes plain(enc_identity.size());
+  auto* cctx = EVP_CIPHER_CTX_new();
+  uint8_t iv[16] = {};
+  int l1 = 0, l2 = 0;
+  EVP_DecryptInit_ex(cctx, EVP_aes_128_cfb128(), nullptr, sym.data(), iv);
+  EVP_DecryptUpdate(cctx, plain.data(), &l1, enc_identity.data(), int(enc_identity.size()));
+  EVP_DecryptFinal_ex(cctx, plain.data() + l1, &l2);
+  EVP_CIPHER_CTX_free(cctx);
+  Tpm2bReader digest{plain};
+  out.released = digest.tpm2b();
+  out.trailing_bytes += digest.d.size();
+  return out;
+}
 
 }  // namespace mcimd::test::verifier

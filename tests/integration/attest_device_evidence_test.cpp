@@ -12,6 +12,7 @@
 #include "tests/support/process.hpp"
 #include "tests/support/swtpm.hpp"
 #include "tests/support/temp_dir.hpp"
+#include "tests/support/tpm_fixture.hpp"
 #include "tpm/tpm.hpp"
 
 using namespace mcimd;
@@ -20,32 +21,13 @@ using attestation::EvidenceOptions;
 
 namespace {
 
-class EvidenceTest : public ::testing::Test {
+class EvidenceTest : public test::TpmContextTest {
  protected:
   void SetUp() override {
     open();
     auto ak = ctx_->create_ak();
     ASSERT_TRUE(ak) << ak.error().describe();
     ak_ = *ak;
-  }
-
-  void TearDown() override {
-    if (ctx_) {
-      EXPECT_EQ(ctx_->live_handles(), 0u);
-    }
-    ctx_.reset();
-    EXPECT_EQ(tools({"tpm2_getcap", "handles-transient"}).out, "");
-    EXPECT_EQ(tools({"tpm2_getcap", "handles-loaded-session"}).out, "");
-  }
-
-  void open() {
-    auto ctx = Context::open(ContextOptions{tpm_.tcti(), {}});
-    ASSERT_TRUE(ctx) << ctx.error().describe();
-    ctx_ = std::move(*ctx);
-  }
-
-  test::RunResult tools(const std::vector<std::string>& argv) {
-    return test::run(argv, {{"TPM2TOOLS_TCTI", tpm_.tcti()}});
   }
 
   // No log files unless a test asks for them: the host's own must not leak into the tests.
@@ -73,9 +55,6 @@ class EvidenceTest : public ::testing::Test {
                       nonce_hex});
   }
 
-  test::TempDir dir_;
-  test::Swtpm tpm_;
-  std::unique_ptr<Context> ctx_;
   KeyBlob ak_;
 };
 

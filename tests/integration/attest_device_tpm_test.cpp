@@ -18,6 +18,7 @@
 #include "tests/support/process.hpp"
 #include "tests/support/swtpm.hpp"
 #include "tests/support/temp_dir.hpp"
+#include "tests/support/tpm_fixture.hpp"
 #include "tpm/tpm.hpp"
 
 using namespace mcimd;
@@ -43,32 +44,11 @@ TPMT_PUBLIC unmarshal_public(const Bytes& data) {
   return pub.publicArea;
 }
 
-// As in tpm_context_test: a private swtpm per test, no handle left loaded.
-class AttestTest : public ::testing::Test {
+// A private swtpm per test, no handle left loaded.
+class AttestTest : public test::TpmContextTest {
  protected:
-  explicit AttestTest(test::SwtpmOptions options = {}) : tpm_(options) {}
+  explicit AttestTest(test::SwtpmOptions options = {}) : TpmContextTest(options) {}
 
-  void SetUp() override { open(); }
-
-  void TearDown() override {
-    if (ctx_) {
-      EXPECT_EQ(ctx_->live_handles(), 0u);
-    }
-    ctx_.reset();
-    EXPECT_EQ(tools({"tpm2_getcap", "handles-transient"}).out, "");
-    EXPECT_EQ(tools({"tpm2_getcap", "handles-loaded-session"}).out, "");
-  }
-
-  void open() {
-    auto ctx = Context::open(ContextOptions{tpm_.tcti(), {}});
-    ASSERT_TRUE(ctx) << ctx.error().describe();
-    ctx_ = std::move(*ctx);
-  }
-
-  // tpm2-tools on the same swtpm: only one client at a time, so the Context is closed first.
-  test::RunResult tools(const std::vector<std::string>& argv) {
-    return test::run(argv, {{"TPM2TOOLS_TCTI", tpm_.tcti()}});
-  }
   test::RunResult tools_closed(const std::vector<std::string>& argv) {
     ctx_.reset();
     return tools(argv);
@@ -91,10 +71,6 @@ class AttestTest : public ::testing::Test {
     return CredentialChallenge{Bytes(file.begin() + 8, file.begin() + static_cast<std::ptrdiff_t>(blob_end)),
                                Bytes(file.begin() + static_cast<std::ptrdiff_t>(blob_end), file.end())};
   }
-
-  test::TempDir dir_;
-  test::Swtpm tpm_;
-  std::unique_ptr<Context> ctx_;
 };
 
 class AttestEk : public AttestTest, public ::testing::WithParamInterface<EkType> {};

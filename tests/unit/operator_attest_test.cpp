@@ -2,8 +2,6 @@
 // software: EKs and AKs as OpenSSL keys, EK certificates from a test CA, quotes signed the way a
 // TPM signs them, and TPM2_ActivateCredential redone with the EK's private key.
 #include <gtest/gtest.h>
-#include <openssl/hmac.h>
-#include <openssl/rsa.h>
 #include <sys/stat.h>
 
 #include <filesystem>
@@ -31,86 +29,13 @@ namespace {
 
 const std::string kBinary = MCIMD_BINARY_DIR "/operator/mcim-operator";
 
-struct Reader {
-  std::span<const uint8_t> d;
-  Bytes tpm2b() {
-    if (d.size() < 2) throw std::runtime_error("short");
-    std::size_t n = (d[0] << 8) | d[1];
-    if (d.size() < 2 + n) throw std::runtime_error("short");
-    Bytes out(d.begin() + 2, d.begin() + 2 + static_cast<long>(n));
-    d = d.subspan(2 + n);
-    return out;
-  }
-};
-
-// TPM2_ActivateCredential in software (TPM 2.0 Part 1 §24): what the device's TPM releases for
-// the challenge, nullopt where the TPM fails the integrity check.
+// TPM2_ActivateCredential in software: what the device's TPM releases for the challenge,
+// nullopt where the TPM fails the integrity check.
 std::optional<Bytes> activate(EVP_PKEY* ek_private, const Bytes& ek_public, const Bytes& name,
                               const protocol::CredentialChallenge& c) {
-  auto ek = parse_tpm_public(ek_public);
-  if (!ek) throw std::runtime_error(ek.error().message);
-  Reader secret_reader{c.encrypted_secret};
-  Bytes secret = secret_reader.tpm2b();
-  SecureBytes seed;
-  if (EVP_PKEY_get_base_id(ek_private) == EVP_PKEY_RSA) {
-    auto* ctx = EVP_PKEY_CTX_new_from_pkey(nullptr, ek_private, nullptr);
-    EVP_PKEY_decrypt_init(ctx);
-    EVP_PKEY_CTX_set_rsa_padding(ctx, RSA_PKCS1_OAEP_PADDING);
-    EVP_PKEY_CTX_set_rsa_oaep_md(ctx, EVP_sha256());
-    auto* label = static_cast<unsigned char*>(OPENSSL_memdup("IDENTITY", 9));
-    EVP_PKEY_CTX_set0_rsa_oaep_label(ctx, label, 9);
-    std::size_t len = 256;
-    seed.resize(len);
-    const int ok = EVP_PKEY_decrypt(ctx, seed.data(), &len, secret.data(), secret.size());
-    EVP_PKEY_CTX_free(ctx);
-    if (ok != 1) return std::nullopt;
-    seed.resize(len);
-  } else {
-    Reader point{secret};
-    Bytes x = point.tpm2b(), y = point.tpm2b();
-    Bytes pt{0x04};
-    pt.insert(pt.end(), x.begin(), x.end());
-    pt.insert(pt.end(), y.begin(), y.end());
-    OSSL_PARAM params[] = {OSSL_PARAM_construct_utf8_string("group", const_cast<char*>("prime256v1"), 0),
-                           OSSL_PARAM_construct_octet_string("pub", pt.data(), pt.size()), OSSL_PARAM_construct_end()};
-    auto* fctx = EVP_PKEY_CTX_new_from_name(nullptr, "EC", nullptr);
-    EVP_PKEY* qe = nullptr;
-    EVP_PKEY_fromdata_init(fctx);
-    EVP_PKEY_fromdata(fctx, &qe, EVP_PKEY_PUBLIC_KEY, params);
-    EVP_PKEY_CTX_free(fctx);
-    auto* dctx = EVP_PKEY_CTX_new_from_pkey(nullptr, ek_private, nullptr);
-    EVP_PKEY_derive_init(dctx);
-    EVP_PKEY_derive_set_peer(dctx, qe);
-    std::size_t zlen = 32;
-    SecureBytes z(zlen);
-    EVP_PKEY_derive(dctx, z.data(), &zlen);
-    EVP_PKEY_CTX_free(dctx);
-    EVP_PKEY_free(qe);
-    seed = *kdfe(alg::kSha256, z, "IDENTITY", x, ek->ecc_x, 256);
-  }
-  Reader blob{c.credential_blob};
-  Bytes id_object = blob.tpm2b();
-  Reader id{id_object};
-  Bytes hmac = id.tpm2b();
-  Bytes enc_identity(id.d.begin(), id.d.end());
-  auto hmac_key = *kdfa(alg::kSha256, seed, "INTEGRITY", {}, {}, 256);
-  Bytes input = enc_identity;
-  input.insert(input.end(), name.begin(), name.end());
-  unsigned char mac[32];
-  unsigned mac_len = 0;
-  HMAC(EVP_sha256(), hmac_key.data(), 32, input.data(), input.size(), mac, &mac_len);
-  if (hmac != Bytes(mac, mac + mac_len)) return std::nullopt;
-  auto sym = *kdfa(alg::kSha256, seed, "STORAGE", name, {}, 128);
-  Bytes plain(enc_identity.size());
-  auto* cctx = EVP_CIPHER_CTX_new();
-  uint8_t iv[16] = {};
-  int l1 = 0, l2 = 0;
-  EVP_DecryptInit_ex(cctx, EVP_aes_128_cfb128(), nullptr, sym.data(), iv);
-  EVP_DecryptUpdate(cctx, plain.data(), &l1, enc_identity.data(), int(enc_identity.size()));
-  EVP_DecryptFinal_ex(cctx, plain.data() + l1, &l2);
-  EVP_CIPHER_CTX_free(cctx);
-  Reader digest{plain};
-  return digest.tpm2b();
+  auto activation = activate_credential(ek_private, ek_public, name, c);
+  if (!activation.ek_error.empty()) throw std::runtime_error(activation.ek_error);
+  return activation.released;
 }
 
 bool contains(const std::string& haystack, const std::string& needle) {

@@ -14,43 +14,15 @@
 #include "common/file.hpp"
 #include "mcim-store/store.hpp"
 #include "tests/support/temp_dir.hpp"
+#include "tests/unit/store_fixture.hpp"
 
 using namespace mcimd;
 using namespace mcimd::store;
 namespace fs = std::filesystem;
+using test::FileCounter;
+using test::sqns_at;
 
 namespace {
-
-// The TPM NV counter stand-in. Its value lives in a file so that increments made by the child
-// survive it, as a TPM's would. Plain writes: the step hook sees only the store's own writes.
-class FileCounter final : public GenerationCounter {
- public:
-  explicit FileCounter(fs::path path) : path_(std::move(path)) {
-    if (!fs::exists(path_)) set(1000);
-  }
-  Result<uint64_t> read() override { return value(); }
-  Result<uint64_t> increment() override {
-    set(value() + 1);
-    return value();
-  }
-  uint64_t value() const {
-    std::ifstream in(path_);
-    uint64_t v = 0;
-    in >> v;
-    return v;
-  }
-  void set(uint64_t v) { std::ofstream(path_, std::ios::trunc) << v; }
-
- private:
-  fs::path path_;
-};
-
-aka::SqnArray sqns_at(uint64_t sqn) {
-  auto a = aka::SqnArray::create(aka::SqnParameters{});
-  if (!a) throw std::runtime_error(a.error().describe());
-  a->seed(sqn);
-  return std::move(*a);
-}
 
 Profile make_profile(const Store& s, const std::string& iccid, ProfileState state) {
   Profile p;

@@ -8,41 +8,16 @@
 #include "common/file.hpp"
 #include "mcim-store/store.hpp"
 #include "tests/support/temp_dir.hpp"
+#include "tests/unit/store_fixture.hpp"
 
 using namespace mcimd;
 using namespace mcimd::store;
 namespace fs = std::filesystem;
 using json = nlohmann::json;
+using test::FileCounter;
+using test::sqns_at;
 
 namespace {
-
-// The TPM NV counter stand-in: its value lives in a file, as it would survive in the TPM.
-class FileCounter final : public GenerationCounter {
- public:
-  explicit FileCounter(fs::path path, uint64_t initial = 1000) : path_(std::move(path)) {
-    if (!fs::exists(path_)) set(initial);
-  }
-  Result<uint64_t> read() override { return value(); }
-  Result<uint64_t> increment() override {
-    if (fail_increments > 0) {
-      --fail_increments;
-      return fail(Code::TpmFailure, "increment refused by the test");
-    }
-    set(value() + 1);
-    return value();
-  }
-  uint64_t value() const {
-    std::ifstream in(path_);
-    uint64_t v = 0;
-    in >> v;
-    return v;
-  }
-  void set(uint64_t v) { std::ofstream(path_, std::ios::trunc) << v; }
-  int fail_increments = 0;
-
- private:
-  fs::path path_;
-};
 
 struct Fixture {
   test::TempDir dir;
@@ -57,13 +32,6 @@ struct Fixture {
 };
 
 aka::SqnParameters params() { return aka::SqnParameters{}; }
-
-aka::SqnArray sqns_at(uint64_t sqn) {
-  auto a = aka::SqnArray::create(params());
-  if (!a) throw std::runtime_error(a.error().describe());
-  a->seed(sqn);
-  return std::move(*a);
-}
 
 Profile make_profile(const Store& s, const std::string& iccid, ProfileState state = ProfileState::Disabled) {
   Profile p;
