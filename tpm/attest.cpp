@@ -18,33 +18,6 @@ constexpr uint8_t kSelectBytes = kPcrCount / 8;
 // The largest qualifyingData we accept: a SHA-512 digest. TPM2B_DATA holds a TPMT_HA (66 octets).
 constexpr std::size_t kMaxNonce = 64;
 
-std::string hex32(uint32_t v) {
-  static constexpr char digits[] = "0123456789abcdef";
-  std::string out = "0x00000000";
-  for (int i = 9; i >= 2; --i, v >>= 4) out[i] = digits[v & 0xF];
-  return out;
-}
-
-template <class T, auto Marshal>
-Result<Bytes> marshal(const T& value, std::string_view what) {
-  Bytes out(sizeof(T));
-  size_t offset = 0;
-  TSS2_RC rc = Marshal(&value, out.data(), out.size(), &offset);
-  if (rc != TSS2_RC_SUCCESS) return tl::unexpected(tpm_error("marshal " + std::string(what), rc));
-  out.resize(offset);
-  return out;
-}
-
-template <class T, auto Unmarshal>
-Result<T> unmarshal(std::span<const uint8_t> data, std::string_view what) {
-  T value{};
-  size_t offset = 0;
-  TSS2_RC rc = Unmarshal(data.data(), data.size(), &offset, &value);
-  if (rc != TSS2_RC_SUCCESS || offset != data.size())
-    return fail(Code::InvalidArgument, "Malformed " + std::string(what) + ": not a marshaled TPM structure");
-  return value;
-}
-
 // TCG EK Credential Profile 2.0 §B.3.3: policy A, PolicySecret(TPM_RH_ENDORSEMENT) with SHA-256
 // (Table 19), shared by templates L-1 and L-2.
 constexpr uint8_t kEkPolicyA[32] = {0x83, 0x71, 0x97, 0x67, 0x44, 0x84, 0xb3, 0xf8, 0x1a, 0x90, 0xcc,

@@ -10,13 +10,6 @@ namespace mcimd::tpm {
 
 namespace {
 
-std::string hex32(uint32_t v) {
-  static constexpr char digits[] = "0123456789abcdef";
-  std::string out = "0x00000000";
-  for (int i = 9; i >= 2; --i, v >>= 4) out[i] = digits[v & 0xF];
-  return out;
-}
-
 // --- the counting transport ------------------------------------------------------------------------
 // Part 1 §18.2: every command and response starts with tag (2 octets), size (4), code (4).
 constexpr std::size_t kHeaderSize = 10;
@@ -92,27 +85,6 @@ TSS2_RC shim_set_locality(TSS2_TCTI_CONTEXT* tcti, uint8_t locality) {
 TSS2_RC shim_make_sticky(TSS2_TCTI_CONTEXT* tcti, TPM2_HANDLE* handle, uint8_t sticky) {
   TSS2_TCTI_CONTEXT* inner = owner_of(tcti).tctildr.get();
   return Tss2_Tcti_MakeSticky(inner, handle, sticky);
-}
-
-// --- marshaling -------------------------------------------------------------------------------------
-template <class T, auto Marshal>
-Result<Bytes> marshal(const T& value, std::string_view what) {
-  Bytes out(sizeof(T));
-  size_t offset = 0;
-  TSS2_RC rc = Marshal(&value, out.data(), out.size(), &offset);
-  if (rc != TSS2_RC_SUCCESS) return tl::unexpected(tpm_error("marshal " + std::string(what), rc));
-  out.resize(offset);
-  return out;
-}
-
-template <class T, auto Unmarshal>
-Result<T> unmarshal(const Bytes& data, std::string_view what) {
-  T value{};
-  size_t offset = 0;
-  TSS2_RC rc = Unmarshal(data.data(), data.size(), &offset, &value);
-  if (rc != TSS2_RC_SUCCESS || offset != data.size())
-    return fail(Code::InvalidArgument, "Malformed " + std::string(what) + ": not a marshaled TPM structure");
-  return value;
 }
 
 // TCG TPM v2.0 Provisioning Guidance §7.5.1 storage key templates: restricted decryption key,
@@ -201,6 +173,13 @@ void Context::Impl::install_shim() {
 
 CommandStats Context::stats() const { return impl_->stats; }
 std::size_t Context::live_handles() const { return impl_->live; }
+
+std::string hex32(uint32_t v) {
+  static constexpr char digits[] = "0123456789abcdef";
+  std::string out = "0x00000000";
+  for (int i = 9; i >= 2; --i, v >>= 4) out[i] = digits[v & 0xF];
+  return out;
+}
 
 namespace seam {
 void inject_response(Context& ctx, const InjectedResponse& injection) { ctx.impl_->injection.pending = injection; }

@@ -1,6 +1,7 @@
 #pragma once
 // Internal to tpm/: the ESAPI state behind a Context. The only header that includes <tss2/...>.
 #include <tss2/tss2_esys.h>
+#include <tss2/tss2_mu.h>
 #include <tss2/tss2_rc.h>
 #include <tss2/tss2_tcti.h>
 #include <tss2/tss2_tctildr.h>
@@ -8,6 +9,7 @@
 #include <algorithm>
 #include <chrono>
 #include <optional>
+#include <span>
 #include <string>
 #include <thread>
 #include <type_traits>
@@ -142,6 +144,32 @@ struct BankInfo {
 std::optional<BankInfo> bank_info(std::string_view bank);
 // InvalidArgument for a bad bank or index.
 Result<TPML_PCR_SELECTION> to_tpml(const PcrSelection& sel);
+
+// --- marshaling ----------------------------------------------------------------------------------------
+// A TPM structure to its tss2-mu wire form, and back; a blob that does not unmarshal exactly is
+// InvalidArgument (hostile input from disk or the network, not a TPM failure).
+template <class T, auto Marshal>
+Result<Bytes> marshal(const T& value, std::string_view what) {
+  Bytes out(sizeof(T));
+  size_t offset = 0;
+  TSS2_RC rc = Marshal(&value, out.data(), out.size(), &offset);
+  if (rc != TSS2_RC_SUCCESS) return tl::unexpected(tpm_error("marshal " + std::string(what), rc));
+  out.resize(offset);
+  return out;
+}
+
+template <class T, auto Unmarshal>
+Result<T> unmarshal(std::span<const uint8_t> data, std::string_view what) {
+  T value{};
+  size_t offset = 0;
+  TSS2_RC rc = Unmarshal(data.data(), data.size(), &offset, &value);
+  if (rc != TSS2_RC_SUCCESS || offset != data.size())
+    return fail(Code::InvalidArgument, "Malformed " + std::string(what) + ": not a marshaled TPM structure");
+  return value;
+}
+
+// "0x81000001": handles and NV indices in messages.
+std::string hex32(uint32_t v);
 
 // --- key templates ----------------------------------------------------------------------------------
 // A primary restricted decryption key with the given attributes (TCG TPM v2.0 Provisioning Guidance
