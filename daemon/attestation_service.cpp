@@ -1,0 +1,152 @@
+// Attestation: endorsement data, credential activation, evidence and semi-autonomous validation.
+#include <openssl/sha.h>
+
+#include "attestation/jws.hpp"
+#include "attestation/verifier.hpp"
+#include "common/file.hpp"
+#include "common/log.hpp"
+#include "protocol/quote.hpp"
+
+#include "daemon/service_core.hpp"
+#include "daemon/service_helpers.hpp"
+#include "daemon/tpm_job.hpp"
+
+namespace mcimd::daemon {
+
+using namespace detail;
+
+namespace {
+
+Result<tpm::EkType> parse_ek_type(const std::string& s) {
+  if (s == "ecc") return tpm::EkType::EccP256;
+  if (s == "rsa") return tpm::EkType::Rsa2048;
+  return fail(Code::InvalidArgument, "EK type '" + s + "' is not ecc or rsa");
+}
+
+Status check_nonce(const Bytes& nonce) {
+  // TPM2_Quote's qualifyingData is a TPM2B_DATA: at most 64 bytes (TPM 2.0 Part 2 §10.4.3).
+  if (nonce.empty() || nonce.size() > 64)
+    return fail(Code::InvalidArgument, "The nonce must be 1 to 64 bytes, got " + std::to_string(nonce.size()));
+  return {};
+}
+
+Bytes sha256(std::span<const uint8_t> data) {
+  Bytes out(SHA256_DIGEST_LENGTH);
+  SHA256(data.data(), data.size(), out.data());
+  return out;
+}
+
+}  // namespace
+
+attestation::EvidenceOptions ServiceCore::evidence_options() const {
+  attestation::EvidenceOptions o;
+  if (!config_.attestation.pcrs.empty()) o.pcrs = config_.attestation.pcrs;
+  o.event_log_path = config_.attestation.event_log;
+  o.ima_log_path = config_.attestation.ima_log;
+  return o;
+}
+
+Result<tpm::KeyBlob> ServiceCore::attestation_key(tpm::Context& tpm) {
+  if (device_.ak) return *device_.ak;
+  auto dir = config_.store / "attestation";
+  auto pub = read_file(dir / "ak.pub", 64 * 1024);
+  auto priv = read_file(dir / "ak.priv", 64 * 1024);
+  if (pub && priv) {
+    device_.ak = tpm::KeyBlob{std::move(*pub), std::move(*priv)};
+    return *device_.ak;
+  }
+  if (!pub && pub.error().code != Code::NotFound) return tl::unexpected(pub.error());
+  if (!priv && priv.error().code != Code::NotFound) return tl::unexpected(priv.error());
+  auto ak = MCIMD_TRY(tpm.create_ak());
+  MCIMD_CHECK(make_private_dir(dir));
+  // The private part first: a public file alone is never taken for a key.
+  MCIMD_CHECK(write_file_atomic(dir / "ak.priv", ak.private_area));
+  MCIMD_CHECK(write_file_atomic(dir / "ak.pub", ak.public_area));
+  log::info("Created the attestation key");
+  device_.ak = ak;
+  return ak;
+}
+
+void ServiceCore::get_endorsement(const std::string& ek_type, api::Reply<api::EndorsementData> reply) {
+  run_job<api::EndorsementData>(
+      [this, ek_type](tpm::Context& tpm, store::Store&) -> Result<api::EndorsementData> {
+        auto type = MCIMD_TRY(parse_ek_type(ek_type));
+        auto ak = MCIMD_TRY(attestation_key(tpm));
+        auto request = MCIMD_TRY(attestation::enrolment_request(tpm, ak, type));
+        return api::EndorsementData{std::move(request.ek_public), std::move(request.ek_certificate),
+                                    std::move(request.ak_public)};
+      },
+      std::move(reply));
+}
+
+void ServiceCore::activate_credential(const std::string& ek_type, Bytes credential_blob, Bytes encrypted_secret,
+                                      api::Reply<SecureBytes> reply) {
+  run_job<SecureBytes>(
+      [this, ek_type, blob = std::move(credential_blob), secret = std::move(encrypted_secret)](
+          tpm::Context& tpm, store::Store&) -> Result<SecureBytes> {
+        auto type = MCIMD_TRY(parse_ek_type(ek_type));
+        auto ak = MCIMD_TRY(attestation_key(tpm));
+        return attestation::activate_credential(tpm, ak, type, protocol::CredentialChallenge{blob, secret});
+      },
+      std::move(reply));
+}
+
+void ServiceCore::get_evidence(Bytes nonce, api::Reply<std::string> reply) {
+  run_job<std::string>(
+      [this, nonce = std::move(nonce)](tpm::Context& tpm, store::Store&) -> Result<std::string> {
+        MCIMD_CHECK(check_nonce(nonce));
+        auto ak = MCIMD_TRY(attestation_key(tpm));
+        auto evidence = MCIMD_TRY(attestation::collect_evidence(tpm, ak, nonce, evidence_options()));
+        return protocol::to_json(evidence);
+      },
+      std::move(reply));
+}
+
+void ServiceCore::validate_platform(std::string signed_policy, Bytes nonce, api::Reply<api::PlatformReport> reply) {
+  run_job<api::PlatformReport>(
+      [this, jws = std::move(signed_policy), nonce = std::move(nonce)](tpm::Context& tpm,
+                                                                       store::Store&) -> Result<api::PlatformReport> {
+        MCIMD_CHECK(check_nonce(nonce));
+        if (config_.attestation.policy_trust.empty())
+          return fail(Code::Unsupported, "No operator is trusted to sign reference policies (attestation.policy-trust)");
+        // 1. The policy must be signed by a trusted operator.
+        auto trust = MCIMD_TRY(attestation::CaBundle::load(config_.attestation.policy_trust));
+        auto content = attestation::jws_verify(jws, trust);
+        if (!content) return fail(Code::NotAuthorized, "The reference policy's signature: " + content.error().message);
+        auto policy = MCIMD_TRY(attestation::parse_policy(
+            std::string_view(reinterpret_cast<const char*>(content->payload.data()), content->payload.size())));
+        auto ak = MCIMD_TRY(attestation_key(tpm));
+        // 2. Evaluate the platform against it, then 3. bind the verdict to a quote over the same
+        // PCR values; if they moved in between, evaluate again.
+        for (unsigned attempt = 0; attempt < 3; ++attempt) {
+          auto evidence = MCIMD_TRY(attestation::collect_evidence(tpm, ak, nonce, evidence_options()));
+          attestation::VerifierOptions options;
+          options.nonce = nonce;
+          options.policy = policy;
+          auto verdict = attestation::verify(evidence, options);
+          protocol::PlatformReport report;
+          report.nonce = nonce;
+          report.policy_digest = sha256(std::span(reinterpret_cast<const uint8_t*>(jws.data()), jws.size()));
+          report.trusted = verdict.ok;
+          for (auto& c : verdict.checks) report.checks.push_back({c.name, c.passed, c.reason});
+          report.pcrs = evidence.pcrs;
+          auto report_json = protocol::to_json(report);
+          auto first = MCIMD_TRY(protocol::parse_quote_message(evidence.quote_message));
+          std::vector<tpm::PcrSelection> selection;
+          for (auto& bank : first.selection) selection.push_back(tpm::PcrSelection{bank.bank, bank.pcrs});
+          auto bound = MCIMD_TRY(tpm.quote(
+              ak, sha256(std::span(reinterpret_cast<const uint8_t*>(report_json.data()), report_json.size())),
+              selection));
+          auto info = MCIMD_TRY(protocol::parse_quote_message(bound.message));
+          auto expected = MCIMD_TRY(protocol::pcr_digest(info.selection, report.pcrs, "sha256"));
+          if (expected != info.pcr_digest) continue;
+          log::info(std::string("Semi-autonomous validation: platform ") + (report.trusted ? "trusted" : "not trusted"));
+          device_.platform_state = report.trusted ? "trusted" : "changed";
+          return api::PlatformReport{std::move(report_json), std::move(bound.message), std::move(bound.signature)};
+        }
+        return fail(Code::Busy, "The PCRs kept changing while the platform was being validated; try again");
+      },
+      std::move(reply));
+}
+
+}  // namespace mcimd::daemon

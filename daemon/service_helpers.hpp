@@ -1,0 +1,54 @@
+#pragma once
+// Conversions the service files share: store metadata to the D-Bus view, fixed-size arrays from
+// caller bytes, secrets into locked buffers.
+#include <algorithm>
+#include <string>
+#include <string_view>
+
+#include "aka/block_cipher.hpp"
+#include "common/bytes.hpp"
+#include "common/error.hpp"
+#include "dbus-api/service.hpp"
+#include "mcim-store/store.hpp"
+
+namespace mcimd::daemon::detail {
+
+inline api::ProfileInfo to_info(const store::ProfileMetadata& m) {
+  return api::ProfileInfo{m.id,
+                          m.index,
+                          m.iccid,
+                          m.imsi,
+                          m.operator_id,
+                          std::string(store::to_string(m.state)),
+                          std::string(store::to_string(m.profile_class))};
+}
+
+template <class Array>
+Result<Array> to_array(const Bytes& b, std::string_view what) {
+  Array a{};
+  if (b.size() != a.size())
+    return fail(Code::InvalidArgument,
+                std::string(what) + " must be " + std::to_string(a.size()) + " bytes, got " + std::to_string(b.size()));
+  std::copy(b.begin(), b.end(), a.begin());
+  return a;
+}
+
+inline Result<aka::Block> to_block(const SecureBytes& b, std::string_view what) {
+  aka::Block a{};
+  if (b.size() != a.size()) return fail(Code::StoreCorrupt, std::string(what) + " has the wrong length");
+  std::copy(b.begin(), b.end(), a.begin());
+  return a;
+}
+
+template <class Array>
+SecureBytes secure(const Array& a) {
+  return SecureBytes(a.begin(), a.end());
+}
+
+inline bool same_info(const api::ProfileInfo& a, const api::ProfileInfo& b) {
+  return a.id == b.id && a.iccid == b.iccid && a.imsi == b.imsi && a.operator_id == b.operator_id &&
+         a.state == b.state && a.profile_class == b.profile_class;
+}
+
+
+}  // namespace mcimd::daemon::detail
