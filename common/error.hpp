@@ -33,12 +33,24 @@ enum class Code {
 std::string_view code_name(Code code);
 
 struct Error {
+  Error() = default;
+  Error(Code c, std::string m, std::optional<uint32_t> tss2_rc = std::nullopt)
+      : code(c), message(std::move(m)), tss2_rc_(tss2_rc) {}
+
   Code code = Code::Internal;
   std::string message;
-  std::optional<uint32_t> tss2_rc;
+
+  // The TSS2 return code when the TPM stack said no. An error that carries none (a lost
+  // connection, a check of ours) answers 0, TSS2_RC_SUCCESS, which no classification mistakes
+  // for a particular failure: callers never need to test for presence before they look.
+  uint32_t tss2_rc() const { return tss2_rc_.value_or(0); }
+  bool has_tss2_rc() const { return tss2_rc_.has_value(); }
 
   // "Name: message" for logs and CLI output.
   std::string describe() const;
+
+ private:
+  std::optional<uint32_t> tss2_rc_;
 };
 
 template <class T>

@@ -141,7 +141,7 @@ Result<Bytes> Context::ek_certificate(EkType type) {
     return Esys_TR_FromTPMPublic(impl.esys.get(), index, ESYS_TR_NONE, ESYS_TR_NONE, ESYS_TR_NONE, &tr);
   });
   if (!found) {
-    if (found.error().tss2_rc && classify_rc(*found.error().tss2_rc) == RcKind::HandleAbsent)
+    if (classify_rc(found.error().tss2_rc()) == RcKind::HandleAbsent)
       return fail(Code::NotFound, "The TPM holds no " + what.substr(4));
     return tl::unexpected(found.error());
   }
@@ -250,10 +250,10 @@ Result<SecureBytes> Context::activate_credential(const KeyBlob& ak, EkType ek_ty
   });
   if (!activated) {
     auto error = activated.error();
-    if (error.tss2_rc) {
+    if (error.has_tss2_rc()) {
       // Part 3 TPM2_ActivateCredential: the seed does not decrypt (another EK) or the HMAC over
       // the blob and the AK's name does not verify (another AK).
-      switch (rc_base(*error.tss2_rc)) {
+      switch (rc_base(error.tss2_rc())) {
         case TPM2_RC_INTEGRITY:
         case TPM2_RC_VALUE:
         case TPM2_RC_SIZE:

@@ -34,6 +34,11 @@ TSS2_RC shim_transmit(TSS2_TCTI_CONTEXT* tcti, size_t size, const uint8_t* comma
   auto& pending = impl.injection.pending;
   if (pending.count > 0 && (pending.command_code == 0 || pending.command_code == code)) {
     --pending.count;
+    if (pending.flip_response_byte) {
+      impl.injection.flip = pending.flip_response_byte;
+      ++impl.stats.commands;
+      return Tss2_Tcti_Transmit(impl.tctildr.get(), size, command);
+    }
     if (pending.rc & TSS2_RC_LAYER_MASK) return pending.rc;  // the transport itself fails
     impl.injection.answer = pending.rc;
     return TSS2_RC_SUCCESS;
@@ -49,7 +54,12 @@ TSS2_RC shim_receive(TSS2_TCTI_CONTEXT* tcti, size_t* size, uint8_t* response, i
   auto& impl = owner_of(tcti);
   if (!impl.injection.answer) {
     TSS2_TCTI_CONTEXT* inner = impl.tctildr.get();
-    return Tss2_Tcti_Receive(inner, size, response, timeout);
+    TSS2_RC rc = Tss2_Tcti_Receive(inner, size, response, timeout);
+    if (rc == TSS2_RC_SUCCESS && response && impl.injection.flip) {
+      if (*impl.injection.flip < *size) response[*impl.injection.flip] ^= 0x01;
+      impl.injection.flip.reset();
+    }
+    return rc;
   }
   if (!response) {  // size query
     *size = kHeaderSize;
@@ -130,6 +140,7 @@ TPM2B_PUBLIC restricted_decryption_template(bool ecc, TPMA_OBJECT attributes) {
 Context::Context(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) { impl_->self = this; }
 
 Context::~Context() {
+  if (impl_) impl_->drop_kept();
   if (impl_ && impl_->live > 0)
     log::debug(std::to_string(impl_->live) + " TPM handles still loaded when the TPM context closed");
 }
@@ -278,7 +289,7 @@ Result<ESYS_TR> Context::Impl::srk_handle() {
       srk = handle.release();
       return *srk;
     }
-    if (classify_rc(*found.error().tss2_rc) != RcKind::HandleAbsent) return tl::unexpected(found.error());
+    if (classify_rc(found.error().tss2_rc()) != RcKind::HandleAbsent) return tl::unexpected(found.error());
 
     // No SRK yet: ECC P-256 when the TPM has it (DESIGN.md), RSA-2048 otherwise.
     EsysPtr<TPMS_CAPABILITY_DATA> curves;
@@ -289,7 +300,7 @@ Result<ESYS_TR> Context::Impl::srk_handle() {
     });
     bool ecc = queried && curves->data.eccCurves.count > 0 &&
                curves->data.eccCurves.eccCurves[0] == TPM2_ECC_NIST_P256;
-    if (!queried && (*queried.error().tss2_rc & TSS2_RC_LAYER_MASK) != TSS2_TPM_RC_LAYER)
+    if (!queried && (queried.error().tss2_rc() & TSS2_RC_LAYER_MASK) != TSS2_TPM_RC_LAYER)
       return tl::unexpected(queried.error());
 
     TPM2B_PUBLIC templ = srk_template(ecc);
@@ -310,7 +321,7 @@ Result<ESYS_TR> Context::Impl::srk_handle() {
                                kSrkHandle, &persistent);
     });
     if (!persisted) {
-      if (round == 0 && rc_base(*persisted.error().tss2_rc) == TPM2_RC_NV_DEFINED) continue;
+      if (round == 0 && rc_base(persisted.error().tss2_rc()) == TPM2_RC_NV_DEFINED) continue;
       return tl::unexpected(persisted.error());
     }
     srk_public = MCIMD_TRY((marshal<TPM2B_PUBLIC, Tss2_MU_TPM2B_PUBLIC_Marshal>(*pub, "the SRK public area")));
@@ -340,33 +351,6 @@ Status Context::Impl::set_session_attributes(ESYS_TR session, TPMA_SESSION attri
   TSS2_RC rc = Esys_TRSess_SetAttributes(esys.get(), session, attributes, 0xFF);
   if (rc != TSS2_RC_SUCCESS) return tl::unexpected(tpm_error("set session attributes", rc));
   return {};
-}
-
-Status Context::Impl::policy_pcr(ESYS_TR session, const PcrSelection& pcrs) {
-  if (pcrs.pcrs.empty()) return {};
-  auto selection = MCIMD_TRY(to_tpml(pcrs));
-  TPM2B_DIGEST current{};  // empty: the TPM uses the PCRs' current values
-  return call("apply the PCR policy (" + to_string(pcrs) + ")", [&] {
-    return Esys_PolicyPCR(esys.get(), session, ESYS_TR_NONE, ESYS_TR_NONE, ESYS_TR_NONE, &current, &selection);
-  });
-}
-
-Result<TPM2B_DIGEST> Context::Impl::trial_policy_digest(const PcrSelection& pcrs) {
-  // A trial session only computes a digest from public PCR values: nothing to salt.
-  TPMT_SYM_DEF none{};
-  none.algorithm = TPM2_ALG_NULL;
-  ESYS_TR session = ESYS_TR_NONE;
-  MCIMD_CHECK(call("start a trial policy session", [&] {
-    return Esys_StartAuthSession(esys.get(), ESYS_TR_NONE, ESYS_TR_NONE, ESYS_TR_NONE, ESYS_TR_NONE, ESYS_TR_NONE,
-                                 nullptr, TPM2_SE_TRIAL, &none, TPM2_ALG_SHA256, &session);
-  }));
-  Object trial(*self, session, /*flush_on_destroy=*/true);
-  MCIMD_CHECK(policy_pcr(session, pcrs));
-  EsysPtr<TPM2B_DIGEST> digest;
-  MCIMD_CHECK(call("read the policy digest", [&] {
-    return Esys_PolicyGetDigest(esys.get(), session, ESYS_TR_NONE, ESYS_TR_NONE, ESYS_TR_NONE, OutPtr(digest));
-  }));
-  return *digest;
 }
 
 // --- objects under the SRK ----------------------------------------------------------------------------

@@ -8,6 +8,8 @@
 
 #include <algorithm>
 #include <chrono>
+#include <functional>
+#include <map>
 #include <optional>
 #include <span>
 #include <string>
@@ -69,14 +71,20 @@ struct TctiShim {
 static_assert(std::is_standard_layout_v<TctiShim>);
 
 struct Injection {
-  seam::InjectedResponse pending{0, 0, 0};  // count 0: nothing to inject
+  seam::InjectedResponse pending{0, 0, 0, std::nullopt};  // count 0: nothing to inject
   std::optional<uint32_t> answer;           // what the next receive returns instead of the TPM's answer
+  std::optional<std::size_t> flip;          // the next receive flips this byte of the TPM's answer
 };
 
-// An NV counter's ESAPI handle (metadata only; NV indices are not flushed).
-struct CounterIndex {
-  Object handle;
-  bool written;  // TPMA_NV_WRITTEN: incremented at least once
+// A counter mcimd reads and advances: its ESAPI handle (metadata only; NV indices are not
+// flushed), the HMAC session that authenticates the TPM's answers, and its value while that
+// session lives.
+struct KeptCounter {
+  Object index;
+  Object session;
+  SecureBytes auth;      // the auth the session was set up with
+  bool written = false;  // TPMA_NV_WRITTEN: incremented at least once
+  std::optional<uint64_t> value;
 };
 
 struct Context::Impl {
@@ -99,6 +107,11 @@ struct Context::Impl {
   std::optional<ESYS_TR> srk;  // persistent: ESAPI metadata only, closed with the ESAPI context
   Bytes srk_public;
   std::optional<std::size_t> max_buffer;  // TPM_PT_INPUT_BUFFER, bounded by TPM2B_MAX_BUFFER
+  // Kept across calls so that a use in steady state costs only its policy commands and itself:
+  // the one salted policy session every policy-bound use runs in, and the counters' sessions.
+  Object policy_session;
+  bool policy_dirty = false;  // a failure since the last PolicyPCR: PolicyRestart before the next
+  std::map<uint32_t, KeptCounter> counters;
 
   void install_shim();
 
@@ -116,20 +129,30 @@ struct Context::Impl {
   Result<ESYS_TR> srk_handle();
   // HMAC or policy session salted with the SRK, AES-128-CFB parameter encryption, SHA-256.
   Result<Object> start_salted_session(TPM2_SE type);
-  // PolicyPCR over the current values of the selection (nothing when it is empty).
-  Status policy_pcr(ESYS_TR session, const PcrSelection& pcrs);
-  // The policy digest PolicyPCR over the current values yields, from a trial session.
-  Result<TPM2B_DIGEST> trial_policy_digest(const PcrSelection& pcrs);
   Status set_session_attributes(ESYS_TR session, TPMA_SESSION attributes);
   // Creates an object under the SRK through a salted session (the sensitive part travels encrypted).
   Result<KeyBlob> create_under_srk(const TPM2B_SENSITIVE_CREATE& sensitive, const TPM2B_PUBLIC& templ,
                                    std::string_view what);
   Result<Object> load(const KeyBlob& blob, std::string_view what);
   Result<std::size_t> input_buffer_size();
-  // Looks the counter up, defining it when absent; refuses an index of another kind.
-  Result<CounterIndex> open_counter(uint32_t nv_index);
-  Status increment_counter(const CounterIndex& counter, std::string_view name);
-  Result<uint64_t> read_counter(const CounterIndex& counter, std::string_view name);
+  // The kept counter for spec, looked up (and its session started) on first use; refuses an
+  // index of another kind.
+  Result<KeptCounter*> kept_counter(const CounterSpec& spec);
+  // NV_Read in the counter's session; caches the value.
+  Result<uint64_t> read_counter(KeptCounter& counter, uint32_t index);
+  // Runs fn with the counter; when its session turned out stale (flushed by a TPM reset or by
+  // another client) the counter is looked up afresh and fn runs once more.
+  template <class F>
+  std::invoke_result_t<F&, KeptCounter&> with_counter(const CounterSpec& spec, F&& fn);
+
+  // Satisfies `policy` in the kept policy session, then runs use(session) — the one command the
+  // policy authorizes. A stale kept session is replaced and the sequence redone once; a PCR
+  // change between the policy and its use redoes it (bounded). PlatformStateChanged when the PCRs
+  // differ from the approved values or the object is bound to another policy.
+  Status with_policy(const ApprovedPolicy& policy, std::string_view what, const std::function<TSS2_RC(ESYS_TR)>& use);
+  // Closes (does not flush) a handle the TPM no longer has.
+  void forget(Object& object) noexcept;
+  void drop_kept() noexcept;
 
   void flush(ESYS_TR tr) noexcept;
   void close(ESYS_TR tr) noexcept;
@@ -189,9 +212,16 @@ Status Context::Impl::call(std::string_view what, F&& fn) {
   for (unsigned attempt = 1;; ++attempt) {
     TSS2_RC rc = fn();
     if (rc == TSS2_RC_SUCCESS) return {};
-    if ((rc & TSS2_RC_LAYER_MASK) == TSS2_TCTI_RC_LAYER || rc == TSS2_ESYS_RC_BAD_SEQUENCE) connection_lost = true;
-    if (classify_rc(rc) != RcKind::Retry || attempt >= retry.max_attempts)
+    // A transport failure, or an answer whose authentication failed (ESAPI keeps no usable state
+    // after either), leaves the context unusable.
+    if ((rc & TSS2_RC_LAYER_MASK) == TSS2_TCTI_RC_LAYER || rc == TSS2_ESYS_RC_BAD_SEQUENCE ||
+        rc == TSS2_ESYS_RC_RSP_AUTH_FAILED)
+      connection_lost = true;
+    const RcKind kind = classify_rc(rc);
+    if ((kind != RcKind::Retry && kind != RcKind::NvRate) || attempt >= retry.max_attempts)
       return tl::unexpected(tpm_error(what, rc));
+    // TPM_RC_NV_RATE (Part 2 §6.6.3): the TPM throttles NV writes for far longer than a busy spell.
+    if (kind == RcKind::NvRate) backoff = std::max(backoff, retry.nv_rate_backoff);
     log::debug("TPM busy (" + std::string(Tss2_RC_Decode(rc)) + ") trying to " + std::string(what) +
                ", retrying in " + std::to_string(backoff.count()) + " ms");
     std::this_thread::sleep_for(backoff);
@@ -203,10 +233,22 @@ template <class F>
 std::invoke_result_t<F&, bool> Context::Impl::redo_on_pcr_change(F&& attempt) {
   for (unsigned n = 1;; ++n) {
     auto result = attempt(/*restart=*/n > 1);
-    if (result || n >= retry.max_attempts || !result.error().tss2_rc ||
-        classify_rc(*result.error().tss2_rc) != RcKind::PcrChanged)
+    if (result || n >= retry.max_attempts || classify_rc(result.error().tss2_rc()) != RcKind::PcrChanged)
       return result;
     log::debug("PCRs changed between PolicyPCR and its use, redoing the policy");
+  }
+}
+
+template <class F>
+std::invoke_result_t<F&, KeptCounter&> Context::Impl::with_counter(const CounterSpec& spec, F&& fn) {
+  for (int round = 0;; ++round) {
+    KeptCounter* counter = MCIMD_TRY(kept_counter(spec));
+    auto result = fn(*counter);
+    if (result || round > 0 || classify_rc(result.error().tss2_rc()) != RcKind::Stale) return result;
+    log::debug("The counter's session was flushed (TPM reset, or another client); starting a new one");
+    auto it = counters.find(spec.index);
+    forget(it->second.session);
+    counters.erase(it);
   }
 }
 

@@ -26,8 +26,19 @@ RcKind classify_rc(uint32_t rc) {
     case TPM2_RC_YIELDED:
     case TPM2_RC_TESTING:
       return RcKind::Retry;
+    case TPM2_RC_NV_RATE:
+    case TPM2_RC_NV_UNAVAILABLE:
+      return RcKind::NvRate;
     case TPM2_RC_PCR_CHANGED:
       return RcKind::PcrChanged;
+    case TPM2_RC_OBJECT_MEMORY:
+    case TPM2_RC_SESSION_MEMORY:
+    case TPM2_RC_OBJECT_HANDLES:
+    case TPM2_RC_SESSION_HANDLES:
+      return RcKind::SlotsFull;
+    case TPM2_RC_BAD_AUTH:
+    case TPM2_RC_AUTH_FAIL:
+      return RcKind::BadAuth;
     case TPM2_RC_POLICY_FAIL:
     case TPM2_RC_PCR:
       return RcKind::PolicyFailed;
@@ -37,6 +48,8 @@ RcKind classify_rc(uint32_t rc) {
     case TPM2_RC_HANDLE:
       return RcKind::HandleAbsent;
     default:
+      // Part 2 §6.6.3: TPM_RC_REFERENCE_H0..H6 and _S0..S6 (RC_WARN + 0x010..0x01E, 0x017 unused).
+      if (rc_base(rc) >= TPM2_RC_REFERENCE_H0 && rc_base(rc) <= TPM2_RC_REFERENCE_S6) return RcKind::Stale;
       return RcKind::Other;
   }
 }
@@ -50,6 +63,18 @@ Error tpm_error(std::string_view what, uint32_t rc) {
     case RcKind::PolicyFailed:
       code = Code::PlatformStateChanged;
       message += "the platform state no longer matches the one the object was bound to (PCR policy not satisfied; ";
+      message += Tss2_RC_Decode(rc);
+      message += ")";
+      return Error{code, std::move(message), rc};
+    case RcKind::SlotsFull:
+      code = Code::Busy;
+      message += "the TPM has no free object or session slot; another client holds them (";
+      message += Tss2_RC_Decode(rc);
+      message += ")";
+      return Error{code, std::move(message), rc};
+    case RcKind::BadAuth:
+      code = Code::NotAuthorized;
+      message += "the TPM refused the authorization value (";
       message += Tss2_RC_Decode(rc);
       message += ")";
       return Error{code, std::move(message), rc};

@@ -1,5 +1,5 @@
-// Secrets under PolicyPCR: sealed KEYEDHASH objects (OPc and friends) and AES-128 key objects (K),
-// whose Milenage block calls run inside the TPM through TPM2_EncryptDecrypt2.
+// Policy-bound secrets: sealed KEYEDHASH objects (OPc), the store's HMAC key, and AES-128 key
+// objects (K), whose Milenage block calls run inside the TPM through TPM2_EncryptDecrypt2.
 #include <algorithm>
 #include <cstring>
 
@@ -12,6 +12,8 @@ namespace {
 // TPM 2.0 Part 2, MAX_SYM_DATA: the most a KEYEDHASH object can hold as sealed data.
 constexpr std::size_t kMaxSealedSize = 128;
 constexpr std::size_t kAesBlock = 16;
+// Part 2 §10.4.8 TPM2B_MAX_BUFFER on PC Client TPMs (MAX_DIGEST_BUFFER): 1024 bytes.
+constexpr std::size_t kMaxHmacInput = 1024;
 
 // Wipes a structure that held a secret when the scope ends, however it ends.
 template <class T>
@@ -26,12 +28,22 @@ class WipeOnExit {
   T& value_;
 };
 
-// Attributes both object kinds share: never leaves this TPM or this parent; the user role is
-// only reachable through the policy (userWithAuth clear), and so is the admin role.
+// Attributes every policy-bound object shares: never leaves this TPM or this parent; the user role
+// is only reachable through the policy (userWithAuth clear), and so is the admin role.
 TPMA_OBJECT policy_bound_attributes(const SealOptions& options) {
   TPMA_OBJECT a = TPMA_OBJECT_FIXEDTPM | TPMA_OBJECT_FIXEDPARENT | TPMA_OBJECT_ADMINWITHPOLICY;
   if (options.no_da) a |= TPMA_OBJECT_NODA;
   return a;
+}
+
+Result<TPM2B_DIGEST> auth_policy_of(const SealOptions& options) {
+  if (options.auth_policy.size() != 32)
+    return fail(Code::InvalidArgument, "An authPolicy is a SHA-256 digest (32 bytes), not " +
+                                           std::to_string(options.auth_policy.size()) + " bytes");
+  TPM2B_DIGEST d{};
+  d.size = 32;
+  std::memcpy(d.buffer, options.auth_policy.data(), 32);
+  return d;
 }
 
 }  // namespace
@@ -41,58 +53,82 @@ Result<KeyBlob> Context::seal(std::span<const uint8_t> secret, const SealOptions
   if (secret.empty() || secret.size() > kMaxSealedSize)
     return fail(Code::InvalidArgument,
                 "A sealed secret must be 1 to 128 bytes, not " + std::to_string(secret.size()));
-  auto& impl = *impl_;
-  auto policy = MCIMD_TRY(impl.trial_policy_digest(options.pcrs));
-
   TPM2B_PUBLIC templ{};
   auto& a = templ.publicArea;
   a.type = TPM2_ALG_KEYEDHASH;
   a.nameAlg = TPM2_ALG_SHA256;
   a.objectAttributes = policy_bound_attributes(options);  // sensitiveDataOrigin clear: we supply the data
-  a.authPolicy = policy;
+  a.authPolicy = MCIMD_TRY(auth_policy_of(options));
   a.parameters.keyedHashDetail.scheme.scheme = TPM2_ALG_NULL;  // a data blob, not an HMAC key
 
   TPM2B_SENSITIVE_CREATE sensitive{};
   WipeOnExit wipe_sensitive(sensitive);
   sensitive.sensitive.data.size = static_cast<uint16_t>(secret.size());
   std::memcpy(sensitive.sensitive.data.buffer, secret.data(), secret.size());
-  return impl.create_under_srk(sensitive, templ, "seal the secret");
+  return impl_->create_under_srk(sensitive, templ, "seal the secret");
 }
 
-Result<SecureBytes> Context::unseal(const KeyBlob& blob, const PcrSelection& pcrs) {
+Result<SecureBytes> Context::unseal(const KeyBlob& blob, const ApprovedPolicy& policy) {
   auto& impl = *impl_;
   Object item = MCIMD_TRY(impl.load(blob, "the sealed object"));
-  Object session = MCIMD_TRY(impl.start_salted_session(TPM2_SE_POLICY));
-  return impl.redo_on_pcr_change([&](bool restart) -> Result<SecureBytes> {
-    if (restart)
-      MCIMD_CHECK(impl.call("restart the policy session", [&] {
-        return Esys_PolicyRestart(impl.esys.get(), session.handle(), ESYS_TR_NONE, ESYS_TR_NONE, ESYS_TR_NONE);
-      }));
-    MCIMD_CHECK(impl.policy_pcr(session.handle(), pcrs));
+  EsysSecretPtr<TPM2B_SENSITIVE_DATA> data;
+  MCIMD_CHECK(impl.with_policy(policy, "unseal", [&](ESYS_TR session) {
     // TPM2_Unseal has no command parameter; its response (the secret) travels encrypted.
-    MCIMD_CHECK(impl.set_session_attributes(session.handle(), TPMA_SESSION_ENCRYPT | TPMA_SESSION_CONTINUESESSION));
-    EsysSecretPtr<TPM2B_SENSITIVE_DATA> data;
-    MCIMD_CHECK(impl.call("unseal", [&] {
-      return Esys_Unseal(impl.esys.get(), item.handle(), session.handle(), ESYS_TR_NONE, ESYS_TR_NONE, OutPtr(data));
-    }));
-    return SecureBytes(data->buffer, data->buffer + data->size);
-  });
+    TSS2_RC rc = Esys_TRSess_SetAttributes(impl.esys.get(), session,
+                                           TPMA_SESSION_ENCRYPT | TPMA_SESSION_CONTINUESESSION, 0xFF);
+    if (rc != TSS2_RC_SUCCESS) return rc;
+    return Esys_Unseal(impl.esys.get(), item.handle(), session, ESYS_TR_NONE, ESYS_TR_NONE, OutPtr(data));
+  }));
+  return SecureBytes(data->buffer, data->buffer + data->size);
+}
+
+// --- HMAC keys ------------------------------------------------------------------------------------------
+Result<KeyBlob> Context::create_hmac_key(const SealOptions& options) {
+  TPM2B_PUBLIC templ{};
+  auto& a = templ.publicArea;
+  a.type = TPM2_ALG_KEYEDHASH;
+  a.nameAlg = TPM2_ALG_SHA256;
+  // sensitiveDataOrigin: the TPM draws the key; sign: TPM2_HMAC needs it (Part 3 §15.5).
+  a.objectAttributes = policy_bound_attributes(options) | TPMA_OBJECT_SENSITIVEDATAORIGIN | TPMA_OBJECT_SIGN_ENCRYPT;
+  a.authPolicy = MCIMD_TRY(auth_policy_of(options));
+  a.parameters.keyedHashDetail.scheme.scheme = TPM2_ALG_HMAC;
+  a.parameters.keyedHashDetail.scheme.details.hmac.hashAlg = TPM2_ALG_SHA256;
+  TPM2B_SENSITIVE_CREATE sensitive{};
+  return impl_->create_under_srk(sensitive, templ, "create the HMAC key");
+}
+
+Result<SecureBytes> Context::hmac(const KeyBlob& key, std::span<const uint8_t> data, const ApprovedPolicy& policy) {
+  if (data.size() > kMaxHmacInput)
+    return fail(Code::InvalidArgument, "At most " + std::to_string(kMaxHmacInput) + " bytes are HMACed in one call");
+  auto& impl = *impl_;
+  Object loaded = MCIMD_TRY(impl.load(key, "the HMAC key"));
+  TPM2B_MAX_BUFFER in{};
+  in.size = static_cast<uint16_t>(data.size());
+  std::memcpy(in.buffer, data.data(), data.size());
+  EsysSecretPtr<TPM2B_DIGEST> out;
+  MCIMD_CHECK(impl.with_policy(policy, "compute an HMAC with the TPM-held key", [&](ESYS_TR session) {
+    // The result is the secret: it travels encrypted.
+    TSS2_RC rc = Esys_TRSess_SetAttributes(impl.esys.get(), session,
+                                           TPMA_SESSION_ENCRYPT | TPMA_SESSION_CONTINUESESSION, 0xFF);
+    if (rc != TSS2_RC_SUCCESS) return rc;
+    return Esys_HMAC(impl.esys.get(), loaded.handle(), session, ESYS_TR_NONE, ESYS_TR_NONE, &in, TPM2_ALG_SHA256,
+                     OutPtr(out));
+  }));
+  return SecureBytes(out->buffer, out->buffer + out->size);
 }
 
 // --- AES-128 key objects ----------------------------------------------------------------------------------
 Result<KeyBlob> Context::create_aes_key(std::span<const uint8_t> key, const SealOptions& options) {
   if (key.size() != 16)
     return fail(Code::InvalidArgument, "An AES-128 key is 16 bytes, not " + std::to_string(key.size()));
-  auto& impl = *impl_;
-  auto policy = MCIMD_TRY(impl.trial_policy_digest(options.pcrs));
-
   TPM2B_PUBLIC templ{};
   auto& a = templ.publicArea;
   a.type = TPM2_ALG_SYMCIPHER;
   a.nameAlg = TPM2_ALG_SHA256;
-  // For a symmetric key, sign means encrypt (Part 2, TPMA_OBJECT): both directions allowed.
-  a.objectAttributes = policy_bound_attributes(options) | TPMA_OBJECT_DECRYPT | TPMA_OBJECT_SIGN_ENCRYPT;
-  a.authPolicy = policy;
+  // For a symmetric key, sign means encrypt (Part 2 §8.3 TPMA_OBJECT). Decrypt stays clear:
+  // Milenage only ever encrypts (TS 35.206 §4.1), so K can never be used to decrypt.
+  a.objectAttributes = policy_bound_attributes(options) | TPMA_OBJECT_SIGN_ENCRYPT;
+  a.authPolicy = MCIMD_TRY(auth_policy_of(options));
   a.parameters.symDetail.sym.algorithm = TPM2_ALG_AES;
   a.parameters.symDetail.sym.keyBits.aes = 128;
   // Bound to ECB: all Milenage needs (TS 35.206 uses E_K on single blocks), nothing more.
@@ -102,28 +138,24 @@ Result<KeyBlob> Context::create_aes_key(std::span<const uint8_t> key, const Seal
   WipeOnExit wipe_sensitive(sensitive);
   sensitive.sensitive.data.size = static_cast<uint16_t>(key.size());
   std::memcpy(sensitive.sensitive.data.buffer, key.data(), key.size());
-  return impl.create_under_srk(sensitive, templ, "create the AES key object");
+  return impl_->create_under_srk(sensitive, templ, "create the AES key object");
 }
 
-Result<Context::AesKey> Context::load_aes_key(const KeyBlob& blob, const PcrSelection& pcrs) {
-  auto& impl = *impl_;
-  if (!pcrs.pcrs.empty()) MCIMD_TRY(to_tpml(pcrs));  // report a bad selection now, not at first use
-  Object key = MCIMD_TRY(impl.load(blob, "the AES key object"));
-  Object session = MCIMD_TRY(impl.start_salted_session(TPM2_SE_POLICY));
-  return AesKey(this, std::move(key), std::move(session), pcrs);
+Result<Context::AesKey> Context::load_aes_key(const KeyBlob& blob) {
+  Object key = MCIMD_TRY(impl_->load(blob, "the AES key object"));
+  return AesKey(this, std::move(key), blob);
 }
 
-Context::AesKey::AesKey(Context* ctx, Object key, Object session, PcrSelection pcrs)
-    : ctx_(ctx), key_(std::move(key)), session_(std::move(session)), pcrs_(std::move(pcrs)) {}
+Context::AesKey::AesKey(Context* ctx, Object key, KeyBlob blob) : ctx_(ctx), key_(std::move(key)), blob_(std::move(blob)) {}
 Context::AesKey::AesKey(AesKey&&) noexcept = default;
 Context::AesKey& Context::AesKey::operator=(AesKey&&) noexcept = default;
 Context::AesKey::~AesKey() = default;
 
 Result<std::vector<std::array<uint8_t, 16>>> Context::AesKey::encrypt_ecb(
-    std::span<const std::array<uint8_t, 16>> blocks) {
+    std::span<const std::array<uint8_t, 16>> blocks, const ApprovedPolicy& policy) {
   std::vector<std::array<uint8_t, 16>> out;
   if (blocks.empty()) return out;
-  if (!key_ || !session_) return fail(Code::Internal, "AES key used after it was moved from");
+  if (!ctx_) return fail(Code::Internal, "AES key used after it was moved from");
   auto& impl = *ctx_->impl_;
   const std::size_t per_call = std::max<std::size_t>(1, MCIMD_TRY(impl.input_buffer_size()) / kAesBlock);
   out.reserve(blocks.size());
@@ -135,27 +167,23 @@ Result<std::vector<std::array<uint8_t, 16>>> Context::AesKey::encrypt_ecb(
     in.size = static_cast<uint16_t>(count * kAesBlock);
     std::memcpy(in.buffer, blocks[first].data(), in.size);
     EsysSecretPtr<TPM2B_MAX_BUFFER> result;
-
-    MCIMD_CHECK(impl.redo_on_pcr_change([&](bool) -> Status {
-      // A policy session is reset only by a successful use; after any failure since the last
-      // PolicyPCR it may still hold that PolicyPCR, and a second one would not match.
-      if (policy_dirty_)
-        MCIMD_CHECK(impl.call("restart the policy session", [&] {
-          return Esys_PolicyRestart(impl.esys.get(), session_.handle(), ESYS_TR_NONE, ESYS_TR_NONE, ESYS_TR_NONE);
-        }));
-      policy_dirty_ = true;
-      MCIMD_CHECK(impl.policy_pcr(session_.handle(), pcrs_));
-      // inData is the first command parameter and outData the first response one: both encrypted.
-      MCIMD_CHECK(impl.set_session_attributes(
-          session_.handle(), TPMA_SESSION_DECRYPT | TPMA_SESSION_ENCRYPT | TPMA_SESSION_CONTINUESESSION));
-      TPM2B_IV iv{};  // Part 3 TPM2_EncryptDecrypt: ECB takes an empty IV
-      MCIMD_CHECK(impl.call("encrypt with the AES key", [&] {
-        return Esys_EncryptDecrypt2(impl.esys.get(), key_.handle(), session_.handle(), ESYS_TR_NONE, ESYS_TR_NONE,
-                                    &in, TPM2_NO, TPM2_ALG_ECB, &iv, OutPtr(result), nullptr);
-      }));
-      policy_dirty_ = false;  // the successful use reset the session's policy digest
-      return {};
-    }));
+    for (int reload = 0;; ++reload) {
+      if (!key_) key_ = MCIMD_TRY(impl.load(blob_, "the AES key object"));
+      auto done = impl.with_policy(policy, "encrypt with the AES key", [&](ESYS_TR session) {
+        // inData is the first command parameter and outData the first response one: both encrypted.
+        TSS2_RC rc = Esys_TRSess_SetAttributes(
+            impl.esys.get(), session, TPMA_SESSION_DECRYPT | TPMA_SESSION_ENCRYPT | TPMA_SESSION_CONTINUESESSION, 0xFF);
+        if (rc != TSS2_RC_SUCCESS) return rc;
+        TPM2B_IV iv{};  // Part 3 §15.2 TPM2_EncryptDecrypt: ECB takes an empty IV
+        return Esys_EncryptDecrypt2(impl.esys.get(), key_.handle(), session, ESYS_TR_NONE, ESYS_TR_NONE, &in, TPM2_NO,
+                                    TPM2_ALG_ECB, &iv, OutPtr(result), nullptr);
+      });
+      if (done) break;
+      // Another client (a TPM without a resource manager) or a TPM reset flushed K: load it again.
+      if (reload > 0 || classify_rc(done.error().tss2_rc()) != RcKind::Stale) return tl::unexpected(done.error());
+      log::debug("The loaded AES key is gone from the TPM; loading it again");
+      impl.forget(key_);
+    }
     if (result->size != in.size)
       return fail(Code::TpmFailure, "Failed to encrypt with the AES key: the TPM returned " +
                                         std::to_string(result->size) + " bytes for " + std::to_string(in.size));

@@ -45,6 +45,8 @@ struct RetryPolicy {
   // per policy + command sequence on TPM_RC_PCR_CHANGED. At least 1.
   unsigned max_attempts = 8;
   std::chrono::milliseconds backoff{5};  // doubled each attempt, capped at one second
+  // First pause after TPM_RC_NV_RATE / TPM_RC_NV_UNAVAILABLE (then doubled, capped at one second).
+  std::chrono::milliseconds nv_rate_backoff{100};
 };
 
 // A TPM object blob as stored on disk: marshaled TPM2B_PUBLIC and TPM2B_PRIVATE.
@@ -53,11 +55,50 @@ struct KeyBlob {
   Bytes private_area;
 };
 
+// How a secret object's authPolicy is set. The digest is computed by the caller (for mcimd:
+// protocol::authorize_policy_digest, PolicyAuthorize naming the policy authority), so that the
+// TPM layer needs no knowledge of the policy model and the operator side computes the same.
 struct SealOptions {
-  // PolicyPCR over the values current at seal time. An empty list binds to no PCR (the object
-  // still needs a policy session, with an empty policy).
-  PcrSelection pcrs;
+  Bytes auth_policy;  // SHA-256 policy digest, 32 bytes
   bool no_da = true;  // power cuts must not lock the TPM out
+};
+
+// A platform state approved by the policy authority, ready to satisfy an object whose authPolicy
+// is PolicyAuthorize(authority, policy_ref): each use runs TPM2_PolicyPCR(pcr_digest, pcrs) then
+// TPM2_PolicyAuthorize(approved_policy, policy_ref, authority_name, ticket) in the one kept
+// policy session (TPM 2.0 Part 3 §23.7, §23.16).
+struct ApprovedPolicy {
+  PcrSelection pcrs;
+  Bytes pcr_digest;       // SHA-256 over the approved values in selection order
+  Bytes approved_policy;  // the PolicyPCR digest the authority signed
+  Bytes policy_ref;
+  Bytes authority_name;   // TPM name of the authority key
+  Bytes ticket;           // marshaled TPMT_TK_VERIFIED from Context::verify_signature
+};
+
+// A TPM public area's properties the daemon checks before it trusts a blob from disk.
+struct PublicInfo {
+  enum class Kind { SealedData, HmacKey, AesKey, Other } kind = Kind::Other;
+  bool fixed_tpm = false, fixed_parent = false, sensitive_data_origin = false, user_with_auth = false,
+       admin_with_policy = false, no_da = false, decrypt = false, sign_encrypt = false;
+  Bytes auth_policy;
+  Bytes name;
+};
+// InvalidArgument for a malformed TPM2B_PUBLIC.
+[[nodiscard]] Result<PublicInfo> describe_public(std::span<const uint8_t> public_area);
+
+// The TPM's clock state (TPM2_ReadClock, Part 3 §29.1). Not authenticated: a hint.
+struct ClockState {
+  uint64_t clock = 0;
+  uint32_t reset_count = 0;
+  uint32_t restart_count = 0;
+  bool safe = false;
+};
+
+// The anti-rollback counter: an NV index only the holder of `auth` can read or advance.
+struct CounterSpec {
+  uint32_t index = 0;   // 0x01xxxxxx
+  SecureBytes auth;     // its authValue, 1–32 bytes
 };
 
 // Commands sent to the TPM, counted at the transport (so ESAPI's own resubmissions and the
@@ -148,55 +189,84 @@ class Context {
   // Returns its marshaled TPM2B_PUBLIC so the caller can pin it. Cached per Context.
   [[nodiscard]] Result<Bytes> srk_public();
 
-  // --- sealed data (KEYEDHASH) under PolicyPCR --------------------------------------------
-  // Seals 1–128 bytes under the SRK: fixedTPM|fixedParent, user role only through a policy
-  // session whose PolicyPCR matches the selected PCRs' values now. The secret travels to the
-  // TPM encrypted (salted session, AES-128-CFB).
+  // --- signed PCR policies (PolicyAuthorize) ----------------------------------------------
+  // TPM2_LoadExternal of the authority's public key (marshaled TPM2B_PUBLIC, public only, owner
+  // hierarchy so the ticket is a real one), TPM2_VerifySignature of `signature` (marshaled
+  // TPMT_SIGNATURE) over `digest`, flush. Returns the marshaled TPMT_TK_VERIFIED that
+  // TPM2_PolicyAuthorize takes. NotAuthorized when the TPM refuses the signature; InvalidArgument
+  // for malformed inputs. Three commands.
+  [[nodiscard]] Result<Bytes> verify_signature(std::span<const uint8_t> authority_public,
+                                               std::span<const uint8_t> digest, std::span<const uint8_t> signature);
+
+  // --- sealed data (KEYEDHASH) ----------------------------------------------------------------
+  // Seals 1–128 bytes under the SRK: fixedTPM|fixedParent, userWithAuth clear, adminWithPolicy,
+  // authPolicy from options. The secret travels to the TPM encrypted (salted session, AES-128-CFB).
   [[nodiscard]] Result<KeyBlob> seal(std::span<const uint8_t> secret, const SealOptions& options);
-  // Loads the blob, satisfies PolicyPCR over `pcrs` (the selection it was sealed with) and
-  // unseals with response encryption. PlatformStateChanged when the PCRs no longer match;
-  // InvalidArgument for a malformed blob.
-  [[nodiscard]] Result<SecureBytes> unseal(const KeyBlob& blob, const PcrSelection& pcrs);
+  // Loads the blob, satisfies `policy` in the kept policy session and unseals with response
+  // encryption, flushes. PlatformStateChanged when the PCRs differ from the approved values (or
+  // the object is bound to another policy); InvalidArgument for a malformed blob.
+  [[nodiscard]] Result<SecureBytes> unseal(const KeyBlob& blob, const ApprovedPolicy& policy);
+
+  // --- HMAC keys (the store's key) -------------------------------------------------------------
+  // Creates a KEYEDHASH HMAC-SHA-256 signing key under the SRK whose secret the TPM generates
+  // (sensitiveDataOrigin): nobody, mcimd included, ever learns it. Attributes as for seal.
+  [[nodiscard]] Result<KeyBlob> create_hmac_key(const SealOptions& options);
+  // Loads the key, satisfies `policy`, TPM2_HMAC(data) with the result encrypted on its way
+  // back, flushes. data: at most 1024 bytes.
+  [[nodiscard]] Result<SecureBytes> hmac(const KeyBlob& key, std::span<const uint8_t> data, const ApprovedPolicy& policy);
 
   // --- AES-128 key objects (K) --------------------------------------------------------------
-  // Imports a 16-byte key as a TPM AES-128 object (ECB only, encrypt and decrypt, fixedTPM|
-  // fixedParent, policy as for seal). The key travels encrypted; the host never needs it again.
+  // Imports a 16-byte key as a TPM AES-128 object: ECB only, encrypt only (sign|encrypt set,
+  // decrypt clear: Milenage never decrypts), fixedTPM|fixedParent, authPolicy from options. The key
+  // travels encrypted; the host never needs it again.
   [[nodiscard]] Result<KeyBlob> create_aes_key(std::span<const uint8_t> key, const SealOptions& options);
 
-  // A loaded AES key and its salted policy session: two TPM handles until destroyed.
+  // A loaded AES key. It keeps its blob, so that a key flushed by someone else (another client
+  // of a TPM without a resource manager, a TPM reset) is loaded again transparently.
   class AesKey {
    public:
-    // PolicyPCR, then one TPM2_EncryptDecrypt2 (ECB, encrypt) over all blocks with parameter
-    // encryption both ways; split only when the TPM's input buffer is smaller than the request.
-    // PlatformStateChanged after a change of a selected PCR.
+    // PolicyPCR + PolicyAuthorize in the kept policy session, then one TPM2_EncryptDecrypt2
+    // (ECB, encrypt) over all blocks with parameter encryption both ways; split only when the
+    // TPM's input buffer is smaller than the request. Three commands in steady state.
+    // PlatformStateChanged after a change of an approved PCR.
     [[nodiscard]] Result<std::vector<std::array<uint8_t, 16>>> encrypt_ecb(
-        std::span<const std::array<uint8_t, 16>> blocks);
+        std::span<const std::array<uint8_t, 16>> blocks, const ApprovedPolicy& policy);
     AesKey(AesKey&&) noexcept;
     AesKey& operator=(AesKey&&) noexcept;
     ~AesKey();
 
    private:
     friend class Context;
-    AesKey(Context* ctx, Object key, Object session, PcrSelection pcrs);
+    AesKey(Context* ctx, Object key, KeyBlob blob);
     Context* ctx_;
     Object key_;
-    Object session_;
-    PcrSelection pcrs_;
-    bool policy_dirty_ = false;  // the session may hold a half-used policy: PolicyRestart first
+    KeyBlob blob_;
   };
-  [[nodiscard]] Result<AesKey> load_aes_key(const KeyBlob& blob, const PcrSelection& pcrs);
+  [[nodiscard]] Result<AesKey> load_aes_key(const KeyBlob& blob);
   // Unsupported when the TPM lacks TPM2_EncryptDecrypt2, AES or ECB mode.
   [[nodiscard]] Status check_encrypt_decrypt_support();
 
   // --- NV monotonic counter (anti-rollback) -------------------------------------------------
-  // The index is defined on first use in the owner hierarchy (empty owner auth) as a
-  // TPM_NT_COUNTER with AUTHREAD|AUTHWRITE|NO_DA and empty auth, not ORDERLY (a power cut must
-  // not make it jump). An existing index of another kind is refused (InvalidState).
-  // A counter that was never incremented has no value: counter_read increments it once first,
-  // so a new counter reads 1 or more (the TPM starts it above any counter it ever held).
-  [[nodiscard]] Result<uint64_t> counter_read(uint32_t nv_index);
+  // Defines the counter in the owner hierarchy (empty owner auth): TPM_NT_COUNTER, ORDERLY (an
+  // increment costs no NV write, except every MAX_ORDERLY_COUNT + 1-th; after an unclean shutdown
+  // the TPM moves it forward, never back), AUTHREAD|AUTHWRITE with spec.auth (sent encrypted), NO_DA.
+  // AlreadyExists when the index is defined.
+  [[nodiscard]] Status counter_define(const CounterSpec& spec);
+  // Owner hierarchy, empty owner auth. NotFound when the index is not defined.
+  [[nodiscard]] Status counter_undefine(uint32_t index);
+  // Reads and increments run in a kept HMAC session keyed by spec.auth, so the TPM's answer is
+  // authenticated: an interposer on the bus can neither fake a value nor a success. The value is
+  // cached while that session lives (a TPM reset, the only time an orderly counter moves on its
+  // own, ends the session), so an increment in steady state is one command.
+  // NotFound when the index is not defined; InvalidState when it is not such a counter;
+  // NotAuthorized when spec.auth is not its authValue. A counter that was never incremented is
+  // incremented once first (it has no value before).
+  [[nodiscard]] Result<uint64_t> counter_read(const CounterSpec& spec);
   // Increments and returns the new value.
-  [[nodiscard]] Result<uint64_t> counter_increment(uint32_t nv_index);
+  [[nodiscard]] Result<uint64_t> counter_increment(const CounterSpec& spec);
+
+  // TPM2_ReadClock.
+  [[nodiscard]] Result<ClockState> read_clock();
 
   // --- PCRs ---------------------------------------------------------------------------------
   // Values in the selection's order. Unsupported when the bank is not allocated.
@@ -240,9 +310,12 @@ class Context {
   [[nodiscard]] Result<std::vector<PcrSelection>> allocated_pcr_banks();
 
   CommandStats stats() const;
-  // Transient objects and sessions this context loaded and has not flushed. Zero after every
-  // public call, except for the two handles each live AesKey holds.
+  // Transient objects and sessions this context loaded and has not flushed: after every public
+  // call, one per live AesKey plus the kept sessions (kept_sessions()).
   std::size_t live_handles() const;
+  std::size_t kept_sessions() const;
+  // Flushes the kept sessions (they are started again on next use).
+  void drop_sessions();
 
   struct Impl;  // internal to tpm/ (tpm/impl.hpp)
 

@@ -1,4 +1,4 @@
 # tpm/: TPM layer tests, each with a private swtpm (tpm_rc_test needs none).
 mcimd_test(unit tpm_rc_test mcimd-tpm)
 mcimd_test(integration tpm_context_test mcimd-tpm OpenSSL::Crypto)
-mcimd_test(integration tpm_objects_test mcimd-tpm OpenSSL::Crypto)
+mcimd_test(integration tpm_objects_test mcimd-tpm mcimd-test-policy OpenSSL::Crypto)

@@ -2,6 +2,7 @@
 #include <gtest/gtest.h>
 #include <openssl/evp.h>
 
+#include <chrono>
 #include <string>
 #include <vector>
 
@@ -26,7 +27,7 @@ class TpmTest : public ::testing::Test {
 
   void TearDown() override {
     if (ctx_) {
-      EXPECT_EQ(ctx_->live_handles(), 0u);
+      EXPECT_EQ(ctx_->live_handles(), ctx_->kept_sessions());
     }
     ctx_.reset();
     EXPECT_EQ(getcap("handles-transient"), "");
@@ -39,7 +40,8 @@ class TpmTest : public ::testing::Test {
     return ctx ? std::move(*ctx) : nullptr;
   }
 
-  // tpm2-tools on the same swtpm; only one client at a time, so the context must be closed.
+  // tpm2-tools on the same swtpm: the swtpm TCTI connects once per command, so a tool's commands
+  // interleave with the open context's, as another client's would.
   test::RunResult tool(std::vector<std::string> argv) {
     return test::run(argv, {{"TPM2TOOLS_TCTI", tpm_.tcti()}});
   }
@@ -75,7 +77,7 @@ TEST(AContext, ReportsAnUnknownTctiReadably) {
   EXPECT_EQ(ctx.error().code, Code::TpmFailure);
   EXPECT_EQ(ctx.error().message.rfind("Failed to open the TPM transport 'no-such-tcti:whatever': ", 0), 0u)
       << ctx.error().message;
-  EXPECT_TRUE(ctx.error().tss2_rc);
+  EXPECT_TRUE(ctx.error().has_tss2_rc());
 }
 
 TEST(AContext, ReportsAnUnreachableTpmReadably) {
@@ -138,11 +140,11 @@ TEST_F(TpmTest, UsesAnSrkSomeoneElsePersistedFirst) {
   ctx_ = open();
   auto srk = ctx_->srk_public();
   ASSERT_TRUE(srk) << srk.error().describe();
-  auto blob = ctx_->seal(Bytes{1, 2, 3}, SealOptions{});
+  // An object created and loaded under it (RSA SRK: the salt travels RSA-OAEP encrypted).
+  auto blob = ctx_->create_aes_key(Bytes(16, 3), SealOptions{Bytes(32, 0), true});
   ASSERT_TRUE(blob) << blob.error().describe();
-  auto back = ctx_->unseal(*blob, PcrSelection{});
-  ASSERT_TRUE(back) << back.error().describe();
-  EXPECT_EQ(Bytes(back->begin(), back->end()), (Bytes{1, 2, 3}));
+  auto key = ctx_->load_aes_key(*blob);
+  ASSERT_TRUE(key) << key.error().describe();
 }
 
 TEST_F(TpmTest, RefusesAPersistentObjectThatIsNotAStorageKeyAsSrk) {
@@ -229,74 +231,175 @@ TEST_F(TpmTest, ReportsAnInactivePcrBankAsUnsupported) {
 }
 
 // --- NV counter -----------------------------------------------------------------------------------------
-TEST_F(TpmTest, CounterIsDefinedOnFirstReadAndThenOnlyGrows) {
-  auto first = ctx_->counter_read(kCounterIndex);
+const CounterSpec& spec() {
+  static const CounterSpec s{kCounterIndex, SecureBytes(32, 0x5c)};
+  return s;
+}
+
+TEST_F(TpmTest, CounterIsAnOrderlyCounterOnlyItsAuthHolderCanRead) {
+  ASSERT_TRUE(ctx_->counter_define(spec()));
+  auto first = ctx_->counter_read(spec());
   ASSERT_TRUE(first) << first.error().describe();
-  EXPECT_GE(*first, 1u);
-  auto reread = ctx_->counter_read(kCounterIndex);
+  auto reread = ctx_->counter_read(spec());
   ASSERT_TRUE(reread);
   EXPECT_EQ(*reread, *first) << "reading a written counter does not change it";
   uint64_t last = *first;
   for (int i = 0; i < 5; ++i) {
-    auto next = ctx_->counter_increment(kCounterIndex);
+    auto next = ctx_->counter_increment(spec());
     ASSERT_TRUE(next) << next.error().describe();
     EXPECT_EQ(*next, last + 1);
     last = *next;
   }
-  EXPECT_EQ(*ctx_->counter_read(kCounterIndex), last);
-  EXPECT_EQ(ctx_->live_handles(), 0u);
+  EXPECT_EQ(*ctx_->counter_read(spec()), last);
+  auto defined_again = ctx_->counter_define(spec());
+  ASSERT_FALSE(defined_again);
+  EXPECT_EQ(defined_again.error().code, Code::AlreadyExists);
 
-  ctx_.reset();
   auto pub = tool({"tpm2_nvreadpublic", "0x01004d43"});
   ASSERT_EQ(pub.exit_code, 0) << pub.err;
   EXPECT_NE(pub.out.find("nt=0x1"), std::string::npos) << pub.out;  // TPM_NT_COUNTER
-  EXPECT_NE(pub.out.find("no_da"), std::string::npos) << pub.out;
-  EXPECT_EQ(pub.out.find("orderly"), std::string::npos) << pub.out;
+  for (const char* attribute : {"no_da", "orderly", "authread", "authwrite"})
+    EXPECT_NE(pub.out.find(attribute), std::string::npos) << attribute << " in " << pub.out;
+  EXPECT_EQ(pub.out.find("ownerwrite"), std::string::npos) << pub.out;
+  EXPECT_EQ(pub.out.find("ppwrite"), std::string::npos) << pub.out;
 }
 
-TEST_F(TpmTest, CounterIncrementedBeforeItWasReadStartsAboveZero) {
-  auto first = ctx_->counter_increment(kCounterIndex + 1);
-  ASSERT_TRUE(first) << first.error().describe();
-  EXPECT_GE(*first, 1u);
-  EXPECT_EQ(*ctx_->counter_read(kCounterIndex + 1), *first);
+// The attack: any TPM user advanced the counter with tpm2_nvincrement and the store could never
+// be opened again. Now the index takes only its own auth, which only mcimd knows.
+TEST_F(TpmTest, AnotherProcessCannotAdvanceTheCounter) {
+  ASSERT_TRUE(ctx_->counter_define(spec()));
+  auto before = ctx_->counter_read(spec());
+  ASSERT_TRUE(before);
+  auto plain = tool({"tpm2_nvincrement", "0x01004d43"});
+  EXPECT_NE(plain.exit_code, 0) << "tpm2_nvincrement without the auth was accepted";
+  auto owner = tool({"tpm2_nvincrement", "-C", "o", "0x01004d43"});
+  EXPECT_NE(owner.exit_code, 0) << "tpm2_nvincrement with owner auth was accepted";
+  auto guessed = tool({"tpm2_nvincrement", "-P", "hex:" + std::string(64, '0'), "0x01004d43"});
+  EXPECT_NE(guessed.exit_code, 0) << "tpm2_nvincrement with a wrong auth was accepted";
+  ctx_->drop_sessions();  // forget the cached value: ask the TPM
+  auto after = ctx_->counter_read(spec());
+  ASSERT_TRUE(after) << after.error().describe();
+  EXPECT_EQ(*after, *before);
+  CounterSpec wrong{kCounterIndex, SecureBytes(32, 0x00)};
+  auto refused = ctx_->counter_increment(wrong);
+  ASSERT_FALSE(refused);
+  EXPECT_EQ(refused.error().code, Code::NotAuthorized);
 }
 
-TEST_F(TpmTest, CounterSurvivesAPowerCycle) {
-  ASSERT_TRUE(ctx_->counter_read(kCounterIndex));
-  auto value = ctx_->counter_increment(kCounterIndex);
+// An interposer on the bus alters the TPM's answer: the response HMAC no longer verifies.
+TEST_F(TpmTest, ACounterValueAlteredOnTheWayIsRefused) {
+  ASSERT_TRUE(ctx_->counter_define(spec()));
+  ASSERT_TRUE(ctx_->counter_increment(spec()));
+  ctx_->drop_sessions();
+  // TPM2_NV_Read response: header (10) ‖ parameterSize (4) ‖ TPM2B size (2) ‖ the 8 value bytes.
+  seam::inject_response(*ctx_, {0, 1, seam::kCcNvRead, std::size_t{10 + 4 + 2 + 7}});
+  auto read = ctx_->counter_read(spec());
+  ASSERT_FALSE(read);
+  EXPECT_EQ(read.error().code, Code::TpmFailure);
+  EXPECT_NE(read.error().message.find("failed authentication"), std::string::npos) << read.error().message;
+  // ESAPI keeps nothing usable after such an answer: the context is reopened, and the session it
+  // could no longer flush is flushed by hand (a resource manager would do that on close).
+  EXPECT_NE(ctx_->counter_read(spec()).error().message.find("reopen the TPM context"), std::string::npos);
+  ctx_ = open();
+  ASSERT_EQ(tool({"tpm2_flushcontext", "-l"}).exit_code, 0);
+  auto honest = ctx_->counter_read(spec());
+  ASSERT_TRUE(honest) << honest.error().describe();
+}
+
+TEST_F(TpmTest, CounterIncrementCostsOneCommandInSteadyState) {
+  ASSERT_TRUE(ctx_->counter_define(spec()));
+  ASSERT_TRUE(ctx_->counter_read(spec()));
+  auto before = ctx_->stats().commands;
+  auto v = ctx_->counter_increment(spec());
+  ASSERT_TRUE(v);
+  EXPECT_EQ(ctx_->stats().commands - before, 1u);
+  ctx_->drop_sessions();
+  auto read = ctx_->counter_read(spec());
+  ASSERT_TRUE(read);
+  EXPECT_EQ(*read, *v) << "the cached value is the TPM's";
+}
+
+TEST_F(TpmTest, CounterStartsNewSessionWhenAnotherClientFlushedIt) {
+  ASSERT_TRUE(ctx_->counter_define(spec()));
+  auto first = ctx_->counter_read(spec());
+  ASSERT_TRUE(first);
+  ASSERT_EQ(tool({"tpm2_flushcontext", "-l"}).exit_code, 0);
+  ASSERT_EQ(getcap("handles-loaded-session"), "") << "the counter's session is gone";
+  auto next = ctx_->counter_increment(spec());
+  ASSERT_TRUE(next) << next.error().describe();
+  EXPECT_EQ(*next, *first + 1);
+}
+
+TEST_F(TpmTest, CounterSurvivesAPowerCycleAndNeverGoesBackAfterAnUncleanOne) {
+  ASSERT_TRUE(ctx_->counter_define(spec()));
+  ASSERT_TRUE(ctx_->counter_read(spec()));
+  auto value = ctx_->counter_increment(spec());
   ASSERT_TRUE(value);
   ctx_.reset();
-  tpm_.restart();
+  tpm_.restart();  // no TPM2_Shutdown: an unclean power cycle for an orderly counter
   ctx_ = open();
-  auto after = ctx_->counter_read(kCounterIndex);
+  auto after = ctx_->counter_read(spec());
   ASSERT_TRUE(after) << after.error().describe();
-  EXPECT_EQ(*after, *value);
-  auto next = ctx_->counter_increment(kCounterIndex);
+  EXPECT_GE(*after, *value);
+  EXPECT_LE(*after - *value, 256u) << "an orderly counter moves on by less than MAX_ORDERLY_COUNT + 1";
+  auto next = ctx_->counter_increment(spec());
   ASSERT_TRUE(next);
-  EXPECT_EQ(*next, *value + 1);
+  EXPECT_EQ(*next, *after + 1);
 }
 
 TEST_F(TpmTest, CounterRefusesAnIndexOfAnotherKind) {
-  ctx_.reset();
   auto defined = tool({"tpm2_nvdefine", "0x01004d43", "-C", "o", "-s", "8", "-a", "ownerread|ownerwrite|authread|authwrite"});
   ASSERT_EQ(defined.exit_code, 0) << defined.err;
-  ctx_ = open();
-  auto read = ctx_->counter_read(kCounterIndex);
+  auto read = ctx_->counter_read(spec());
   ASSERT_FALSE(read);
   EXPECT_EQ(read.error().code, Code::InvalidState);
   EXPECT_NE(read.error().message.find("not a counter"), std::string::npos) << read.error().message;
-  EXPECT_EQ(ctx_->counter_increment(kCounterIndex).error().code, Code::InvalidState);
+  EXPECT_EQ(ctx_->counter_increment(spec()).error().code, Code::InvalidState);
 }
 
-TEST_F(TpmTest, CounterRefusesAHandleThatIsNoNvIndex) {
-  auto read = ctx_->counter_read(0x81000001);
+TEST_F(TpmTest, CounterThatIsNotDefinedIsNotFoundAndCanBeUndefined) {
+  EXPECT_EQ(ctx_->counter_read(spec()).error().code, Code::NotFound);
+  EXPECT_EQ(ctx_->counter_undefine(kCounterIndex).error().code, Code::NotFound);
+  ASSERT_TRUE(ctx_->counter_define(spec()));
+  ASSERT_TRUE(ctx_->counter_read(spec()));
+  ASSERT_TRUE(ctx_->counter_undefine(kCounterIndex));
+  EXPECT_EQ(ctx_->counter_read(spec()).error().code, Code::NotFound);
+}
+
+TEST_F(TpmTest, CounterRefusesAHandleThatIsNoNvIndexOrAnEmptyAuth) {
+  auto read = ctx_->counter_read(CounterSpec{0x81000001, SecureBytes(8, 1)});
   ASSERT_FALSE(read);
   EXPECT_EQ(read.error().code, Code::InvalidArgument);
+  EXPECT_EQ(ctx_->counter_define(CounterSpec{kCounterIndex, {}}).error().code, Code::InvalidArgument);
+}
+
+TEST_F(TpmTest, RetriesWhileTheTpmRateLimitsNvWrites) {
+  ASSERT_TRUE(ctx_->counter_define(spec()));
+  auto first = ctx_->counter_read(spec());
+  ASSERT_TRUE(first);
+  seam::inject_response(*ctx_, {seam::kRcNvRate, 2, seam::kCcNvIncrement, std::nullopt});
+  auto started = std::chrono::steady_clock::now();
+  auto next = ctx_->counter_increment(spec());
+  ASSERT_TRUE(next) << next.error().describe();
+  EXPECT_EQ(*next, *first + 1);
+  EXPECT_GE(std::chrono::steady_clock::now() - started, std::chrono::milliseconds(300))
+      << "two rate-limited answers: 100 ms then 200 ms of back-off";
+}
+
+TEST_F(TpmTest, ReadsTheClock) {
+  auto clock = ctx_->read_clock();
+  ASSERT_TRUE(clock) << clock.error().describe();
+  ctx_.reset();
+  tpm_.restart();
+  ctx_ = open();
+  auto after = ctx_->read_clock();
+  ASSERT_TRUE(after);
+  EXPECT_GT(after->reset_count, clock->reset_count) << "a power cycle is a TPM Reset";
 }
 
 // --- retries, through the transport's injected answers ----------------------------------------------------
 TEST_F(TpmTest, RetriesCommandsTheTpmAsksToRetry) {
-  seam::inject_response(*ctx_, {seam::kRcRetry, 3, seam::kCcPcrRead});
+  seam::inject_response(*ctx_, {seam::kRcRetry, 3, seam::kCcPcrRead, std::nullopt});
   auto read = ctx_->pcr_read(PcrSelection{"sha256", {0}});
   ASSERT_TRUE(read) << read.error().describe();
   EXPECT_EQ(ctx_->stats().commands, 1u) << "answered commands never reach the TPM";
@@ -305,30 +408,30 @@ TEST_F(TpmTest, RetriesCommandsTheTpmAsksToRetry) {
 TEST_F(TpmTest, RetriesBeyondEsapisOwnResubmissionsWithBackoff) {
   // ESAPI resubmits a few times by itself; eight in a row need our retries as well.
   ctx_ = open(RetryPolicy{3, std::chrono::milliseconds(1)});
-  seam::inject_response(*ctx_, {seam::kRcTesting, 8, 0});
+  seam::inject_response(*ctx_, {seam::kRcTesting, 8, 0, std::nullopt});
   auto read = ctx_->pcr_read(PcrSelection{"sha256", {0}});
   ASSERT_TRUE(read) << read.error().describe();
 }
 
 TEST_F(TpmTest, GivesUpAfterTheConfiguredAttemptsAndStaysUsable) {
   ctx_ = open(RetryPolicy{1, std::chrono::milliseconds(1)});
-  seam::inject_response(*ctx_, {seam::kRcRetry, 8, 0});
+  seam::inject_response(*ctx_, {seam::kRcRetry, 8, 0, std::nullopt});
   auto read = ctx_->pcr_read(PcrSelection{"sha256", {0}});
   ASSERT_FALSE(read);
   EXPECT_EQ(read.error().code, Code::TpmFailure);
-  EXPECT_EQ(read.error().tss2_rc, seam::kRcRetry);
+  EXPECT_EQ(read.error().tss2_rc(), seam::kRcRetry);
   EXPECT_EQ(read.error().message.rfind("Failed to read PCRs sha256:0: ", 0), 0u) << read.error().message;
-  seam::inject_response(*ctx_, {0, 0, 0});
+  seam::inject_response(*ctx_, {0, 0, 0, std::nullopt});
   EXPECT_TRUE(ctx_->pcr_read(PcrSelection{"sha256", {0}}));
 }
 
 TEST_F(TpmTest, AsksToBeReopenedAfterTheTransportFailed) {
   ASSERT_TRUE(ctx_->pcr_read(PcrSelection{"sha256", {0}}));
-  seam::inject_response(*ctx_, {seam::kTctiIoError, 1, 0});
+  seam::inject_response(*ctx_, {seam::kTctiIoError, 1, 0, std::nullopt});
   auto lost = ctx_->pcr_read(PcrSelection{"sha256", {0}});
   ASSERT_FALSE(lost);
   EXPECT_EQ(lost.error().code, Code::TpmFailure);
-  auto later = ctx_->counter_read(kCounterIndex);
+  auto later = ctx_->counter_read(spec());
   ASSERT_FALSE(later);
   EXPECT_NE(later.error().message.find("reopen the TPM context"), std::string::npos) << later.error().message;
   ctx_ = open();

@@ -1,7 +1,8 @@
 #pragma once
 // A private swtpm per test with a TPM context open on it. The test fails if it leaves a transient
-// object or a session loaded, in the context's own count or in the TPM itself (swtpm has no
-// resource manager to clean up after it, and only three slots of each).
+// object or a session loaded beyond the context's kept sessions, in the context's own count, or
+// anything in the TPM itself once the context is closed (swtpm has no resource manager to clean
+// up after it, and only three slots of each).
 #include <gtest/gtest.h>
 
 #include <memory>
@@ -23,22 +24,31 @@ class TpmContextTest : public ::testing::Test {
 
   void TearDown() override {
     if (ctx_) {
-      EXPECT_EQ(ctx_->live_handles(), 0u);
+      EXPECT_EQ(ctx_->live_handles(), ctx_->kept_sessions());
     }
     ctx_.reset();
-    EXPECT_EQ(tools({"tpm2_getcap", "handles-transient"}).out, "");
-    EXPECT_EQ(tools({"tpm2_getcap", "handles-loaded-session"}).out, "");
+    EXPECT_EQ(getcap("handles-transient"), "");
+    EXPECT_EQ(getcap("handles-loaded-session"), "");
   }
 
-  void open() {
-    auto ctx = tpm::Context::open(tpm::ContextOptions{tpm_.tcti(), {}});
+  void open(tpm::RetryPolicy retry = {}) {
+    auto ctx = tpm::Context::open(tpm::ContextOptions{tpm_.tcti(), retry});
     ASSERT_TRUE(ctx) << ctx.error().describe();
     ctx_ = std::move(*ctx);
   }
 
-  // tpm2-tools on the same swtpm. Only one client at a time: a tool that needs the TPM runs with
-  // the context closed.
+  // tpm2-tools on the same swtpm. The swtpm TCTI connects once per command, so a tool's commands
+  // interleave with an open context's, as they would with another client of a TPM without a
+  // resource manager.
   RunResult tools(const std::vector<std::string>& argv) { return run(argv, {{"TPM2TOOLS_TCTI", tpm_.tcti()}}); }
+  std::string getcap(const std::string& what) {
+    auto r = tools({"tpm2_getcap", what});
+    EXPECT_EQ(r.exit_code, 0) << r.err;
+    return r.out;
+  }
+  void extend(unsigned pcr, uint8_t fill = 0x5A) {
+    ASSERT_TRUE(ctx_->pcr_extend(pcr, "sha256", Bytes(32, fill)));
+  }
 
   TempDir dir_;
   Swtpm tpm_;
