@@ -18,6 +18,7 @@
 #include "common/bytes.hpp"
 #include "common/log.hpp"
 #include "dbus-api/access.hpp"
+#include "dbus-api/bus_reply.hpp"
 #include "dbus-api/names.hpp"
 
 namespace mcimd::api {
@@ -46,222 +47,10 @@ constexpr std::size_t kMaxGsmRands = 3;
 
 State& state_of(void* userdata) { return *static_cast<State*>(userdata); }
 
-std::string errno_text(int r) { return std::strerror(r < 0 ? -r : r); }
-
-// Sets `ret` to our named error; returns the negative errno sd-bus expects from a handler.
-int set_error(sd_bus_error* ret, const Error& error) {
-  return sd_bus_error_set(ret, error_name(error.code).c_str(), error.message.c_str());
-}
-
-Error internal_error(std::string_view what) {
-  return Error{Code::Internal, "Internal error while handling " + std::string(what), std::nullopt};
-}
-
-// Runs a handler body so that no exception reaches sd-bus: it becomes an Internal error.
-template <class Body>
-int guarded(sd_bus_error* ret, std::string_view what, Body&& body) noexcept {
-  try {
-    return body();
-  } catch (const std::exception& e) {
-    try {
-      log::error("Failed to handle " + std::string(what) + ": " + e.what());
-    } catch (...) {
-    }
-  } catch (...) {
-    try {
-      log::error("Failed to handle " + std::string(what) + ": unknown exception");
-    } catch (...) {
-    }
-  }
-  try {
-    return set_error(ret, internal_error(what));
-  } catch (...) {
-    return -ENOMEM;
-  }
-}
-
-// Walks a sealed message we built and wipes every byte array in it. Only byte arrays hold
-// secrets in our replies (RES, CK, IK, Kc, SRES, an activated credential); strings and paths are
-// left alone.
-void wipe_byte_arrays(sd_bus_message* m) {
-  for (;;) {
-    char type = 0;
-    const char* contents = nullptr;
-    if (sd_bus_message_peek_type(m, &type, &contents) <= 0) return;
-    if (type == SD_BUS_TYPE_ARRAY && contents && std::string_view(contents) == "y") {
-      const void* data = nullptr;
-      size_t size = 0;
-      if (sd_bus_message_read_array(m, 'y', &data, &size) < 0) return;
-      // The message body is heap memory sd-bus allocated for us; only the reading API is const.
-      if (data && size) wipe(const_cast<void*>(data), size);
-      continue;
-    }
-    if (type == SD_BUS_TYPE_ARRAY || type == SD_BUS_TYPE_STRUCT || type == SD_BUS_TYPE_DICT_ENTRY ||
-        type == SD_BUS_TYPE_VARIANT) {
-      if (sd_bus_message_enter_container(m, type, contents) <= 0) return;
-      wipe_byte_arrays(m);
-      if (sd_bus_message_exit_container(m) < 0) return;
-      continue;
-    }
-    if (sd_bus_message_skip(m, nullptr) < 0) return;
-  }
-}
-
-// The call of one asynchronous method: holds a reference to the call message so the answer can
-// be sent later, from the Service's reply callback. Answers once; a call the Service dropped
-// without answering is answered with Internal so the client does not wait for its timeout.
-class PendingCall {
- public:
-  PendingCall(sd_bus_message* call, std::string what) : call_(sd_bus_message_ref(call)), what_(std::move(what)) {}
-  ~PendingCall() {
-    if (answered_) return;
-    try {
-      fail(Error{Code::Internal, "The request was dropped without an answer", std::nullopt});
-    } catch (...) {
-    }
-  }
-  PendingCall(const PendingCall&) = delete;
-  PendingCall& operator=(const PendingCall&) = delete;
-
-  // Sends a method return whose body `append(reply)` writes (negative errno on failure). With
-  // `secret`, the sent copy's byte arrays are wiped once libsystemd has written it out.
-  template <class Append>
-  void succeed(Append&& append, bool secret = false) noexcept {
-    if (answered_) return;
-    try {
-      sd_bus_message* raw = nullptr;
-      int r = sd_bus_message_new_method_return(call_.get(), &raw);
-      if (r < 0) {
-        log::warning("Failed to create the reply to " + what_ + ": " + errno_text(r));
-        return fail(internal_error(what_));
-      }
-      SdBusMessage reply(raw);
-      r = append(reply.get());
-      if (r < 0) {
-        log::warning("Failed to build the reply to " + what_ + ": " + errno_text(r));
-        return fail(internal_error(what_));
-      }
-      r = sd_bus_send(nullptr, reply.get(), nullptr);
-      answered_ = true;
-      if (r < 0) return fail_to_send(r);
-      if (secret) wipe_if_written(reply.get());
-    } catch (...) {
-      fail_internal();
-    }
-  }
-
-  void fail_internal() noexcept {
-    try {
-      fail(internal_error(what_));
-    } catch (...) {
-      answered_ = true;  // not even the error could be built (out of memory)
-    }
-  }
-
-  void fail(const Error& error) noexcept {
-    if (answered_) return;
-    answered_ = true;
-    try {
-      if (error.code == Code::Internal)
-        log::warning(what_ + " failed: " + error.describe());
-      else
-        log::debug(what_ + " failed: " + error.describe());
-      int r = sd_bus_reply_method_errorf(call_.get(), error_name(error.code).c_str(), "%s", error.message.c_str());
-      if (r < 0) fail_to_send(r);
-    } catch (...) {
-    }
-  }
-
- private:
-  void fail_to_send(int r) noexcept {
-    answered_ = true;
-    try {
-      log::warning("Failed to send the reply to " + what_ + ": " + errno_text(r) + ", ignoring.");
-    } catch (...) {
-    }
-  }
-
-  // sd_bus_send() writes straight to the socket when nothing else is queued; if the write queue
-  // is empty afterwards, our message has been written in full and its buffer is ours to clear.
-  // Otherwise it is still queued and libsystemd frees it later, unwiped.
-  void wipe_if_written(sd_bus_message* reply) noexcept {
-    uint64_t queued = 1;
-    sd_bus* bus = sd_bus_message_get_bus(reply);
-    if (!bus || sd_bus_get_n_queued_write(bus, &queued) < 0 || queued != 0) return;
-    if (sd_bus_message_rewind(reply, 1) < 0) return;
-    wipe_byte_arrays(reply);
-  }
-
-  SdBusMessage call_;
-  std::string what_;
-  bool answered_ = false;
-};
-
-using Pending = std::shared_ptr<PendingCall>;
-
-// The Service's reply callback for `pending`: runs `body(pending, result)` so that nothing it
-// throws reaches the Service's code; an exception becomes an Internal error answer.
-template <class T, class Body>
-Reply<T> replying(const Pending& pending, Body body) {
-  return [pending, body = std::move(body)](Result<T> result) {
-    try {
-      body(*pending, std::move(result));
-    } catch (...) {
-      pending->fail_internal();
-    }
-  };
-}
-
-// Calls the Service with a fresh PendingCall; an exception thrown by the Service itself becomes
-// an Internal error answer. Returns 1: the call is handled, the answer follows later.
-template <class Call>
-int dispatch(sd_bus_message* m, std::string what, Call&& call) {
-  auto pending = std::make_shared<PendingCall>(m, what);
-  try {
-    call(pending);
-  } catch (const std::exception& e) {
-    log::error("Failed to handle " + what + ": " + e.what());
-    pending->fail(internal_error(what));
-  } catch (...) {
-    log::error("Failed to handle " + what + ": unknown exception");
-    pending->fail(internal_error(what));
-  }
-  return 1;
-}
-
 std::string call_name(sd_bus_message* m) {
   const char* interface = sd_bus_message_get_interface(m);
   const char* member = sd_bus_message_get_member(m);
   return std::string(interface ? interface : "(no interface)") + "." + (member ? member : "(no member)");
-}
-
-Bytes to_bytes(const void* data, size_t size) {
-  auto* p = static_cast<const uint8_t*>(data);
-  return size ? Bytes(p, p + size) : Bytes{};
-}
-
-Result<Bytes> read_fixed_bytes(sd_bus_message* m, std::string_view what, std::size_t expected) {
-  const void* data = nullptr;
-  size_t size = 0;
-  int r = sd_bus_message_read_array(m, 'y', &data, &size);
-  if (r < 0) return fail(Code::InvalidArgument, "Cannot read " + std::string(what) + ": " + errno_text(r));
-  if (size != expected)
-    return fail(Code::InvalidArgument,
-                std::string(what) + " must be " + std::to_string(expected) + " bytes, got " + std::to_string(size));
-  return to_bytes(data, size);
-}
-
-// A byte array of min_size..max_size bytes.
-Result<Bytes> read_bounded_bytes(sd_bus_message* m, std::string_view what, std::size_t min_size,
-                                 std::size_t max_size) {
-  const void* data = nullptr;
-  size_t size = 0;
-  int r = sd_bus_message_read_array(m, 'y', &data, &size);
-  if (r < 0) return fail(Code::InvalidArgument, "Cannot read " + std::string(what) + ": " + errno_text(r));
-  if (size < min_size || size > max_size)
-    return fail(Code::InvalidArgument, std::string(what) + " must be " + std::to_string(min_size) + " to " +
-                                           std::to_string(max_size) + " bytes, got " + std::to_string(size));
-  return to_bytes(data, size);
 }
 
 // The profile a call addresses: `path` must be a profile object path of an installed profile.
@@ -358,11 +147,6 @@ void reply_gsm(PendingCall& pending, Result<std::vector<GsmAuthResult>> result) 
         return sd_bus_message_close_container(reply);
       },
       /*secret=*/true);
-}
-
-void reply_status(PendingCall& pending, Status result) {
-  if (!result) return pending.fail(result.error());
-  pending.succeed([](sd_bus_message*) { return 0; });
 }
 
 // Reads the profile document from a descriptor the caller passed. Checks: a regular file (or
