@@ -17,7 +17,7 @@
 
 #include "common/bytes.hpp"
 #include "common/log.hpp"
-#include "dbus-api/access.hpp"
+#include "dbus-api/bus_filter.hpp"
 #include "dbus-api/bus_reply.hpp"
 #include "dbus-api/names.hpp"
 
@@ -47,12 +47,6 @@ constexpr std::size_t kMaxGsmRands = 3;
 
 State& state_of(void* userdata) { return *static_cast<State*>(userdata); }
 
-std::string call_name(sd_bus_message* m) {
-  const char* interface = sd_bus_message_get_interface(m);
-  const char* member = sd_bus_message_get_member(m);
-  return std::string(interface ? interface : "(no interface)") + "." + (member ? member : "(no member)");
-}
-
 // The profile a call addresses: `path` must be a profile object path of an installed profile.
 Result<ProfileInfo> profile_at(const State& s, std::string_view path) {
   auto index = parse_profile_path(path);
@@ -62,37 +56,6 @@ Result<ProfileInfo> profile_at(const State& s, std::string_view path) {
   auto info = s.service.find_profile(*index);
   if (!info) return fail(Code::NotFound, "No profile at " + std::string(path));
   return *info;
-}
-
-// The sender's credentials, reduced to what may be trusted (see trusted_caller()).
-Result<Caller> query_caller(sd_bus_message* m) {
-  sd_bus_creds* raw = nullptr;
-  int r = sd_bus_query_sender_creds(
-      m,
-      SD_BUS_CREDS_EUID | SD_BUS_CREDS_UID | SD_BUS_CREDS_EGID | SD_BUS_CREDS_SUPPLEMENTARY_GIDS | SD_BUS_CREDS_AUGMENT,
-      &raw);
-  if (r < 0) return fail(Code::NotAuthorized, "Cannot determine the caller's credentials: " + errno_text(r));
-  SdBusCreds creds(raw);
-  uint64_t from_proc = sd_bus_creds_get_augmented_mask(creds.get());
-  ReportedCreds reported;
-  uid_t uid = 0;
-  if (sd_bus_creds_get_euid(creds.get(), &uid) >= 0) reported.euid = uid;
-  reported.euid_from_proc = from_proc & SD_BUS_CREDS_EUID;
-  if (sd_bus_creds_get_uid(creds.get(), &uid) >= 0) reported.ruid = uid;
-  reported.ruid_from_proc = from_proc & SD_BUS_CREDS_UID;
-  gid_t egid = 0;
-  if (sd_bus_creds_get_egid(creds.get(), &egid) >= 0) reported.egid = egid;
-  reported.egid_from_proc = from_proc & SD_BUS_CREDS_EGID;
-  const gid_t* gids = nullptr;
-  int n = sd_bus_creds_get_supplementary_gids(creds.get(), &gids);
-  if (n >= 0) reported.supplementary_gids.emplace(gids, gids + n);
-  reported.gids_from_proc = from_proc & SD_BUS_CREDS_SUPPLEMENTARY_GIDS;
-  return trusted_caller(reported);
-}
-
-bool in_our_tree(std::string_view path) {
-  std::string_view root = kRootPath;
-  return path == root || (path.starts_with(root) && path.size() > root.size() && path[root.size()] == '/');
 }
 
 // Byte-array dictionary entries of a{say}.
@@ -180,28 +143,6 @@ Result<SecureString> read_profile_document(int fd) {
   if (used == 0) return fail(Code::InvalidArgument, "The profile document is empty");
   text.resize(used);
   return text;
-}
-
-// ---- bus filter: authorisation of every call on our objects ----
-
-int filter_authorize(sd_bus_message* m, void* userdata, sd_bus_error* ret_error) {
-  if (!sd_bus_message_is_method_call(m, nullptr, nullptr)) return 0;
-  const char* path = sd_bus_message_get_path(m);
-  if (!path || !in_our_tree(path)) return 0;
-  return guarded(ret_error, "authorisation", [&]() -> int {
-    State& s = state_of(userdata);
-    const char* interface = sd_bus_message_get_interface(m);
-    const char* member = sd_bus_message_get_member(m);
-    Access access = required_access(interface ? interface : "", member ? member : "");
-    std::string what = call_name(m);
-    auto caller = query_caller(m);
-    Status verdict =
-        caller ? authorize(*caller, s.options.policy, access, what) : Status(tl::unexpected(caller.error()));
-    if (verdict) return 0;
-    log::info("Refused " + what + " on " + path + ": " + verdict.error().message);
-    // A negative return with ret_error set makes sd-bus answer with our error and stop here.
-    return set_error(ret_error, verdict.error());
-  });
 }
 
 // ---- org.mcimd.Tre1.Manager ----
@@ -667,7 +608,8 @@ Status BusAdapter::register_objects() {
   void* userdata = &s;
   sd_bus_slot* slot = nullptr;
 
-  MCIMD_CHECK(check(sd_bus_add_filter(bus, &slot, filter_authorize, userdata), "install the authorisation filter"));
+  MCIMD_CHECK(check(sd_bus_add_filter(bus, &slot, filter_authorize, &s.options.policy),
+                    "install the authorisation filter"));
   s.filter_slot.reset(slot);
   MCIMD_CHECK(check(sd_bus_add_object_vtable(bus, &slot, kRootPath, kManagerInterface, kManagerVtable, userdata),
                     "register the Manager interface"));

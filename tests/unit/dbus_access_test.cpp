@@ -5,6 +5,7 @@
 #include <cerrno>
 
 #include "dbus-api/access.hpp"
+#include "dbus-api/bus_filter.hpp"
 #include "dbus-api/names.hpp"
 
 namespace mcimd::api {
