@@ -20,6 +20,7 @@
 #include "dbus-api/bus_filter.hpp"
 #include "dbus-api/bus_reply.hpp"
 #include "dbus-api/names.hpp"
+#include "dbus-api/profile_dbus.hpp"
 
 namespace mcimd::api {
 
@@ -27,23 +28,18 @@ struct BusAdapter::State {
   SdBusRef bus;
   Service& service;
   BusAdapterOptions options;
+  ProfileObjects profiles;
   bool owns_name = false;
   SdBusSlot filter_slot, manager_slot, attestation_slot, object_manager_slot, profile_slot, usim_slot,
       enumerator_slot;
 
-  State(sd_bus* b, Service& s, BusAdapterOptions o) : bus(sd_bus_ref(b)), service(s), options(std::move(o)) {}
+  State(sd_bus* b, Service& s, BusAdapterOptions o)
+      : bus(sd_bus_ref(b)), service(s), options(std::move(o)), profiles(s) {}
 };
 
 namespace {
 
 using State = BusAdapter::State;
-
-// TS 33.102 6.3.3 / TS 35.206: RAND and AUTN are 128 bits each.
-constexpr std::size_t kRandSize = 16;
-constexpr std::size_t kAutnSize = 16;
-// TS 33.102 6.8.1.2 / oFono's GsmAuthenticate: a 2G run uses two or three RANDs; one is allowed
-// for callers that only need a single triplet.
-constexpr std::size_t kMaxGsmRands = 3;
 
 State& state_of(void* userdata) { return *static_cast<State*>(userdata); }
 
@@ -56,60 +52,6 @@ Result<ProfileInfo> profile_at(const State& s, std::string_view path) {
   auto info = s.service.find_profile(*index);
   if (!info) return fail(Code::NotFound, "No profile at " + std::string(path));
   return *info;
-}
-
-// Byte-array dictionary entries of a{say}.
-using SecretEntry = std::pair<const char*, std::span<const uint8_t>>;
-
-int append_say_dict(sd_bus_message* reply, std::span<const SecretEntry> entries) {
-  int r = sd_bus_message_open_container(reply, SD_BUS_TYPE_ARRAY, "{say}");
-  if (r < 0) return r;
-  for (const auto& [key, value] : entries) {
-    r = sd_bus_message_open_container(reply, SD_BUS_TYPE_DICT_ENTRY, "say");
-    if (r < 0) return r;
-    r = sd_bus_message_append(reply, "s", key);
-    if (r < 0) return r;
-    r = sd_bus_message_append_array(reply, 'y', value.data(), value.size());
-    if (r < 0) return r;
-    r = sd_bus_message_close_container(reply);
-    if (r < 0) return r;
-  }
-  return sd_bus_message_close_container(reply);
-}
-
-void reply_umts(PendingCall& pending, Result<UmtsAuthResult> result) {
-  if (!result) return pending.fail(result.error());
-  const UmtsAuthResult& auth = *result;
-  std::vector<SecretEntry> entries;
-  if (auth.auts) {
-    // TS 33.102 6.3.5: on a synchronisation failure only AUTS goes back.
-    entries.emplace_back("AUTS", std::span<const uint8_t>(*auth.auts));
-  } else if (auth.res && auth.ck && auth.ik) {
-    entries.emplace_back("RES", std::span<const uint8_t>(*auth.res));
-    entries.emplace_back("CK", std::span<const uint8_t>(*auth.ck));
-    entries.emplace_back("IK", std::span<const uint8_t>(*auth.ik));
-  } else {
-    return pending.fail(Error{Code::Internal, "The service returned neither RES/CK/IK nor AUTS", std::nullopt});
-  }
-  pending.succeed([&](sd_bus_message* reply) { return append_say_dict(reply, entries); }, /*secret=*/true);
-  // `result` (SecureBytes) wipes our own copies when it goes out of scope here.
-}
-
-void reply_gsm(PendingCall& pending, Result<std::vector<GsmAuthResult>> result) {
-  if (!result) return pending.fail(result.error());
-  pending.succeed(
-      [&](sd_bus_message* reply) {
-        int r = sd_bus_message_open_container(reply, SD_BUS_TYPE_ARRAY, "a{say}");
-        if (r < 0) return r;
-        for (const GsmAuthResult& triplet : *result) {
-          const SecretEntry entries[] = {{"SRES", std::span<const uint8_t>(triplet.sres)},
-                                         {"Kc", std::span<const uint8_t>(triplet.kc)}};
-          r = append_say_dict(reply, entries);
-          if (r < 0) return r;
-        }
-        return sd_bus_message_close_container(reply);
-      },
-      /*secret=*/true);
 }
 
 // Reads the profile document from a descriptor the caller passed. Checks: a regular file (or
@@ -359,156 +301,6 @@ int method_validate_platform(sd_bus_message* m, void* userdata, sd_bus_error* re
     });
   });
 }
-
-// ---- /org/mcimd/Tre1/Profile/<index> ----
-
-// Object lookup for the profile fallback vtables: any well-formed profile path is ours; an
-// index without a profile answers NotFound (rather than sd-bus's UnknownObject) so that clients
-// get one error name for "no such profile" whether they call the Manager or the profile.
-int find_profile_object(sd_bus*, const char* path, const char*, void* userdata, void** found, sd_bus_error* ret_error) {
-  return guarded(ret_error, "profile lookup", [&]() -> int {
-    auto index = parse_profile_path(path);
-    if (!index) return 0;
-    if (!state_of(userdata).service.find_profile(*index))
-      return set_error(ret_error, Error{Code::NotFound, std::string("No profile at ") + path, std::nullopt});
-    *found = userdata;
-    return 1;
-  });
-}
-
-int enumerate_profiles(sd_bus*, const char*, void* userdata, char*** nodes, sd_bus_error* ret_error) {
-  return guarded(ret_error, "profile enumeration", [&]() -> int {
-    auto profiles = state_of(userdata).service.list_profiles();
-    // sd-bus frees the list with free(), so it is built with malloc()/strdup().
-    auto** list = static_cast<char**>(std::calloc(profiles.size() + 1, sizeof(char*)));
-    if (!list) return -ENOMEM;
-    for (std::size_t i = 0; i < profiles.size(); ++i) {
-      list[i] = strdup(profile_path(profiles[i].index).c_str());
-      if (!list[i]) {
-        for (std::size_t j = 0; j < i; ++j) std::free(list[j]);
-        std::free(list);
-        return -ENOMEM;
-      }
-    }
-    *nodes = list;
-    return 0;
-  });
-}
-
-template <class Field>
-int append_profile_field(const char* path, sd_bus_message* reply, void* userdata, sd_bus_error* ret_error,
-                         std::string_view what, Field field) {
-  return guarded(ret_error, what, [&]() -> int {
-    auto profile = profile_at(state_of(userdata), path);
-    if (!profile) return set_error(ret_error, profile.error());
-    return sd_bus_message_append(reply, "s", field(*profile).c_str());
-  });
-}
-
-int property_get_iccid(sd_bus*, const char* path, const char*, const char*, sd_bus_message* reply, void* userdata,
-                       sd_bus_error* ret_error) {
-  return append_profile_field(path, reply, userdata, ret_error, "Iccid", [](const ProfileInfo& p) { return p.iccid; });
-}
-
-int property_get_imsi(sd_bus*, const char* path, const char*, const char*, sd_bus_message* reply, void* userdata,
-                      sd_bus_error* ret_error) {
-  return append_profile_field(path, reply, userdata, ret_error, "Imsi", [](const ProfileInfo& p) { return p.imsi; });
-}
-
-int property_get_operator_id(sd_bus*, const char* path, const char*, const char*, sd_bus_message* reply, void* userdata,
-                             sd_bus_error* ret_error) {
-  return append_profile_field(path, reply, userdata, ret_error, "OperatorId",
-                              [](const ProfileInfo& p) { return p.operator_id; });
-}
-
-int property_get_state(sd_bus*, const char* path, const char*, const char*, sd_bus_message* reply, void* userdata,
-                       sd_bus_error* ret_error) {
-  return append_profile_field(path, reply, userdata, ret_error, "State", [](const ProfileInfo& p) { return p.state; });
-}
-
-int property_get_class(sd_bus*, const char* path, const char*, const char*, sd_bus_message* reply, void* userdata,
-                       sd_bus_error* ret_error) {
-  return append_profile_field(path, reply, userdata, ret_error, "Class",
-                              [](const ProfileInfo& p) { return p.profile_class; });
-}
-
-// UmtsAuthenticate and ImsAuthenticate take the same arguments and answer alike.
-template <class Call>
-int umts_like(sd_bus_message* m, void* userdata, sd_bus_error* ret_error, std::string_view what, Call call) {
-  return guarded(ret_error, what, [&]() -> int {
-    State& s = state_of(userdata);
-    auto profile = profile_at(s, sd_bus_message_get_path(m));
-    if (!profile) return set_error(ret_error, profile.error());
-    auto rand = read_fixed_bytes(m, "RAND", kRandSize);
-    if (!rand) return set_error(ret_error, rand.error());
-    auto autn = read_fixed_bytes(m, "AUTN", kAutnSize);
-    if (!autn) return set_error(ret_error, autn.error());
-    return dispatch(m, std::string(what), [&](const Pending& pending) {
-      call(s.service, profile->id, std::move(*rand), std::move(*autn), replying<UmtsAuthResult>(pending, reply_umts));
-    });
-  });
-}
-
-int method_umts_authenticate(sd_bus_message* m, void* userdata, sd_bus_error* ret_error) {
-  return umts_like(m, userdata, ret_error, "UmtsAuthenticate",
-                   [](Service& s, const std::string& id, Bytes rand, Bytes autn, Reply<UmtsAuthResult> reply) {
-                     s.umts_authenticate(id, std::move(rand), std::move(autn), std::move(reply));
-                   });
-}
-
-int method_ims_authenticate(sd_bus_message* m, void* userdata, sd_bus_error* ret_error) {
-  return umts_like(m, userdata, ret_error, "ImsAuthenticate",
-                   [](Service& s, const std::string& id, Bytes rand, Bytes autn, Reply<UmtsAuthResult> reply) {
-                     s.ims_authenticate(id, std::move(rand), std::move(autn), std::move(reply));
-                   });
-}
-
-Result<std::vector<Bytes>> read_gsm_rands(sd_bus_message* m) {
-  int r = sd_bus_message_enter_container(m, SD_BUS_TYPE_ARRAY, "ay");
-  if (r < 0) return fail(Code::InvalidArgument, "Cannot read the RAND list: " + errno_text(r));
-  std::vector<Bytes> rands;
-  for (;;) {
-    const void* data = nullptr;
-    size_t size = 0;
-    r = sd_bus_message_read_array(m, 'y', &data, &size);
-    if (r < 0) return fail(Code::InvalidArgument, "Cannot read the RAND list: " + errno_text(r));
-    if (r == 0) break;
-    if (rands.size() == kMaxGsmRands)
-      return fail(Code::InvalidArgument, "At most " + std::to_string(kMaxGsmRands) + " RANDs are accepted");
-    if (size != kRandSize)
-      return fail(Code::InvalidArgument, "RAND " + std::to_string(rands.size()) + " must be " +
-                                             std::to_string(kRandSize) + " bytes, got " + std::to_string(size));
-    rands.push_back(to_bytes(data, size));
-  }
-  r = sd_bus_message_exit_container(m);
-  if (r < 0) return fail(Code::InvalidArgument, "Cannot read the RAND list: " + errno_text(r));
-  if (rands.empty()) return fail(Code::InvalidArgument, "At least one RAND is needed");
-  return rands;
-}
-
-int method_gsm_authenticate(sd_bus_message* m, void* userdata, sd_bus_error* ret_error) {
-  return guarded(ret_error, "GsmAuthenticate", [&]() -> int {
-    State& s = state_of(userdata);
-    auto profile = profile_at(s, sd_bus_message_get_path(m));
-    if (!profile) return set_error(ret_error, profile.error());
-    auto rands = read_gsm_rands(m);
-    if (!rands) return set_error(ret_error, rands.error());
-    std::size_t count = rands->size();
-    return dispatch(m, "GsmAuthenticate", [&](const Pending& pending) {
-      auto answer = [count](PendingCall& call, Result<std::vector<GsmAuthResult>> result) {
-        if (result && result->size() != count)
-          return call.fail(Error{Code::Internal,
-                                 "The service answered " + std::to_string(result->size()) + " triplets for " +
-                                     std::to_string(count) + " RANDs",
-                                 std::nullopt});
-        reply_gsm(call, std::move(result));
-      };
-      s.service.gsm_authenticate(profile->id, std::move(*rands),
-                                 replying<std::vector<GsmAuthResult>>(pending, std::move(answer)));
-    });
-  });
-}
-
 // ---- vtables (kept in sync with org.mcimd.Tre1.xml; a test compares them) ----
 
 const sd_bus_vtable kManagerVtable[] = {
@@ -544,29 +336,6 @@ const sd_bus_vtable kAttestationVtable[] = {
     SD_BUS_METHOD_WITH_ARGS("ValidatePlatform", SD_BUS_ARGS("s", signed_policy, "ay", nonce),
                             SD_BUS_RESULT("s", report, "ay", quote_message, "ay", quote_signature),
                             method_validate_platform, SD_BUS_VTABLE_UNPRIVILEGED),
-    SD_BUS_VTABLE_END,
-};
-
-const sd_bus_vtable kProfileVtable[] = {
-    SD_BUS_VTABLE_START(0),
-    // A profile keeps its identity for the life of its object; only State changes.
-    SD_BUS_PROPERTY("Iccid", "s", property_get_iccid, 0, SD_BUS_VTABLE_PROPERTY_CONST),
-    SD_BUS_PROPERTY("Imsi", "s", property_get_imsi, 0, SD_BUS_VTABLE_PROPERTY_CONST),
-    SD_BUS_PROPERTY("OperatorId", "s", property_get_operator_id, 0, SD_BUS_VTABLE_PROPERTY_CONST),
-    SD_BUS_PROPERTY("State", "s", property_get_state, 0, SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
-    SD_BUS_PROPERTY("Class", "s", property_get_class, 0, SD_BUS_VTABLE_PROPERTY_CONST),
-    SD_BUS_VTABLE_END,
-};
-
-// oFono's org.ofono.USimApplication wire signatures.
-const sd_bus_vtable kUsimVtable[] = {
-    SD_BUS_VTABLE_START(0),
-    SD_BUS_METHOD_WITH_ARGS("UmtsAuthenticate", SD_BUS_ARGS("ay", rand, "ay", autn), SD_BUS_RESULT("a{say}", result),
-                            method_umts_authenticate, SD_BUS_VTABLE_UNPRIVILEGED),
-    SD_BUS_METHOD_WITH_ARGS("GsmAuthenticate", SD_BUS_ARGS("aay", rands), SD_BUS_RESULT("aa{say}", results),
-                            method_gsm_authenticate, SD_BUS_VTABLE_UNPRIVILEGED),
-    SD_BUS_METHOD_WITH_ARGS("ImsAuthenticate", SD_BUS_ARGS("ay", rand, "ay", autn), SD_BUS_RESULT("a{say}", result),
-                            method_ims_authenticate, SD_BUS_VTABLE_UNPRIVILEGED),
     SD_BUS_VTABLE_END,
 };
 
@@ -620,15 +389,15 @@ Status BusAdapter::register_objects() {
   s.attestation_slot.reset(slot);
   MCIMD_CHECK(check(sd_bus_add_object_manager(bus, &slot, kRootPath), "register the object manager"));
   s.object_manager_slot.reset(slot);
-  MCIMD_CHECK(check(sd_bus_add_fallback_vtable(bus, &slot, kProfilePathPrefix, kProfileInterface, kProfileVtable,
-                                               find_profile_object, userdata),
+  MCIMD_CHECK(check(sd_bus_add_fallback_vtable(bus, &slot, kProfilePathPrefix, kProfileInterface, profile_vtable,
+                                               profile_object_find, &s.profiles),
                     "register the Profile interface"));
   s.profile_slot.reset(slot);
-  MCIMD_CHECK(check(sd_bus_add_fallback_vtable(bus, &slot, kProfilePathPrefix, kUsimInterface, kUsimVtable,
-                                               find_profile_object, userdata),
+  MCIMD_CHECK(check(sd_bus_add_fallback_vtable(bus, &slot, kProfilePathPrefix, kUsimInterface, usim_vtable,
+                                               profile_object_find, &s.profiles),
                     "register the USimApplication interface"));
   s.usim_slot.reset(slot);
-  MCIMD_CHECK(check(sd_bus_add_node_enumerator(bus, &slot, kProfilePathPrefix, enumerate_profiles, userdata),
+  MCIMD_CHECK(check(sd_bus_add_node_enumerator(bus, &slot, kProfilePathPrefix, profile_node_enumerator, &s.profiles),
                     "register the profile enumerator"));
   s.enumerator_slot.reset(slot);
   return {};
@@ -664,6 +433,7 @@ void BusAdapter::profile_changed(const ProfileInfo& info) {
 }
 
 void BusAdapter::profile_removed(const ProfileInfo& info) {
+  state_->profiles.forget(info.index);
   try {
     std::string path = profile_path(info.index);
     int r = sd_bus_emit_interfaces_removed(state_->bus.get(), path.c_str(), kProfileInterface, kUsimInterface, nullptr);

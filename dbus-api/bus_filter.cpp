@@ -5,6 +5,7 @@
 #include "common/log.hpp"
 #include "dbus-api/bus_reply.hpp"
 #include "dbus-api/names.hpp"
+#include "dbus-api/profile_dbus.hpp"
 
 namespace mcimd::api {
 
@@ -27,21 +28,19 @@ constexpr MemberAccess kAttestationMembers[] = {
     {"GetEvidence", Access::Attest},
     {"ValidatePlatform", Access::Attest},
 };
-constexpr MemberAccess kUsimMembers[] = {
-    {"UmtsAuthenticate", Access::Authenticate},
-    {"GsmAuthenticate", Access::Authenticate},
-    {"ImsAuthenticate", Access::Authenticate},
-};
-
-constexpr InterfaceAccess kInterfaces[] = {
-    {kManagerInterface, kManagerMembers},
-    {kAttestationInterface, kAttestationMembers},
-    {kProfileInterface, {}},
-    {kUsimInterface, kUsimMembers},
+constexpr InterfaceAccess kManagerAccess{kManagerInterface, kManagerMembers};
+constexpr InterfaceAccess kAttestationAccess{kAttestationInterface, kAttestationMembers};
+constexpr InterfaceAccess kStandardAccess[] = {
     {"org.freedesktop.DBus.Properties", kPropertiesMembers},
     {"org.freedesktop.DBus.ObjectManager", kObjectManagerMembers},
     {"org.freedesktop.DBus.Introspectable", kIntrospectableMembers},
     {"org.freedesktop.DBus.Peer", kPeerMembers},
+};
+
+// Every table the filter knows: ours, each beside its vtable, and the standard interfaces'.
+const InterfaceAccess* const kInterfaces[] = {
+    &kManagerAccess,     &kAttestationAccess, &profile_access,     &usim_access,
+    &kStandardAccess[0], &kStandardAccess[1], &kStandardAccess[2], &kStandardAccess[3],
 };
 
 std::string call_name(sd_bus_message* m) {
@@ -58,9 +57,9 @@ bool in_our_tree(std::string_view path) {
 }  // namespace
 
 std::optional<Access> listed_access(std::string_view interface, std::string_view member) {
-  for (const InterfaceAccess& table : kInterfaces) {
-    if (table.interface != interface) continue;
-    for (const MemberAccess& entry : table.members)
+  for (const InterfaceAccess* table : kInterfaces) {
+    if (table->interface != interface) continue;
+    for (const MemberAccess& entry : table->members)
       if (entry.member == member) return entry.access;
   }
   return std::nullopt;
