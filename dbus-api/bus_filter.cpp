@@ -4,6 +4,7 @@
 
 #include "common/log.hpp"
 #include "dbus-api/bus_reply.hpp"
+#include "dbus-api/manager_dbus.hpp"
 #include "dbus-api/names.hpp"
 #include "dbus-api/profile_dbus.hpp"
 
@@ -18,17 +19,12 @@ constexpr MemberAccess kObjectManagerMembers[] = {{"GetManagedObjects", Access::
 constexpr MemberAccess kIntrospectableMembers[] = {{"Introspect", Access::Read}};
 constexpr MemberAccess kPeerMembers[] = {{"Ping", Access::Read}, {"GetMachineId", Access::Read}};
 
-constexpr MemberAccess kManagerMembers[] = {
-    {"ListProfiles", Access::Read},     {"InstallProfile", Access::Manage}, {"EnableProfile", Access::Manage},
-    {"DisableProfile", Access::Manage}, {"DeleteProfile", Access::Manage},
-};
 constexpr MemberAccess kAttestationMembers[] = {
     {"GetEndorsement", Access::Attest},
     {"ActivateCredential", Access::Attest},
     {"GetEvidence", Access::Attest},
     {"ValidatePlatform", Access::Attest},
 };
-constexpr InterfaceAccess kManagerAccess{kManagerInterface, kManagerMembers};
 constexpr InterfaceAccess kAttestationAccess{kAttestationInterface, kAttestationMembers};
 constexpr InterfaceAccess kStandardAccess[] = {
     {"org.freedesktop.DBus.Properties", kPropertiesMembers},
@@ -39,7 +35,7 @@ constexpr InterfaceAccess kStandardAccess[] = {
 
 // Every table the filter knows: ours, each beside its vtable, and the standard interfaces'.
 const InterfaceAccess* const kInterfaces[] = {
-    &kManagerAccess,     &kAttestationAccess, &profile_access,     &usim_access,
+    &manager_access,     &kAttestationAccess, &profile_access,     &usim_access,
     &kStandardAccess[0], &kStandardAccess[1], &kStandardAccess[2], &kStandardAccess[3],
 };
 

@@ -8,6 +8,7 @@
 
 #include "dbus-api/access.hpp"
 #include "dbus-api/bus_filter.hpp"
+#include "dbus-api/manager_dbus.hpp"
 #include "dbus-api/names.hpp"
 #include "dbus-api/profile_dbus.hpp"
 
@@ -166,6 +167,7 @@ TEST(EveryVtable, HasAnAccessEntryForEachMethodAndForNothingElse) {
     const InterfaceAccess& access;
   };
   const Row rows[] = {
+      {manager_vtable, manager_access},
       {profile_vtable, profile_access},
       {usim_vtable, usim_access},
   };
