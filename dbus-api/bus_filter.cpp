@@ -3,6 +3,7 @@
 #include <string>
 
 #include "common/log.hpp"
+#include "dbus-api/attestation_dbus.hpp"
 #include "dbus-api/bus_reply.hpp"
 #include "dbus-api/manager_dbus.hpp"
 #include "dbus-api/names.hpp"
@@ -19,13 +20,6 @@ constexpr MemberAccess kObjectManagerMembers[] = {{"GetManagedObjects", Access::
 constexpr MemberAccess kIntrospectableMembers[] = {{"Introspect", Access::Read}};
 constexpr MemberAccess kPeerMembers[] = {{"Ping", Access::Read}, {"GetMachineId", Access::Read}};
 
-constexpr MemberAccess kAttestationMembers[] = {
-    {"GetEndorsement", Access::Attest},
-    {"ActivateCredential", Access::Attest},
-    {"GetEvidence", Access::Attest},
-    {"ValidatePlatform", Access::Attest},
-};
-constexpr InterfaceAccess kAttestationAccess{kAttestationInterface, kAttestationMembers};
 constexpr InterfaceAccess kStandardAccess[] = {
     {"org.freedesktop.DBus.Properties", kPropertiesMembers},
     {"org.freedesktop.DBus.ObjectManager", kObjectManagerMembers},
@@ -35,7 +29,7 @@ constexpr InterfaceAccess kStandardAccess[] = {
 
 // Every table the filter knows: ours, each beside its vtable, and the standard interfaces'.
 const InterfaceAccess* const kInterfaces[] = {
-    &manager_access,     &kAttestationAccess, &profile_access,     &usim_access,
+    &manager_access,     &attestation_access, &profile_access,     &usim_access,
     &kStandardAccess[0], &kStandardAccess[1], &kStandardAccess[2], &kStandardAccess[3],
 };
 

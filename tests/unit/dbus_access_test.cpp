@@ -7,6 +7,7 @@
 #include <string>
 
 #include "dbus-api/access.hpp"
+#include "dbus-api/attestation_dbus.hpp"
 #include "dbus-api/bus_filter.hpp"
 #include "dbus-api/manager_dbus.hpp"
 #include "dbus-api/names.hpp"
@@ -168,6 +169,7 @@ TEST(EveryVtable, HasAnAccessEntryForEachMethodAndForNothingElse) {
   };
   const Row rows[] = {
       {manager_vtable, manager_access},
+      {attestation_vtable, attestation_access},
       {profile_vtable, profile_access},
       {usim_vtable, usim_access},
   };
