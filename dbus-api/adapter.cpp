@@ -1,21 +1,11 @@
 #include "dbus-api/adapter.hpp"
 
-#include <fcntl.h>
-#include <sys/stat.h>
-#include <unistd.h>
-
-#include <algorithm>
 #include <cerrno>
-#include <cstdlib>
-#include <cstring>
 #include <exception>
-#include <span>
 #include <string>
 #include <string_view>
 #include <utility>
-#include <vector>
 
-#include "common/bytes.hpp"
 #include "common/log.hpp"
 #include "dbus-api/attestation_dbus.hpp"
 #include "dbus-api/bus_filter.hpp"
@@ -26,11 +16,13 @@
 
 namespace mcimd::api {
 
+// What the registrations point at: each vtable's userdata lives here, declared before the slots
+// so that the slots unregister first.
 struct BusAdapter::State {
   SdBusRef bus;
-  Service& service;
-  BusAdapterOptions options;
-  ProfileObjects profiles;
+  Service& service;           // userdata of the Manager and Attestation vtables
+  BusAdapterOptions options;  // options.policy: userdata of the filter
+  ProfileObjects profiles;    // userdata of the profile vtables and their enumerator
   bool owns_name = false;
   SdBusSlot filter_slot, manager_slot, attestation_slot, object_manager_slot, profile_slot, usim_slot,
       enumerator_slot;
@@ -40,8 +32,6 @@ struct BusAdapter::State {
 };
 
 namespace {
-
-using State = BusAdapter::State;
 
 Status check(int r, std::string_view what) {
   if (r >= 0) return {};

@@ -136,8 +136,7 @@ Result<Bytes> read_fixed_bytes(sd_bus_message* m, std::string_view what, std::si
   return to_bytes(data, size);
 }
 
-Result<Bytes> read_bounded_bytes(sd_bus_message* m, std::string_view what, std::size_t min_size,
-                                 std::size_t max_size) {
+Result<Bytes> read_bounded_bytes(sd_bus_message* m, std::string_view what, std::size_t min_size, std::size_t max_size) {
   const void* data = nullptr;
   size_t size = 0;
   int r = sd_bus_message_read_array(m, 'y', &data, &size);

@@ -142,7 +142,6 @@ Bytes to_bytes(const void* data, size_t size);
 Result<Bytes> read_fixed_bytes(sd_bus_message* m, std::string_view what, std::size_t expected);
 
 // A byte array of min_size..max_size bytes; InvalidArgument naming `what` otherwise.
-Result<Bytes> read_bounded_bytes(sd_bus_message* m, std::string_view what, std::size_t min_size,
-                                 std::size_t max_size);
+Result<Bytes> read_bounded_bytes(sd_bus_message* m, std::string_view what, std::size_t min_size, std::size_t max_size);
 
 }  // namespace mcimd::api

@@ -247,8 +247,7 @@ const sd_bus_vtable usim_vtable[] = {
 // The modem role authenticates; nothing else on this interface is open to it.
 constinit const InterfaceAccess usim_access{kUsimInterface, kUsimMembers};
 
-int profile_object_find(sd_bus*, const char* path, const char*, void* userdata, void** found,
-                        sd_bus_error* ret_error) {
+int profile_object_find(sd_bus*, const char* path, const char*, void* userdata, void** found, sd_bus_error* ret_error) {
   return guarded(ret_error, "profile lookup", [&]() -> int {
     auto index = parse_profile_path(path);
     if (!index) return 0;
