@@ -42,15 +42,12 @@ int method_get_endorsement(sd_bus_message* m, void* userdata, sd_bus_error* ret_
     if (!ek_type) return set_error(ret_error, ek_type.error());
     return dispatch(m, "GetEndorsement", [&](const Pending& pending) {
       service.get_endorsement(
-          *ek_type, replying<EndorsementData>(pending, [](PendingCall& call, Result<EndorsementData> result) {
-            if (!result) return call.fail(result.error());
-            call.succeed([&](sd_bus_message* reply) {
-              int r = append_bytes(reply, result->ek_public);
-              // No EK certificate in the TPM's NV: an empty array (a DER certificate never is).
-              if (r >= 0) r = append_bytes(reply, result->ek_certificate.value_or(Bytes{}));
-              if (r >= 0) r = append_bytes(reply, result->ak_public);
-              return r;
-            });
+          *ek_type, answering<EndorsementData>(pending, [](sd_bus_message* reply, const EndorsementData& data) {
+            int r = append_bytes(reply, data.ek_public);
+            // No EK certificate in the TPM's NV: an empty array (a DER certificate never is).
+            if (r >= 0) r = append_bytes(reply, data.ek_certificate.value_or(Bytes{}));
+            if (r >= 0) r = append_bytes(reply, data.ak_public);
+            return r;
           }));
     });
   });
@@ -70,10 +67,9 @@ int method_activate_credential(sd_bus_message* m, void* userdata, sd_bus_error* 
     return dispatch(m, "ActivateCredential", [&](const Pending& pending) {
       service.activate_credential(
           *ek_type, std::move(*blob), std::move(*secret),
-          replying<SecureBytes>(pending, [](PendingCall& call, Result<SecureBytes> result) {
-            if (!result) return call.fail(result.error());
-            call.succeed([&](sd_bus_message* reply) { return append_bytes(reply, *result); }, /*secret=*/true);
-          }));
+          answering<SecureBytes>(
+              pending, [](sd_bus_message* reply, const SecureBytes& released) { return append_bytes(reply, released); },
+              /*secret=*/true));
     });
   });
 }
@@ -86,12 +82,9 @@ int method_get_evidence(sd_bus_message* m, void* userdata, sd_bus_error* ret_err
     if (!nonce) return set_error(ret_error, nonce.error());
     return dispatch(m, "GetEvidence", [&](const Pending& pending) {
       service.get_evidence(std::move(*nonce),
-                             replying<std::string>(pending, [](PendingCall& call, Result<std::string> result) {
-                               if (!result) return call.fail(result.error());
-                               call.succeed([&](sd_bus_message* reply) {
-                                 return sd_bus_message_append(reply, "s", result->c_str());
-                               });
-                             }));
+                           answering<std::string>(pending, [](sd_bus_message* reply, const std::string& evidence) {
+                             return sd_bus_message_append(reply, "s", evidence.c_str());
+                           }));
     });
   });
 }
@@ -117,14 +110,11 @@ int method_validate_platform(sd_bus_message* m, void* userdata, sd_bus_error* re
     return dispatch(m, "ValidatePlatform", [&](const Pending& pending) {
       service.validate_platform(
           std::string(signed_policy), std::move(*nonce),
-          replying<PlatformReport>(pending, [](PendingCall& call, Result<PlatformReport> result) {
-            if (!result) return call.fail(result.error());
-            call.succeed([&](sd_bus_message* reply) {
-              int r = sd_bus_message_append(reply, "s", result->report_json.c_str());
-              if (r >= 0) r = append_bytes(reply, result->quote_message);
-              if (r >= 0) r = append_bytes(reply, result->quote_signature);
-              return r;
-            });
+          answering<PlatformReport>(pending, [](sd_bus_message* reply, const PlatformReport& report) {
+            int r = sd_bus_message_append(reply, "s", report.report_json.c_str());
+            if (r >= 0) r = append_bytes(reply, report.quote_message);
+            if (r >= 0) r = append_bytes(reply, report.quote_signature);
+            return r;
           }));
     });
   });

@@ -1,7 +1,10 @@
 #include "dbus-api/bus_reply.hpp"
 
+#include <cerrno>
 #include <cstring>
+#include <exception>
 
+#include "common/log.hpp"
 #include "dbus-api/names.hpp"
 
 namespace mcimd::api {
@@ -14,6 +17,28 @@ int set_error(sd_bus_error* ret, const Error& error) {
 
 Error internal_error(std::string_view what) {
   return Error{Code::Internal, "Internal error while handling " + std::string(what), std::nullopt};
+}
+
+void log_handler_failure(std::string_view what) noexcept {
+  try {
+    try {
+      throw;
+    } catch (const std::exception& e) {
+      log::error("Failed to handle " + std::string(what) + ": " + e.what());
+    } catch (...) {
+      log::error("Failed to handle " + std::string(what) + ": unknown exception");
+    }
+  } catch (...) {
+  }
+}
+
+int handler_failed(sd_bus_error* ret, std::string_view what) noexcept {
+  log_handler_failure(what);
+  try {
+    return set_error(ret, internal_error(what));
+  } catch (...) {
+    return -ENOMEM;
+  }
 }
 
 void wipe_byte_arrays(sd_bus_message* m) {
@@ -80,6 +105,11 @@ void PendingCall::fail_internal() noexcept {
   } catch (...) {
     answered_ = true;  // not even the error could be built (out of memory)
   }
+}
+
+void PendingCall::fail_thrown() noexcept {
+  log_handler_failure(what_);
+  fail_internal();
 }
 
 void PendingCall::fail(const Error& error) noexcept {

@@ -6,10 +6,8 @@
 //    Service's reply callback, so the event loop never waits for the TPM;
 //  - argument readers that check sizes before anything reaches the Service;
 //  - wiping the sent copy of a reply whose byte arrays carried secrets.
-#include <cerrno>
 #include <cstddef>
 #include <cstdint>
-#include <exception>
 #include <memory>
 #include <string>
 #include <string_view>
@@ -17,7 +15,6 @@
 
 #include "common/bytes.hpp"
 #include "common/error.hpp"
-#include "common/log.hpp"
 #include "dbus-api/bus_handles.hpp"
 #include "dbus-api/service.hpp"
 
@@ -30,26 +27,21 @@ int set_error(sd_bus_error* ret, const Error& error);
 
 Error internal_error(std::string_view what);
 
+// Logs the exception being handled as "Failed to handle <what>: <reason>". Call it only from
+// a catch block.
+void log_handler_failure(std::string_view what) noexcept;
+
+// Logs the exception being handled and sets `ret` to an Internal error; returns what sd-bus
+// expects from the handler. Call it only from a catch block.
+int handler_failed(sd_bus_error* ret, std::string_view what) noexcept;
+
 // Runs a handler body so that no exception reaches sd-bus: it becomes an Internal error.
 template <class Body>
 int guarded(sd_bus_error* ret, std::string_view what, Body&& body) noexcept {
   try {
     return body();
-  } catch (const std::exception& e) {
-    try {
-      log::error("Failed to handle " + std::string(what) + ": " + e.what());
-    } catch (...) {
-    }
   } catch (...) {
-    try {
-      log::error("Failed to handle " + std::string(what) + ": unknown exception");
-    } catch (...) {
-    }
-  }
-  try {
-    return set_error(ret, internal_error(what));
-  } catch (...) {
-    return -ENOMEM;
+    return handler_failed(ret, what);
   }
 }
 
@@ -85,6 +77,8 @@ class PendingCall {
   }
 
   void fail_internal() noexcept;
+  // Logs the exception being handled and answers Internal. Call it only from a catch block.
+  void fail_thrown() noexcept;
   void fail(const Error& error) noexcept;
 
  private:
@@ -116,19 +110,26 @@ Reply<T> replying(const Pending& pending, Body body) {
   };
 }
 
+// The Service's reply callback for a call that answers with one value: the error, or a method
+// return whose body `append(reply, value)` writes (negative errno on failure). With `secret`,
+// the sent copy's byte arrays are wiped (see PendingCall::succeed).
+template <class T, class Append>
+Reply<T> answering(const Pending& pending, Append append, bool secret = false) {
+  return replying<T>(pending, [append = std::move(append), secret](PendingCall& call, Result<T> result) {
+    if (!result) return call.fail(result.error());
+    call.succeed([&](sd_bus_message* reply) { return append(reply, *result); }, secret);
+  });
+}
+
 // Calls the Service with a fresh PendingCall; an exception thrown by the Service itself becomes
 // an Internal error answer. Returns 1: the call is handled, the answer follows later.
 template <class Call>
 int dispatch(sd_bus_message* m, std::string what, Call&& call) {
-  auto pending = std::make_shared<PendingCall>(m, what);
+  auto pending = std::make_shared<PendingCall>(m, std::move(what));
   try {
     call(pending);
-  } catch (const std::exception& e) {
-    log::error("Failed to handle " + what + ": " + e.what());
-    pending->fail(internal_error(what));
   } catch (...) {
-    log::error("Failed to handle " + what + ": unknown exception");
-    pending->fail(internal_error(what));
+    pending->fail_thrown();
   }
   return 1;
 }

@@ -93,20 +93,20 @@ int method_install_profile(sd_bus_message* m, void* userdata, sd_bus_error* ret_
     auto document = read_profile_document(fd);
     if (!document) return set_error(ret_error, document.error());
     return dispatch(m, "InstallProfile", [&](const Pending& pending) {
-      service.install_profile(
-          std::move(*document), replying<ProfileInfo>(pending, [](PendingCall& call, Result<ProfileInfo> result) {
-            if (!result) return call.fail(result.error());
-            std::string path = profile_path(result->index);
-            call.succeed([&](sd_bus_message* reply) { return sd_bus_message_append(reply, "o", path.c_str()); });
-          }));
+      service.install_profile(std::move(*document),
+                              answering<ProfileInfo>(pending, [](sd_bus_message* reply, const ProfileInfo& info) {
+                                return sd_bus_message_append(reply, "o", profile_path(info.index).c_str());
+                              }));
     });
   });
 }
 
 // EnableProfile, DisableProfile and DeleteProfile share their shape: one profile path in,
 // nothing out.
-template <class Call>
-int profile_command(sd_bus_message* m, void* userdata, sd_bus_error* ret_error, std::string_view what, Call call) {
+using ProfileCommand = void (Service::*)(const std::string& id, Reply<void> reply);
+
+int profile_command(sd_bus_message* m, void* userdata, sd_bus_error* ret_error, std::string_view what,
+                    ProfileCommand command) {
   return guarded(ret_error, what, [&]() -> int {
     Service& service = service_of(userdata);
     const char* path = nullptr;
@@ -115,27 +115,21 @@ int profile_command(sd_bus_message* m, void* userdata, sd_bus_error* ret_error, 
     auto profile = profile_at(service, path);
     if (!profile) return set_error(ret_error, profile.error());
     return dispatch(m, std::string(what), [&](const Pending& pending) {
-      call(service, profile->id, replying<void>(pending, reply_status));
+      (service.*command)(profile->id, replying<void>(pending, reply_status));
     });
   });
 }
 
 int method_enable_profile(sd_bus_message* m, void* userdata, sd_bus_error* ret_error) {
-  return profile_command(
-      m, userdata, ret_error, "EnableProfile",
-      [](Service& s, const std::string& id, Reply<void> reply) { s.enable_profile(id, std::move(reply)); });
+  return profile_command(m, userdata, ret_error, "EnableProfile", &Service::enable_profile);
 }
 
 int method_disable_profile(sd_bus_message* m, void* userdata, sd_bus_error* ret_error) {
-  return profile_command(
-      m, userdata, ret_error, "DisableProfile",
-      [](Service& s, const std::string& id, Reply<void> reply) { s.disable_profile(id, std::move(reply)); });
+  return profile_command(m, userdata, ret_error, "DisableProfile", &Service::disable_profile);
 }
 
 int method_delete_profile(sd_bus_message* m, void* userdata, sd_bus_error* ret_error) {
-  return profile_command(
-      m, userdata, ret_error, "DeleteProfile",
-      [](Service& s, const std::string& id, Reply<void> reply) { s.delete_profile(id, std::move(reply)); });
+  return profile_command(m, userdata, ret_error, "DeleteProfile", &Service::delete_profile);
 }
 
 int property_get_active_profile(sd_bus*, const char*, const char*, const char*, sd_bus_message* reply, void* userdata,

@@ -42,39 +42,20 @@ const ProfileObject& object_of(void* found) { return *static_cast<const ProfileO
 
 // ---- org.mcimd.Tre1.Profile ----
 
-template <class Field>
-int append_profile_field(sd_bus_message* reply, void* found, sd_bus_error* ret_error, std::string_view what,
-                         Field field) {
-  return guarded(ret_error, what, [&]() -> int {
-    return sd_bus_message_append(reply, "s", field(object_of(found).info).c_str());
+// Every Profile property is one string field of the ProfileInfo the look-up found.
+template <std::string ProfileInfo::*Field>
+int property_get_field(sd_bus*, const char*, const char*, const char* property, sd_bus_message* reply, void* found,
+                       sd_bus_error* ret_error) {
+  return guarded(ret_error, property, [&]() -> int {
+    return sd_bus_message_append(reply, "s", (object_of(found).info.*Field).c_str());
   });
 }
 
-int property_get_iccid(sd_bus*, const char*, const char*, const char*, sd_bus_message* reply, void* found,
-                       sd_bus_error* ret_error) {
-  return append_profile_field(reply, found, ret_error, "Iccid", [](const ProfileInfo& p) { return p.iccid; });
-}
-
-int property_get_imsi(sd_bus*, const char*, const char*, const char*, sd_bus_message* reply, void* found,
-                      sd_bus_error* ret_error) {
-  return append_profile_field(reply, found, ret_error, "Imsi", [](const ProfileInfo& p) { return p.imsi; });
-}
-
-int property_get_operator_id(sd_bus*, const char*, const char*, const char*, sd_bus_message* reply, void* found,
-                             sd_bus_error* ret_error) {
-  return append_profile_field(reply, found, ret_error, "OperatorId",
-                              [](const ProfileInfo& p) { return p.operator_id; });
-}
-
-int property_get_state(sd_bus*, const char*, const char*, const char*, sd_bus_message* reply, void* found,
-                       sd_bus_error* ret_error) {
-  return append_profile_field(reply, found, ret_error, "State", [](const ProfileInfo& p) { return p.state; });
-}
-
-int property_get_class(sd_bus*, const char*, const char*, const char*, sd_bus_message* reply, void* found,
-                       sd_bus_error* ret_error) {
-  return append_profile_field(reply, found, ret_error, "Class", [](const ProfileInfo& p) { return p.profile_class; });
-}
+constexpr sd_bus_property_get_t property_get_iccid = property_get_field<&ProfileInfo::iccid>;
+constexpr sd_bus_property_get_t property_get_imsi = property_get_field<&ProfileInfo::imsi>;
+constexpr sd_bus_property_get_t property_get_operator_id = property_get_field<&ProfileInfo::operator_id>;
+constexpr sd_bus_property_get_t property_get_state = property_get_field<&ProfileInfo::state>;
+constexpr sd_bus_property_get_t property_get_class = property_get_field<&ProfileInfo::profile_class>;
 
 // ---- org.mcimd.Tre1.USimApplication ----
 
@@ -134,8 +115,9 @@ void reply_gsm(PendingCall& pending, Result<std::vector<GsmAuthResult>> result) 
 
 // UmtsAuthenticate and ImsAuthenticate take the same arguments and answer alike.
 // Checks: RAND and AUTN are kRandSize and kAutnSize bytes.
-template <class Call>
-int umts_like(sd_bus_message* m, void* found, sd_bus_error* ret_error, std::string_view what, Call call) {
+using UmtsLikeCall = void (Service::*)(const std::string& id, Bytes rand, Bytes autn, Reply<UmtsAuthResult> reply);
+
+int umts_like(sd_bus_message* m, void* found, sd_bus_error* ret_error, std::string_view what, UmtsLikeCall call) {
   return guarded(ret_error, what, [&]() -> int {
     // A copy: the Service may announce changes that refresh or drop the looked-up object.
     ProfileObject profile = object_of(found);
@@ -144,24 +126,18 @@ int umts_like(sd_bus_message* m, void* found, sd_bus_error* ret_error, std::stri
     auto autn = read_fixed_bytes(m, "AUTN", kAutnSize);
     if (!autn) return set_error(ret_error, autn.error());
     return dispatch(m, std::string(what), [&](const Pending& pending) {
-      call(*profile.service, profile.info.id, std::move(*rand), std::move(*autn),
-           replying<UmtsAuthResult>(pending, reply_umts));
+      (profile.service->*call)(profile.info.id, std::move(*rand), std::move(*autn),
+                               replying<UmtsAuthResult>(pending, reply_umts));
     });
   });
 }
 
 int method_umts_authenticate(sd_bus_message* m, void* found, sd_bus_error* ret_error) {
-  return umts_like(m, found, ret_error, "UmtsAuthenticate",
-                   [](Service& s, const std::string& id, Bytes rand, Bytes autn, Reply<UmtsAuthResult> reply) {
-                     s.umts_authenticate(id, std::move(rand), std::move(autn), std::move(reply));
-                   });
+  return umts_like(m, found, ret_error, "UmtsAuthenticate", &Service::umts_authenticate);
 }
 
 int method_ims_authenticate(sd_bus_message* m, void* found, sd_bus_error* ret_error) {
-  return umts_like(m, found, ret_error, "ImsAuthenticate",
-                   [](Service& s, const std::string& id, Bytes rand, Bytes autn, Reply<UmtsAuthResult> reply) {
-                     s.ims_authenticate(id, std::move(rand), std::move(autn), std::move(reply));
-                   });
+  return umts_like(m, found, ret_error, "ImsAuthenticate", &Service::ims_authenticate);
 }
 
 // Checks: one to kMaxGsmRands RANDs of kRandSize bytes each.
