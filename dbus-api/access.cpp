@@ -3,8 +3,6 @@
 #include <algorithm>
 #include <string>
 
-#include "dbus-api/names.hpp"
-
 namespace mcimd::api {
 
 namespace {
@@ -65,29 +63,6 @@ bool role_permits(Role role, Access access) {
       return false;
   }
   return false;
-}
-
-Access required_access(std::string_view interface, std::string_view member) {
-  if (interface == kUsimInterface) {
-    if (member == "UmtsAuthenticate" || member == "GsmAuthenticate" || member == "ImsAuthenticate")
-      return Access::Authenticate;
-    return Access::Manage;
-  }
-  if (interface == kManagerInterface) return member == "ListProfiles" ? Access::Read : Access::Manage;
-  if (interface == kAttestationInterface) {
-    if (member == "GetEndorsement" || member == "ActivateCredential" || member == "GetEvidence" ||
-        member == "ValidatePlatform")
-      return Access::Attest;
-    return Access::Manage;
-  }
-  if (interface == "org.freedesktop.DBus.Properties")
-    return member == "Get" || member == "GetAll" ? Access::Read : Access::Manage;
-  if (interface == "org.freedesktop.DBus.ObjectManager")
-    return member == "GetManagedObjects" ? Access::Read : Access::Manage;
-  if (interface == "org.freedesktop.DBus.Introspectable") return member == "Introspect" ? Access::Read : Access::Manage;
-  if (interface == "org.freedesktop.DBus.Peer")
-    return member == "Ping" || member == "GetMachineId" ? Access::Read : Access::Manage;
-  return Access::Manage;
 }
 
 Status authorize(const Caller& caller, const AccessPolicy& policy, Access access, std::string_view what) {

@@ -4,6 +4,7 @@
 #include <sys/types.h>
 
 #include <optional>
+#include <span>
 #include <string_view>
 #include <vector>
 
@@ -18,6 +19,19 @@ enum class Access {
   Authenticate,  // USimApplication methods
   Attest,        // Attestation methods: EK, AK and quotes are the operator's business
   Manage,        // install/enable/disable/delete, property writes, anything unknown
+};
+
+// What one method needs. Properties are read through org.freedesktop.DBus.Properties, so they
+// are governed by that interface's entries, not by entries of their own.
+struct MemberAccess {
+  std::string_view member;
+  Access access;
+};
+
+// The methods of one interface and what each needs; a method not listed needs Manage.
+struct InterfaceAccess {
+  std::string_view interface;
+  std::span<const MemberAccess> members;
 };
 
 enum class Role {
@@ -62,10 +76,6 @@ Caller trusted_caller(const ReportedCreds& creds);
 Role role_of(const Caller& caller, const AccessPolicy& policy);
 
 bool role_permits(Role role, Access access);
-
-// The access a method call needs, by interface and member. Default deny: a member we do not
-// know (or a call without interface) needs Manage.
-Access required_access(std::string_view interface, std::string_view member);
 
 // OK when the caller's role permits `access`; NotAuthorized naming the caller and the call
 // (`what`, e.g. "org.mcimd.Tre1.Manager.DeleteProfile") otherwise.

@@ -7,12 +7,12 @@
 //   /org/mcimd/Tre1/Profile/<index>   org.mcimd.Tre1.Profile, org.mcimd.Tre1.USimApplication
 //
 // Every incoming method call on these objects (including Properties, Introspectable,
-// ObjectManager and Peer) first passes one bus filter that queries the sender's credentials
-// (sd_bus_query_sender_creds with EUID, EGID, supplementary GIDs, AUGMENT), keeps what cannot
-// have changed since the call was sent (trusted_caller() in access.hpp) and refuses the call
-// with org.mcimd.Tre1.Error.NotAuthorized unless the caller's role allows it. Handlers then validate their arguments,
-// call the Service and answer asynchronously from the Service's reply callback, so the event loop never waits for the
-// TPM. Errors travel as org.mcimd.Tre1.Error.<code_name>, each with a human message.
+// ObjectManager and Peer) first passes one bus filter (bus_filter.hpp) that refuses the call with
+// org.mcimd.Tre1.Error.NotAuthorized unless the caller's role allows it. The handlers, one file
+// per interface (manager_dbus, attestation_dbus, profile_dbus), then validate their arguments,
+// call the Service and answer asynchronously from the Service's reply callback (bus_reply.hpp),
+// so the event loop never waits for the TPM. Errors travel as org.mcimd.Tre1.Error.<code_name>,
+// each with a human message.
 #include <memory>
 
 #include "common/error.hpp"
@@ -43,11 +43,9 @@ class BusAdapter final : private ServiceListener {
   BusAdapter(const BusAdapter&) = delete;
   BusAdapter& operator=(const BusAdapter&) = delete;
 
-  // The adapter's state, reached from the sd-bus callbacks (public so that the vtable handlers
-  // in adapter.cpp need no friendship; not meant for callers).
+ private:
   struct State;
 
- private:
   BusAdapter(sd_bus* bus, Service& service, BusAdapterOptions options);
   Status register_objects();
 

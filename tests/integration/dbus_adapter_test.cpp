@@ -29,6 +29,7 @@
 #include <thread>
 
 #include "dbus-api/adapter.hpp"
+#include "dbus-api/bus_filter.hpp"
 #include "dbus-api/names.hpp"
 #include "protocol/evidence.hpp"
 #include "tests/support/dbus_daemon.hpp"
@@ -791,6 +792,26 @@ TEST_F(TheBusAdapter, ServesProfileAndManagerProperties) {
   EXPECT_EQ(platform.out, "s \"trusted\"\n") << platform.err;
 }
 
+TEST_F(TheBusAdapter, ServesAProfileAsItIsAtEachCallAndNotFoundOnceItIsGone) {
+  auto property = [&](const char* name) {
+    return run_busctl({"get-property", kBusName, profile_path(2), kProfileInterface, name});
+  };
+  EXPECT_EQ(property("State").out, "s \"disabled\"\n");
+  auto enable = run_mcimctl({"enable", "2"});
+  ASSERT_EQ(enable.exit_code, 0) << enable.err;
+  EXPECT_EQ(property("State").out, "s \"enabled\"\n");
+
+  adapter_.on_loop([](FakeService& s) { s.remove(2); });
+  auto gone = property("Iccid");
+  EXPECT_NE(gone.exit_code, 0);
+  EXPECT_NE(gone.err.find("No profile at /org/mcimd/Tre1/Profile/2"), std::string::npos) << gone.err;
+
+  // Another profile at the same index is a new object.
+  adapter_.on_loop([](FakeService& s) { s.add(make_profile(2, "8988211000000000029", "disabled", "operational")); });
+  EXPECT_EQ(property("Iccid").out, "s \"8988211000000000029\"\n");
+  EXPECT_EQ(property("Class").out, "s \"operational\"\n");
+}
+
 TEST_F(TheBusAdapter, ReportsNoActiveProfileAsTheRootPath) {
   adapter_.on_loop([](FakeService& s) { s.remove(1); });
   auto active = run_busctl({"get-property", kBusName, kRootPath, kManagerInterface, "ActiveProfile"});
@@ -1280,6 +1301,7 @@ TEST_F(TheBusAdapter, IntrospectsExactlyAsTheXmlInTheRepositorySays) {
     for (const auto& [method, m] : want.methods) {
       ASSERT_TRUE(have.methods.count(method)) << name << "." << method << " is not on the bus";
       EXPECT_EQ(have.methods.at(method).args, m.args) << name << "." << method;
+      EXPECT_TRUE(listed_access(name, method)) << name << "." << method << " has no access entry";
     }
     for (const auto& [property, p] : want.properties) {
       ASSERT_TRUE(have.properties.count(property)) << name << "." << property << " is not on the bus";

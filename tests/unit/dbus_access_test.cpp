@@ -3,9 +3,15 @@
 #include <systemd/sd-bus.h>
 
 #include <cerrno>
+#include <set>
+#include <string>
 
 #include "dbus-api/access.hpp"
+#include "dbus-api/attestation_dbus.hpp"
+#include "dbus-api/bus_filter.hpp"
+#include "dbus-api/manager_dbus.hpp"
 #include "dbus-api/names.hpp"
+#include "dbus-api/profile_dbus.hpp"
 
 namespace mcimd::api {
 namespace {
@@ -147,6 +153,35 @@ TEST(TheRequiredAccess, FollowsTheApiAndDeniesByDefault) {
   };
   for (const auto& row : rows)
     EXPECT_EQ(required_access(row.interface, row.member), row.access) << row.interface << "." << row.member;
+}
+
+std::set<std::string> methods_of(const sd_bus_vtable* vtable) {
+  std::set<std::string> methods;
+  for (const sd_bus_vtable* entry = vtable; entry->type != _SD_BUS_VTABLE_END; ++entry)
+    if (entry->type == _SD_BUS_VTABLE_METHOD) methods.insert(entry->x.method.member);
+  return methods;
+}
+
+TEST(EveryVtable, HasAnAccessEntryForEachMethodAndForNothingElse) {
+  struct Row {
+    const sd_bus_vtable* vtable;
+    const InterfaceAccess& access;
+  };
+  const Row rows[] = {
+      {manager_vtable, manager_access},
+      {attestation_vtable, attestation_access},
+      {profile_vtable, profile_access},
+      {usim_vtable, usim_access},
+  };
+  for (const auto& row : rows) {
+    std::set<std::string> listed;
+    for (const MemberAccess& entry : row.access.members) {
+      listed.insert(std::string(entry.member));
+      // And the filter consults this very table.
+      EXPECT_EQ(listed_access(row.access.interface, entry.member), entry.access) << row.access.interface;
+    }
+    EXPECT_EQ(listed, methods_of(row.vtable)) << row.access.interface;
+  }
 }
 
 TEST(TheAuthorisation, RefusesWithNotAuthorizedNamingTheCallerAndTheCall) {

@@ -1,0 +1,184 @@
+#include "dbus-api/manager_dbus.hpp"
+
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <string>
+#include <string_view>
+#include <utility>
+
+#include "common/bytes.hpp"
+#include "dbus-api/bus_reply.hpp"
+#include "dbus-api/names.hpp"
+
+namespace mcimd::api {
+
+namespace {
+
+Service& service_of(void* userdata) { return *static_cast<Service*>(userdata); }
+
+// The profile an argument names: `path` must be a profile object path of an installed profile.
+Result<ProfileInfo> profile_at(const Service& service, std::string_view path) {
+  auto index = parse_profile_path(path);
+  if (!index)
+    return fail(Code::InvalidArgument,
+                "'" + std::string(path) + "' is not a profile object path (" + kProfilePathPrefix + "/<index>)");
+  auto info = service.find_profile(*index);
+  if (!info) return fail(Code::NotFound, "No profile at " + std::string(path));
+  return *info;
+}
+
+// Reads the profile document from a descriptor the caller passed. Checks: a regular file (or
+// memfd) — a pipe or socket could block the event loop forever; readable; at most
+// kMaxProfileDocumentSize bytes. The text holds K and OPc, so it goes into a SecureString.
+Result<SecureString> read_profile_document(int fd) {
+  struct stat st {};
+  if (fstat(fd, &st) < 0)
+    return fail(Code::InvalidArgument, "Cannot inspect the passed descriptor: " + errno_text(errno));
+  if (!S_ISREG(st.st_mode))
+    return fail(Code::InvalidArgument, "The profile document must be passed as a regular file or memfd descriptor");
+  if (st.st_size < 0 || static_cast<std::size_t>(st.st_size) > kMaxProfileDocumentSize)
+    return fail(Code::InvalidArgument, "The profile document is " + std::to_string(st.st_size) + " bytes; at most " +
+                                           std::to_string(kMaxProfileDocumentSize) + " are accepted");
+  // Read from offset 0 whatever the descriptor's position, one byte beyond the limit to notice a
+  // file that grew after fstat().
+  SecureString text(kMaxProfileDocumentSize + 1, '\0');
+  std::size_t used = 0;
+  while (used < text.size()) {
+    ssize_t n = pread(fd, text.data() + used, text.size() - used, static_cast<off_t>(used));
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      return fail(Code::InvalidArgument, "Cannot read the passed descriptor: " + errno_text(errno));
+    }
+    if (n == 0) break;
+    used += static_cast<std::size_t>(n);
+  }
+  if (used > kMaxProfileDocumentSize)
+    return fail(Code::InvalidArgument,
+                "The profile document exceeds " + std::to_string(kMaxProfileDocumentSize) + " bytes");
+  if (used == 0) return fail(Code::InvalidArgument, "The profile document is empty");
+  text.resize(used);
+  return text;
+}
+
+int method_list_profiles(sd_bus_message* m, void* userdata, sd_bus_error* ret_error) {
+  return guarded(ret_error, "ListProfiles", [&]() -> int {
+    Service& service = service_of(userdata);
+    auto profiles = service.list_profiles();
+    std::sort(profiles.begin(), profiles.end(), [](auto& a, auto& b) { return a.index < b.index; });
+    sd_bus_message* raw = nullptr;
+    int r = sd_bus_message_new_method_return(m, &raw);
+    if (r < 0) return r;
+    SdBusMessage reply(raw);
+    r = sd_bus_message_open_container(reply.get(), SD_BUS_TYPE_ARRAY, "o");
+    if (r < 0) return r;
+    for (const auto& p : profiles) {
+      r = sd_bus_message_append(reply.get(), "o", profile_path(p.index).c_str());
+      if (r < 0) return r;
+    }
+    r = sd_bus_message_close_container(reply.get());
+    if (r < 0) return r;
+    return sd_bus_send(nullptr, reply.get(), nullptr);
+  });
+}
+
+int method_install_profile(sd_bus_message* m, void* userdata, sd_bus_error* ret_error) {
+  return guarded(ret_error, "InstallProfile", [&]() -> int {
+    Service& service = service_of(userdata);
+    int fd = -1;  // owned by the message
+    int r = sd_bus_message_read(m, "h", &fd);
+    if (r < 0) return r;
+    auto document = read_profile_document(fd);
+    if (!document) return set_error(ret_error, document.error());
+    return dispatch(m, "InstallProfile", [&](const Pending& pending) {
+      service.install_profile(std::move(*document),
+                              answering<ProfileInfo>(pending, [](sd_bus_message* reply, const ProfileInfo& info) {
+                                return sd_bus_message_append(reply, "o", profile_path(info.index).c_str());
+                              }));
+    });
+  });
+}
+
+// EnableProfile, DisableProfile and DeleteProfile share their shape: one profile path in,
+// nothing out.
+using ProfileCommand = void (Service::*)(const std::string& id, Reply<void> reply);
+
+int profile_command(sd_bus_message* m, void* userdata, sd_bus_error* ret_error, std::string_view what,
+                    ProfileCommand command) {
+  return guarded(ret_error, what, [&]() -> int {
+    Service& service = service_of(userdata);
+    const char* path = nullptr;
+    int r = sd_bus_message_read(m, "o", &path);
+    if (r < 0) return r;
+    auto profile = profile_at(service, path);
+    if (!profile) return set_error(ret_error, profile.error());
+    return dispatch(m, std::string(what), [&](const Pending& pending) {
+      (service.*command)(profile->id, replying<void>(pending, reply_status));
+    });
+  });
+}
+
+int method_enable_profile(sd_bus_message* m, void* userdata, sd_bus_error* ret_error) {
+  return profile_command(m, userdata, ret_error, "EnableProfile", &Service::enable_profile);
+}
+
+int method_disable_profile(sd_bus_message* m, void* userdata, sd_bus_error* ret_error) {
+  return profile_command(m, userdata, ret_error, "DisableProfile", &Service::disable_profile);
+}
+
+int method_delete_profile(sd_bus_message* m, void* userdata, sd_bus_error* ret_error) {
+  return profile_command(m, userdata, ret_error, "DeleteProfile", &Service::delete_profile);
+}
+
+int property_get_active_profile(sd_bus*, const char*, const char*, const char*, sd_bus_message* reply, void* userdata,
+                                sd_bus_error* ret_error) {
+  return guarded(ret_error, "ActiveProfile", [&]() -> int {
+    Service& service = service_of(userdata);
+    std::string active = service.active_profile();
+    std::string path = "/";  // no active profile: the conventional null object path
+    if (!active.empty()) {
+      for (const auto& p : service.list_profiles())
+        if (p.id == active) path = profile_path(p.index);
+    }
+    return sd_bus_message_append(reply, "o", path.c_str());
+  });
+}
+
+int property_get_platform_state(sd_bus*, const char*, const char*, const char*, sd_bus_message* reply, void* userdata,
+                                sd_bus_error* ret_error) {
+  return guarded(ret_error, "PlatformState", [&]() -> int {
+    return sd_bus_message_append(reply, "s", service_of(userdata).platform_state().c_str());
+  });
+}
+
+constexpr MemberAccess kManagerMembers[] = {
+    {"ListProfiles", Access::Read},     {"InstallProfile", Access::Manage}, {"EnableProfile", Access::Manage},
+    {"DisableProfile", Access::Manage}, {"DeleteProfile", Access::Manage},
+};
+
+}  // namespace
+
+// Kept in sync with org.mcimd.Tre1.xml; a test compares them.
+const sd_bus_vtable manager_vtable[] = {
+    SD_BUS_VTABLE_START(0),
+    SD_BUS_METHOD_WITH_ARGS("ListProfiles", SD_BUS_NO_ARGS, SD_BUS_RESULT("ao", profiles), method_list_profiles,
+                            SD_BUS_VTABLE_UNPRIVILEGED),
+    SD_BUS_METHOD_WITH_ARGS("InstallProfile", SD_BUS_ARGS("h", document), SD_BUS_RESULT("o", profile),
+                            method_install_profile, SD_BUS_VTABLE_UNPRIVILEGED),
+    SD_BUS_METHOD_WITH_ARGS("EnableProfile", SD_BUS_ARGS("o", profile), SD_BUS_NO_RESULT, method_enable_profile,
+                            SD_BUS_VTABLE_UNPRIVILEGED),
+    SD_BUS_METHOD_WITH_ARGS("DisableProfile", SD_BUS_ARGS("o", profile), SD_BUS_NO_RESULT, method_disable_profile,
+                            SD_BUS_VTABLE_UNPRIVILEGED),
+    SD_BUS_METHOD_WITH_ARGS("DeleteProfile", SD_BUS_ARGS("o", profile), SD_BUS_NO_RESULT, method_delete_profile,
+                            SD_BUS_VTABLE_UNPRIVILEGED),
+    SD_BUS_PROPERTY("ActiveProfile", "o", property_get_active_profile, 0, SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
+    SD_BUS_PROPERTY("PlatformState", "s", property_get_platform_state, 0, SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
+    SD_BUS_VTABLE_END,
+};
+
+// Listing is reading; everything that changes the profiles is managing.
+constinit const InterfaceAccess manager_access{kManagerInterface, kManagerMembers};
+
+}  // namespace mcimd::api
