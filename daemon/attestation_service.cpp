@@ -46,33 +46,41 @@ attestation::EvidenceOptions ServiceCore::evidence_options() const {
   return o;
 }
 
-Result<tpm::KeyBlob> ServiceCore::attestation_key(tpm::Context& tpm) {
-  if (device_.ak) return *device_.ak;
-  auto dir = config_.store / "attestation";
-  auto pub = read_file(dir / "ak.pub", 64 * 1024);
-  auto priv = read_file(dir / "ak.priv", 64 * 1024);
-  if (pub && priv) {
-    device_.ak = tpm::KeyBlob{std::move(*pub), std::move(*priv)};
-    return *device_.ak;
-  }
-  if (!pub && pub.error().code != Code::NotFound) return tl::unexpected(pub.error());
-  if (!priv && priv.error().code != Code::NotFound) return tl::unexpected(priv.error());
-  auto ak = MCIMD_TRY(tpm.create_ak());
-  MCIMD_CHECK(make_private_dir(dir));
-  // The private part first: a public file alone is never taken for a key.
-  MCIMD_CHECK(write_file_atomic(dir / "ak.priv", ak.private_area));
-  MCIMD_CHECK(write_file_atomic(dir / "ak.pub", ak.public_area));
-  log::info("Created the attestation key");
-  device_.ak = ak;
-  return ak;
+Result<tpm::KeyBlob> ServiceCore::attestation_key(Device& d) {
+  auto* tpm = MCIMD_TRY(d.tpm());
+  auto verified = d.approved([&]() -> Result<tpm::KeyBlob> {
+    auto record = MCIMD_TRY(d.store()->attestation());
+    if (record) return tpm::KeyBlob{record->ak.public_area, record->ak.private_area};
+    auto ak = MCIMD_TRY(tpm->create_ak());
+    MCIMD_CHECK(d.store()->set_attestation(store::AttestationRecord{store::Blob{ak.public_area, ak.private_area}, {}}));
+    log::info("Created the attestation key");
+    return ak;
+  });
+  if (verified) return verified;
+  if (verified.error().code != Code::PlatformStateChanged && verified.error().code != Code::InvalidState)
+    return tl::unexpected(verified.error());
+  // Locked: the key store.json names, unverified. That is safe to use: the TPM checks the blob's
+  // integrity when loading it, and the operator checks the key is the one it enrolled.
+  auto hint = MCIMD_TRY(store::Store::attestation_at(config_.store));
+  if (hint) return tpm::KeyBlob{hint->ak.public_area, hint->ak.private_area};
+  return fail(Code::InvalidState, "There is no attestation key yet; it is made in the store, which opens once a "
+                                  "signed PCR policy approves the platform (" + verified.error().message + ")");
+}
+
+Result<tpm::EkType> ServiceCore::enrolled_ek_type(Device& d) {
+  std::optional<store::AttestationRecord> record;
+  if (d.unlocked()) record = MCIMD_TRY(d.store()->attestation());
+  else record = MCIMD_TRY(store::Store::attestation_at(config_.store));
+  if (record && record->enrolled_ek_type) return parse_ek_type(*record->enrolled_ek_type);
+  return tpm::EkType::EccP256;
 }
 
 void ServiceCore::get_endorsement(const std::string& ek_type, api::Reply<api::EndorsementData> reply) {
   run_job<api::EndorsementData>(
-      [this, ek_type](tpm::Context& tpm, store::Store&) -> Result<api::EndorsementData> {
+      [this, ek_type](Device& d) -> Result<api::EndorsementData> {
         auto type = MCIMD_TRY(parse_ek_type(ek_type));
-        auto ak = MCIMD_TRY(attestation_key(tpm));
-        auto request = MCIMD_TRY(attestation::enrolment_request(tpm, ak, type));
+        auto ak = MCIMD_TRY(attestation_key(d));
+        auto request = MCIMD_TRY(attestation::enrolment_request(*MCIMD_TRY(d.tpm()), ak, type));
         return api::EndorsementData{std::move(request.ek_public), std::move(request.ek_certificate),
                                     std::move(request.ak_public)};
       },
@@ -83,20 +91,32 @@ void ServiceCore::activate_credential(const std::string& ek_type, Bytes credenti
                                       api::Reply<SecureBytes> reply) {
   run_job<SecureBytes>(
       [this, ek_type, blob = std::move(credential_blob), secret = std::move(encrypted_secret)](
-          tpm::Context& tpm, store::Store&) -> Result<SecureBytes> {
+          Device& d) -> Result<SecureBytes> {
         auto type = MCIMD_TRY(parse_ek_type(ek_type));
-        auto ak = MCIMD_TRY(attestation_key(tpm));
-        return attestation::activate_credential(tpm, ak, type, protocol::CredentialChallenge{blob, secret});
+        auto ak = MCIMD_TRY(attestation_key(d));
+        auto released = MCIMD_TRY(attestation::activate_credential(*MCIMD_TRY(d.tpm()), ak, type,
+                                                                    protocol::CredentialChallenge{blob, secret}));
+        // The operator enrolled this EK: evidence carries its certificate from now on.
+        if (d.unlocked()) {
+          auto record = MCIMD_TRY(d.store()->attestation());
+          if (record && record->enrolled_ek_type != ek_type) {
+            record->enrolled_ek_type = ek_type;
+            MCIMD_CHECK(d.store()->set_attestation(*record));
+          }
+        }
+        return released;
       },
       std::move(reply));
 }
 
 void ServiceCore::get_evidence(Bytes nonce, api::Reply<std::string> reply) {
   run_job<std::string>(
-      [this, nonce = std::move(nonce)](tpm::Context& tpm, store::Store&) -> Result<std::string> {
+      [this, nonce = std::move(nonce)](Device& d) -> Result<std::string> {
         MCIMD_CHECK(check_nonce(nonce));
-        auto ak = MCIMD_TRY(attestation_key(tpm));
-        auto evidence = MCIMD_TRY(attestation::collect_evidence(tpm, ak, nonce, evidence_options()));
+        auto ak = MCIMD_TRY(attestation_key(d));
+        auto options = evidence_options();
+        options.ek_type = MCIMD_TRY(enrolled_ek_type(d));
+        auto evidence = MCIMD_TRY(attestation::collect_evidence(*MCIMD_TRY(d.tpm()), ak, nonce, options));
         return protocol::to_json(evidence);
       },
       std::move(reply));
@@ -104,8 +124,7 @@ void ServiceCore::get_evidence(Bytes nonce, api::Reply<std::string> reply) {
 
 void ServiceCore::validate_platform(std::string signed_policy, Bytes nonce, api::Reply<api::PlatformReport> reply) {
   run_job<api::PlatformReport>(
-      [this, jws = std::move(signed_policy), nonce = std::move(nonce)](tpm::Context& tpm,
-                                                                       store::Store&) -> Result<api::PlatformReport> {
+      [this, jws = std::move(signed_policy), nonce = std::move(nonce)](Device& d) -> Result<api::PlatformReport> {
         MCIMD_CHECK(check_nonce(nonce));
         if (config_.attestation.policy_trust.empty())
           return fail(Code::Unsupported, "No operator is trusted to sign reference policies (attestation.policy-trust)");
@@ -115,7 +134,8 @@ void ServiceCore::validate_platform(std::string signed_policy, Bytes nonce, api:
         if (!content) return fail(Code::NotAuthorized, "The reference policy's signature: " + content.error().message);
         auto policy = MCIMD_TRY(attestation::parse_policy(
             std::string_view(reinterpret_cast<const char*>(content->payload.data()), content->payload.size())));
-        auto ak = MCIMD_TRY(attestation_key(tpm));
+        auto ak = MCIMD_TRY(attestation_key(d));
+        auto& tpm = *MCIMD_TRY(d.tpm());
         // 2. Evaluate the platform against it, then 3. bind the verdict to a quote over the same
         // PCR values; if they moved in between, evaluate again.
         for (unsigned attempt = 0; attempt < 3; ++attempt) {
@@ -141,7 +161,7 @@ void ServiceCore::validate_platform(std::string signed_policy, Bytes nonce, api:
           auto expected = MCIMD_TRY(protocol::pcr_digest(info.selection, report.pcrs, "sha256"));
           if (expected != info.pcr_digest) continue;
           log::info(std::string("Semi-autonomous validation: platform ") + (report.trusted ? "trusted" : "not trusted"));
-          device_.platform_state = report.trusted ? "trusted" : "changed";
+          d.platform_state = report.trusted ? "trusted" : "changed";
           return api::PlatformReport{std::move(report_json), std::move(bound.message), std::move(bound.signature)};
         }
         return fail(Code::Busy, "The PCRs kept changing while the platform was being validated; try again");

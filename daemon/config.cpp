@@ -50,6 +50,13 @@ Result<uint64_t> as_uint(const Ctx& c, const YAML::Node& n, std::string_view key
   return v;
 }
 
+Result<bool> as_bool(const Ctx& c, const YAML::Node& n, std::string_view key) {
+  if (!n.IsScalar()) return bad(c, n, key, "expected true or false");
+  if (n.Scalar() == "true") return true;
+  if (n.Scalar() == "false") return false;
+  return bad(c, n, key, "'" + n.Scalar() + "' is not true or false");
+}
+
 template <class Id>
 Result<std::vector<Id>> as_ids(const Ctx& c, const YAML::Node& n, std::string_view key, bool groups) {
   std::vector<Id> out;
@@ -79,9 +86,12 @@ using Handler = std::function<Status(const YAML::Node&)>;
 // Walks a mapping, dispatching each key to its handler; unknown keys are errors.
 Status walk(const Ctx& c, const YAML::Node& map, std::string_view prefix, const std::map<std::string, Handler>& handlers) {
   if (!map.IsMap()) return bad(c, map, prefix.empty() ? "(top level)" : prefix, "expected a mapping of keys");
+  std::set<std::string> seen;
   for (const auto& kv : map) {
     std::string key = kv.first.Scalar();
     std::string full = prefix.empty() ? key : std::string(prefix) + "." + key;
+    // yaml-cpp keeps both of a repeated key; which one would win is not obvious to a reader.
+    if (!seen.insert(key).second) return bad(c, kv.first, full, "given twice");
     auto it = handlers.find(key);
     if (it == handlers.end()) {
       std::string known;
@@ -173,6 +183,19 @@ Result<Config> parse_config(std::string_view yaml, std::string_view source) {
                                              [&](const YAML::Node& n) -> Status {
                                                cfg.tpm.pcrs = MCIMD_TRY(as_string(c, n, "tpm.pcrs"));
                                                return check_pcrs(c, n, cfg.tpm.pcrs);
+                                             }},
+                                            {"policy-authority",
+                                             [&](const YAML::Node& n) -> Status {
+                                               auto v = MCIMD_TRY(as_string(c, n, "tpm.policy-authority"));
+                                               if (!v.starts_with('/'))
+                                                 return bad(c, n, "tpm.policy-authority", "must be an absolute path");
+                                               cfg.tpm.policy_authority = v;
+                                               return {};
+                                             }},
+                                            {"allow-resettable-pcrs",
+                                             [&](const YAML::Node& n) -> Status {
+                                               cfg.tpm.allow_resettable_pcrs = MCIMD_TRY(as_bool(c, n, "tpm.allow-resettable-pcrs"));
+                                               return {};
                                              }},
                                             {"nv-counter-index",
                                              [&](const YAML::Node& n) -> Status {

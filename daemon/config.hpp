@@ -15,7 +15,18 @@ namespace mcimd::daemon {
 
 struct TpmConfig {
   std::string tcti = "device:/dev/tpmrm0";
-  std::string pcrs = "sha256:7";         // PolicyPCR selection for newly installed profiles
+  // The PCRs every signed PCR policy must bind at least (docs/operations.md, "PCR binding").
+  // PCR 7 records the Secure Boot policy and the authorities that signed what booted: it stays
+  // across updates signed by the same vendor keys and moves when Secure Boot is disabled or the
+  // key databases change.
+  std::string pcrs = "sha256:7";
+  // The policy authority's public key (PEM, ECC P-256): profiles are bound to it by
+  // PolicyAuthorize, and only PCR policies it signed unlock them. Empty: profiles cannot be
+  // installed or used (attestation still works).
+  std::filesystem::path policy_authority;
+  // PCRs 16 (debug) and 23 (application) can be reset by any process without a reboot, so a
+  // policy naming them binds nothing; refused unless allowed here (demos and tests).
+  bool allow_resettable_pcrs = false;
   uint32_t nv_counter_index = 0x01004d43;  // owner NV range (TCG registry: 0x01000000–0x013FFFFF)
   unsigned retries = 8;                  // bound on TPM_RC_RETRY/YIELDED/TESTING/PCR_CHANGED
   // How new profiles keep K: "tpm-aes" (an AES key object, Milenage's AES runs in the TPM) or

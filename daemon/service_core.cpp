@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <variant>
 
+#include "common/log.hpp"
 #include "daemon/service_helpers.hpp"
 #include "daemon/tpm_job.hpp"
 
@@ -10,7 +11,7 @@ namespace mcimd::daemon {
 
 using namespace detail;
 
-ServiceCore::ServiceCore(const Config& config) : config_(config), device_(config.tpm.nv_counter_index) {}
+ServiceCore::ServiceCore(const Config& config) : config_(config), device_(config_) {}
 
 ServiceCore::~ServiceCore() { stop(); }
 
@@ -42,26 +43,32 @@ void ServiceCore::start(std::function<void(Status)> done) {
   auto st = worker_->submit<std::monostate>(
       [this, snapshot]() -> Result<std::monostate> {
         auto r = [&]() -> Result<std::monostate> {
-          auto ctx = MCIMD_TRY(open_tpm());
-          // Another (or a cleared) TPM first: its NV counter means nothing for this store, so
-          // judging the store by it would only give a misleading rollback error.
-          auto srk_now = MCIMD_TRY(ctx->srk_public());
-          auto pinned = MCIMD_TRY(store::Store::pinned_srk_at(config_.store));
-          if (pinned && *pinned != srk_now)
-            return fail(Code::TpmMismatch,
-                        "The TPM's storage root key differs from the one pinned in the store "
-                        "(another TPM, or a cleared one); the profiles cannot be used here");
+          auto* ctx = MCIMD_TRY(device_.tpm());
           if (config_.tpm.key_protection == "tpm-aes") {
             auto supported = ctx->check_encrypt_decrypt_support();
             if (!supported)
               return fail(supported.error().code,
                           supported.error().message + " (set tpm.key-protection: sealed to keep K sealed instead)");
           }
-          CounterAttachment attached(device_.counter, *ctx);
-          device_.store.emplace(MCIMD_TRY(store::Store::open(config_.store, device_.counter)));
-          if (!device_.store->pinned_srk()) MCIMD_CHECK(device_.store->pin_srk(srk_now));
+          std::vector<std::string> skipped;
+          MCIMD_CHECK(device_.load_policies(skipped));
+          for (const auto& why : skipped) log::warning("Ignoring a kept PCR policy: " + why);
+          if (!device_.policies().has_authority()) {
+            log::warning("No PCR policy authority is configured (tpm.policy-authority): profiles cannot be "
+                         "installed or used until one is");
+            return std::monostate{};
+          }
+          auto unlocked = device_.approved([&]() -> Status { return {}; });
+          if (!unlocked) {
+            // A platform no kept policy approves is a state to report, not a reason to stop: the
+            // operator must still be able to attest it, and a newly signed policy unlocks it.
+            if (unlocked.error().code != Code::PlatformStateChanged) return tl::unexpected(unlocked.error());
+            log::warning("The store stays locked: " + unlocked.error().message);
+            device_.platform_state = "changed";
+          }
           return std::monostate{};
         }();
+        device_.after_job();
         *snapshot = take_snapshot();
         return r;
       },

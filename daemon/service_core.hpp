@@ -12,7 +12,7 @@
 #include "aka/block_cipher.hpp"
 #include "attestation/device.hpp"
 #include "daemon/config.hpp"
-#include "daemon/tpm_bridge.hpp"
+#include "daemon/device.hpp"
 #include "daemon/tpm_worker.hpp"
 #include "dbus-api/service.hpp"
 #include "mcim-store/store.hpp"
@@ -25,8 +25,10 @@ class ServiceCore final : public api::Service {
   [[nodiscard]] static Result<std::unique_ptr<ServiceCore>> create(sd_event* loop, const Config& config);
   ~ServiceCore() override;
 
-  // Opens the TPM (SRK get-or-create, pinned SRK check), opens the store (rollback check) and
-  // loads the profile snapshot. done() runs on the loop thread.
+  // Opens the TPM (SRK get-or-create, pinned SRK check), reads the signed PCR policies and
+  // unlocks the store when one approves the platform (MAC, objects and counter checked), then
+  // takes the profile snapshot. A platform no policy approves, or no configured authority, is not
+  // fatal: the daemon serves attestation and waits for a policy. done() runs on the loop thread.
   void start(std::function<void(Status)> done);
   // Stops the worker after the job it is running; queued jobs still complete.
   void stop();
@@ -55,6 +57,9 @@ class ServiceCore final : public api::Service {
   void get_evidence(Bytes nonce, api::Reply<std::string> reply) override;
   void validate_platform(std::string signed_policy, Bytes nonce, api::Reply<api::PlatformReport> reply) override;
 
+  void add_pcr_policy(std::string document, api::Reply<std::string> reply) override;
+  void list_pcr_policies(api::Reply<std::vector<api::PcrPolicyInfo>> reply) override;
+
  private:
   ServiceCore(const Config& config);
 
@@ -64,39 +69,32 @@ class ServiceCore final : public api::Service {
     std::string active;
     std::optional<std::string> platform_state;
   };
-  // Worker-thread state: only touched inside jobs.
-  struct Device {
-    explicit Device(uint32_t nv_index) : counter(nv_index) {}
-    TpmCounter counter;
-    std::optional<store::Store> store;
-    std::optional<std::string> platform_state;  // set by a job that learnt it
-    std::optional<tpm::KeyBlob> ak;              // the attestation key, once loaded or created
-  };
-
-  // Opens a TPM context for one job, checks the SRK against the pinned one, runs fn, takes a
-  // snapshot; on the loop thread applies the snapshot then replies.
+  // Runs fn on the worker with the kept device state; exceptions become Internal errors; takes
+  // a snapshot; on the loop thread applies the snapshot then replies.
   template <class T>
-  void run_job(std::function<Result<T>(tpm::Context&, store::Store&)> fn, api::Reply<T> reply);
-  Result<std::unique_ptr<tpm::Context>> open_tpm();
+  void run_job(std::function<Result<T>(Device&)> fn, api::Reply<T> reply);
   Snapshot take_snapshot();
   void apply(Snapshot snapshot);
 
-  Result<api::UmtsAuthResult> do_umts(tpm::Context& tpm, store::Store& st, const std::string& id, const Bytes& rand,
-                                      const Bytes& autn);
-  Result<store::Profile> usable_profile(store::Store& st, const std::string& id);
-  // Runs fn with K as a block cipher: the TPM AES object, or (sealed fallback) K unsealed into
-  // locked memory behind OpenSSL; and OPc unsealed. Both under the profile's PCR policy.
+  Result<api::UmtsAuthResult> do_umts(Device& d, const std::string& id, const Bytes& rand, const Bytes& autn);
+  // The profile, enabled and bound to the configured authority.
+  Result<store::Profile> usable_profile(Device& d, const std::string& id);
+  // Runs fn with K as a block cipher (the TPM AES object under the approved policy, or, for the
+  // sealed fallback, K unsealed into locked memory behind OpenSSL) and OPc (kept, unsealed).
   template <class T>
-  Result<T> with_credentials(tpm::Context& tpm, const store::Profile& profile,
+  Result<T> with_credentials(Device& d, const store::Profile& profile,
                              const std::function<Result<T>(aka::BlockCipher&, const aka::Block& opc)>& fn);
 
-  // The attestation key: created under the SRK on first use and kept beside the store.
-  Result<tpm::KeyBlob> attestation_key(tpm::Context& tpm);
+  // The attestation key: from the store, created under the SRK on first use and committed there.
+  // While the store is locked, the one store.json names (unverified; the TPM checks the blob and
+  // the operator the key) so a changed platform can still prove what changed.
+  Result<tpm::KeyBlob> attestation_key(Device& d);
+  Result<tpm::EkType> enrolled_ek_type(Device& d);
   attestation::EvidenceOptions evidence_options() const;
 
   Config config_;
   std::unique_ptr<TpmWorker> worker_;
-  Device device_;
+  Device device_;  // worker thread only
   api::ServiceListener* listener_ = nullptr;
   std::vector<api::ProfileInfo> profiles_;
   std::string active_;

@@ -1,4 +1,4 @@
-// The TPM side of every job: opening the TPM for it, and the snapshot the loop thread learns after it.
+// What the loop thread learns after every job: the profiles, the active one, the platform state.
 #include <map>
 
 #include "daemon/service_core.hpp"
@@ -8,27 +8,11 @@ namespace mcimd::daemon {
 
 using namespace detail;
 
-Result<std::unique_ptr<tpm::Context>> ServiceCore::open_tpm() {
-  tpm::ContextOptions options;
-  options.tcti = config_.tpm.tcti;
-  options.retry.max_attempts = std::max(1u, config_.tpm.retries);
-  auto ctx = MCIMD_TRY(tpm::Context::open(options));
-  auto srk = MCIMD_TRY(ctx->srk_public());
-  if (device_.store) {
-    const auto& pinned = device_.store->pinned_srk();
-    if (pinned && *pinned != srk)
-      return fail(Code::TpmMismatch,
-                  "The TPM's storage root key differs from the one this store was created with "
-                  "(another TPM, or a cleared one); the profiles cannot be used here");
-  }
-  return ctx;
-}
-
 ServiceCore::Snapshot ServiceCore::take_snapshot() {
   Snapshot s;
-  if (device_.store) {
-    for (auto& m : device_.store->profiles()) s.profiles.push_back(to_info(m));
-    s.active = device_.store->active().value_or("");
+  if (auto* st = device_.store()) {
+    for (auto& m : st->profiles()) s.profiles.push_back(to_info(m));
+    s.active = st->active().value_or("");
   }
   s.platform_state = std::exchange(device_.platform_state, std::nullopt);
   return s;

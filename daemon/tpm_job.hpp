@@ -1,27 +1,31 @@
 #pragma once
-// ServiceCore::run_job: every TPM and store access runs as one job on the TPM worker thread.
+// ServiceCore::run_job: every TPM and store access runs as one job on the TPM worker thread,
+// with the device state the worker keeps between jobs.
 #include "common/log.hpp"
 #include "daemon/service_core.hpp"
 
 namespace mcimd::daemon {
 
 template <class T>
-void ServiceCore::run_job(std::function<Result<T>(tpm::Context&, store::Store&)> fn, api::Reply<T> reply) {
+void ServiceCore::run_job(std::function<Result<T>(Device&)> fn, api::Reply<T> reply) {
   auto snapshot = std::make_shared<Snapshot>();
   auto st = worker_->submit<T>(
       [this, fn = std::move(fn), snapshot]() -> Result<T> {
-        auto result = [&]() -> Result<T> {
-          if (!device_.store) return fail(Code::InvalidState, "The store is not open");
-          auto ctx = MCIMD_TRY(open_tpm());
-          CounterAttachment attached(device_.counter, *ctx);
-          auto r = fn(*ctx, *device_.store);
-          if (ctx->live_handles() != 0)
-            log::debug("TPM job left " + std::to_string(ctx->live_handles()) + " handle(s) loaded");
-          return r;
-        }();
-        if (!result && result.error().code == Code::PlatformStateChanged) device_.platform_state = "changed";
-        *snapshot = take_snapshot();
-        return result;
+        // However fn ends (an exception becomes an Internal answer in the worker), a lost TPM
+        // connection is dropped and the loop thread learns the state the job left.
+        struct Finish {
+          ServiceCore& core;
+          Snapshot& snapshot;
+          ~Finish() {
+            core.device_.after_job();
+            try {
+              snapshot = core.take_snapshot();
+            } catch (...) {
+              log::error("Failed to take the profile snapshot after a job, ignoring.");
+            }
+          }
+        } finish{*this, *snapshot};
+        return fn(device_);
       },
       [this, reply, snapshot](Result<T> r) {
         apply(std::move(*snapshot));
@@ -29,6 +33,5 @@ void ServiceCore::run_job(std::function<Result<T>(tpm::Context&, store::Store&)>
       });
   if (!st) reply(tl::unexpected(st.error()));
 }
-
 
 }  // namespace mcimd::daemon

@@ -27,6 +27,11 @@ Result<std::unique_ptr<TpmWorker>> TpmWorker::create(sd_event* loop, unsigned qu
   return w;
 }
 
+tl::unexpected<Error> TpmWorker::internal_error(const char* what) {
+  log::error(std::string("Internal error in a TPM job: ") + what);
+  return fail(Code::Internal, std::string("Internal error: ") + what);
+}
+
 TpmWorker::~TpmWorker() {
   stop();
   if (source_) sd_event_source_disable_unref(source_);

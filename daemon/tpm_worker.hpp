@@ -7,6 +7,8 @@
 #include <chrono>
 #include <condition_variable>
 #include <deque>
+#include <exception>
+#include <optional>
 #include <functional>
 #include <memory>
 #include <mutex>
@@ -24,11 +26,22 @@ class TpmWorker {
 
   // Runs job on the worker thread, then done(result) on the loop thread. Busy when the queue
   // is full or the worker is stopping (done is not called then).
+  // A job that throws is a bug: it costs that one answer (Internal, the exception's text), never
+  // the worker thread or the daemon.
   template <class T>
   [[nodiscard]] Status submit(std::function<Result<T>()> job, std::function<void(Result<T>)> done) {
     auto result = std::make_shared<std::optional<Result<T>>>();
-    return enqueue([job = std::move(job), result] { result->emplace(job()); },
-                   [done = std::move(done), result] { done(std::move(**result)); });
+    return enqueue(
+        [job = std::move(job), result] {
+          try {
+            result->emplace(job());
+          } catch (const std::exception& e) {
+            result->emplace(internal_error(e.what()));
+          } catch (...) {
+            result->emplace(internal_error("an exception of unknown type"));
+          }
+        },
+        [done = std::move(done), result] { done(std::move(**result)); });
   }
 
   // Finishes the running job and every queued one, then joins the thread. Completions still
@@ -41,6 +54,8 @@ class TpmWorker {
 
  private:
   TpmWorker() = default;
+  // Logs the exception and makes the error a job answers with.
+  static tl::unexpected<Error> internal_error(const char* what);
   Status enqueue(std::function<void()> work, std::function<void()> completion);
   void run();
   static int on_completion(sd_event_source* s, int fd, uint32_t revents, void* userdata);

@@ -402,4 +402,37 @@ CallResult<PlatformReport> Client::validate_platform(const std::string& signed_p
   return out;
 }
 
+CallResult<std::string> Client::add_pcr_policy(const std::string& document) {
+  auto m = new_call(bus_.get(), kRootPath, kManagerInterface, "AddPcrPolicy");
+  if (!m) return tl::unexpected(m.error());
+  int r = sd_bus_message_append(m->get(), "s", document.c_str());
+  if (r < 0) return call_failed(r, BusError{});
+  // Unlocking the store after a new policy takes a few TPM commands, a ticket among them.
+  auto reply = call(bus_.get(), m->get(), kAttestationTimeoutUsec);
+  if (!reply) return tl::unexpected(reply.error());
+  const char* id = nullptr;
+  r = sd_bus_message_read(reply->get(), "s", &id);
+  if (r < 0) return bad_reply(r, "AddPcrPolicy");
+  return std::string(id);
+}
+
+CallResult<std::vector<PcrPolicyInfo>> Client::list_pcr_policies() {
+  auto m = new_call(bus_.get(), kRootPath, kManagerInterface, "ListPcrPolicies");
+  if (!m) return tl::unexpected(m.error());
+  auto reply = call(bus_.get(), m->get());
+  if (!reply) return tl::unexpected(reply.error());
+  std::vector<PcrPolicyInfo> out;
+  int r = sd_bus_message_enter_container(reply->get(), SD_BUS_TYPE_ARRAY, "(ssb)");
+  if (r < 0) return bad_reply(r, "ListPcrPolicies");
+  const char* id = nullptr;
+  const char* pcrs = nullptr;
+  int active = 0;
+  while ((r = sd_bus_message_read(reply->get(), "(ssb)", &id, &pcrs, &active)) > 0)
+    out.push_back(PcrPolicyInfo{id, pcrs, active != 0});
+  if (r < 0) return bad_reply(r, "ListPcrPolicies");
+  r = sd_bus_message_exit_container(reply->get());
+  if (r < 0) return bad_reply(r, "ListPcrPolicies");
+  return out;
+}
+
 }  // namespace mcimd::api

@@ -79,6 +79,10 @@ class Client {
   [[nodiscard]] CallResult<std::string> get_evidence(const Bytes& nonce);
   [[nodiscard]] CallResult<PlatformReport> validate_platform(const std::string& signed_policy, const Bytes& nonce);
 
+  // Signed PCR policies (org.mcimd.Tre1.Manager).
+  [[nodiscard]] CallResult<std::string> add_pcr_policy(const std::string& document);
+  [[nodiscard]] CallResult<std::vector<PcrPolicyInfo>> list_pcr_policies();
+
  private:
   explicit Client(SdBus bus) : bus_(std::move(bus)) {}
   CallResult<void> profile_command(const char* member, const std::string& path);

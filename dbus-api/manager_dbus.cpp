@@ -8,6 +8,7 @@
 #include <string>
 #include <string_view>
 #include <utility>
+#include <vector>
 
 #include "common/bytes.hpp"
 #include "dbus-api/bus_reply.hpp"
@@ -153,9 +154,52 @@ int property_get_platform_state(sd_bus*, const char*, const char*, const char*, 
   });
 }
 
+// A signed PCR policy is a small JSON document (protocol/pcr_policy.hpp): one bank of at most
+// 24 digests, a name, a signature.
+constexpr std::size_t kMaxPcrPolicySize = 64 * 1024;
+
+int method_add_pcr_policy(sd_bus_message* m, void* userdata, sd_bus_error* ret_error) {
+  return guarded(ret_error, "AddPcrPolicy", [&]() -> int {
+    Service& service = service_of(userdata);
+    const char* text = nullptr;
+    int r = sd_bus_message_read(m, "s", &text);
+    if (r < 0) return r;
+    const std::string_view document = text;
+    if (document.empty() || document.size() > kMaxPcrPolicySize)
+      return set_error(ret_error, Error{Code::InvalidArgument,
+                                        "policy must be 1 to " + std::to_string(kMaxPcrPolicySize) + " bytes, got " +
+                                            std::to_string(document.size())});
+    return dispatch(m, "AddPcrPolicy", [&](const Pending& pending) {
+      service.add_pcr_policy(std::string(document),
+                             answering<std::string>(pending, [](sd_bus_message* reply, const std::string& id) {
+                               return sd_bus_message_append(reply, "s", id.c_str());
+                             }));
+    });
+  });
+}
+
+int method_list_pcr_policies(sd_bus_message* m, void* userdata, sd_bus_error* ret_error) {
+  return guarded(ret_error, "ListPcrPolicies", [&]() -> int {
+    Service& service = service_of(userdata);
+    return dispatch(m, "ListPcrPolicies", [&](const Pending& pending) {
+      service.list_pcr_policies(answering<std::vector<PcrPolicyInfo>>(
+          pending, [](sd_bus_message* reply, const std::vector<PcrPolicyInfo>& policies) {
+            int r = sd_bus_message_open_container(reply, SD_BUS_TYPE_ARRAY, "(ssb)");
+            for (const auto& p : policies) {
+              if (r < 0) return r;
+              r = sd_bus_message_append(reply, "(ssb)", p.id.c_str(), p.pcrs.c_str(), p.active ? 1 : 0);
+            }
+            if (r < 0) return r;
+            return sd_bus_message_close_container(reply);
+          }));
+    });
+  });
+}
+
 constexpr MemberAccess kManagerMembers[] = {
     {"ListProfiles", Access::Read},     {"InstallProfile", Access::Manage}, {"EnableProfile", Access::Manage},
-    {"DisableProfile", Access::Manage}, {"DeleteProfile", Access::Manage},
+    {"DisableProfile", Access::Manage}, {"DeleteProfile", Access::Manage},  {"AddPcrPolicy", Access::Manage},
+    {"ListPcrPolicies", Access::Read},
 };
 
 }  // namespace
@@ -173,6 +217,10 @@ const sd_bus_vtable manager_vtable[] = {
                             SD_BUS_VTABLE_UNPRIVILEGED),
     SD_BUS_METHOD_WITH_ARGS("DeleteProfile", SD_BUS_ARGS("o", profile), SD_BUS_NO_RESULT, method_delete_profile,
                             SD_BUS_VTABLE_UNPRIVILEGED),
+    SD_BUS_METHOD_WITH_ARGS("AddPcrPolicy", SD_BUS_ARGS("s", policy), SD_BUS_RESULT("s", id), method_add_pcr_policy,
+                            SD_BUS_VTABLE_UNPRIVILEGED),
+    SD_BUS_METHOD_WITH_ARGS("ListPcrPolicies", SD_BUS_NO_ARGS, SD_BUS_RESULT("a(ssb)", policies),
+                            method_list_pcr_policies, SD_BUS_VTABLE_UNPRIVILEGED),
     SD_BUS_PROPERTY("ActiveProfile", "o", property_get_active_profile, 0, SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
     SD_BUS_PROPERTY("PlatformState", "s", property_get_platform_state, 0, SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
     SD_BUS_VTABLE_END,

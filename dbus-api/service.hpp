@@ -53,6 +53,13 @@ struct PlatformReport {
   Bytes quote_signature;    // marshaled TPMT_SIGNATURE
 };
 
+// A signed PCR policy the daemon keeps (protocol/pcr_policy.hpp).
+struct PcrPolicyInfo {
+  std::string id;     // first 16 hex digits of the approved policy digest
+  std::string pcrs;   // "sha256:7,16"
+  bool active = false;  // approves the platform now, as last checked
+};
+
 class ServiceListener {
  public:
   virtual ~ServiceListener() = default;
@@ -94,6 +101,11 @@ class Service {
   // Semi-autonomous validation: checks the JWS-signed reference policy against the operator
   // trust configured, evaluates the platform locally and reports, bound to a quote.
   virtual void validate_platform(std::string signed_policy, Bytes nonce, Reply<PlatformReport> reply) = 0;
+
+  // Signed PCR policies: a document of the configured policy authority approving PCR values
+  // (a firmware update's). Kept, and the store unlocked when it approves the platform now.
+  virtual void add_pcr_policy(std::string document, Reply<std::string> reply) = 0;
+  virtual void list_pcr_policies(Reply<std::vector<PcrPolicyInfo>> reply) = 0;
 };
 
 // Who may do what: the modem role authenticates and reads, the admin role also manages.

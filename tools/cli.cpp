@@ -596,6 +596,36 @@ int cmd_attest_validate(Connector& connect, const Options& o, std::ostream& out,
   return kExitOk;
 }
 
+int cmd_policy_add(Connector& connect, const Options& o, std::ostream& out, std::ostream& err) {
+  // The daemon checks the document; the bound here only keeps a wrong file from being sent.
+  std::string document = read_input_or_throw(o.file, 64 * 1024);
+  auto connected = connect();
+  if (!connected) return report(err, connected.error());
+  auto id = (*connected)->add_pcr_policy(document);
+  if (!id) return report(err, id.error());
+  if (o.json)
+    out << json{{"id", *id}}.dump(2) << "\n";
+  else
+    out << "Kept PCR policy " << *id << ".\n";
+  return kExitOk;
+}
+
+int cmd_policy_list(Connector& connect, const Options& o, std::ostream& out, std::ostream& err) {
+  auto connected = connect();
+  if (!connected) return report(err, connected.error());
+  auto policies = (*connected)->list_pcr_policies();
+  if (!policies) return report(err, policies.error());
+  if (o.json) {
+    json list = json::array();
+    for (const auto& p : *policies) list.push_back({{"id", p.id}, {"pcrs", p.pcrs}, {"active", p.active}});
+    out << json{{"policies", list}}.dump(2) << "\n";
+    return kExitOk;
+  }
+  if (policies->empty()) out << "No signed PCR policy is kept.\n";
+  for (const auto& p : *policies) out << p.id << "  " << p.pcrs << (p.active ? "  (approves the platform)" : "") << "\n";
+  return kExitOk;
+}
+
 }  // namespace
 
 int run(int argc, char** argv, std::ostream& out, std::ostream& err) {
@@ -661,6 +691,12 @@ int run(int argc, char** argv, std::ostream& out, std::ostream& err) {
                        "Write report.json (the exact bytes the quote covers), quote.msg and quote.sig into this "
                        "directory (created if absent)");
 
+  auto* policy = app.add_subcommand("policy", "Signed PCR policies: the platform states the policy authority approves");
+  policy->require_subcommand(1);
+  auto* policy_add = policy->add_subcommand("add", "Keep a signed PCR policy (mcimd-pcr-policy-1 JSON) (admin)");
+  policy_add->add_option("file", o.file, "The policy document, or - for standard input")->required();
+  auto* policy_list = policy->add_subcommand("list", "List the kept PCR policies");
+
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -682,6 +718,8 @@ int run(int argc, char** argv, std::ostream& out, std::ostream& err) {
     if (activate->parsed()) return cmd_attest_activate(connect, o, out, err);
     if (evidence->parsed()) return cmd_attest_evidence(connect, o, out, err);
     if (validate->parsed()) return cmd_attest_validate(connect, o, out, err);
+    if (policy_add->parsed()) return cmd_policy_add(connect, o, out, err);
+    if (policy_list->parsed()) return cmd_policy_list(connect, o, out, err);
   } catch (const UsageError& e) {
     return usage(err, e.what());
   } catch (const std::exception& e) {

@@ -36,15 +36,38 @@ std::vector<std::string> as_user(std::optional<uid_t> uid, std::vector<std::stri
 }
 }  // namespace
 
-McimdInstance::McimdInstance(const McimdOptions& options) : daemon_env_(options.daemon_env) {
+McimdInstance::McimdInstance(const McimdOptions& options)
+    : tpm_(SwtpmOptions{/*provision_ek_certificates=*/false, options.log_tpm_commands}),
+      pcrs_(options.pcrs),
+      approve_at_start_(options.approve_at_start), daemon_env_(options.daemon_env) {
+  auto keygen = operator_tool({"pcr-policy", "keygen", "--out", authority_key().string(), "--public-out",
+                               authority_public().string()});
+  if (keygen.exit_code != 0) throw std::runtime_error("mcim-operator pcr-policy keygen failed: " + keygen.err);
   config_ = dir_.path() / "mcimd.yaml";
   std::ofstream out(config_);
   out << "store: " << store().string() << "\n"
       << "log-level: debug\n"
-      << "tpm:\n  tcti: " << tpm_.tcti() << "\n  pcrs: " << options.pcrs
+      << "tpm:\n  tcti: " << tpm_.tcti() << "\n  pcrs: sha256:7\n  allow-resettable-pcrs: " << (options.allow_resettable_pcrs ? "true" : "false")
+      << "\n  policy-authority: " << authority_public().string()
       << "\n  key-protection: " << options.key_protection << "\n"
       << "access:\n  modem-users: [1000]\n  admin-users: [0]\n"
       << options.extra_config;
+}
+
+std::filesystem::path McimdInstance::sign_current_pcrs(const std::string& pcrs, const std::string& name) {
+  auto read = tpm2({"tpm2_pcrread", pcrs});
+  if (read.exit_code != 0) throw std::runtime_error("tpm2_pcrread failed: " + read.err);
+  auto values = dir_.path() / (name + ".pcrs.yaml");
+  std::ofstream(values) << read.out;
+  auto policy = dir_.path() / (name + ".json");
+  auto signed_policy = operator_tool({"pcr-policy", "sign", "--key", authority_key().string(), "--pcrread",
+                                      values.string(), "--out", policy.string()});
+  if (signed_policy.exit_code != 0) throw std::runtime_error("mcim-operator pcr-policy sign failed: " + signed_policy.err);
+  return policy;
+}
+
+RunResult McimdInstance::approve_current_pcrs(const std::string& pcrs) {
+  return mcimctl({"policy", "add", sign_current_pcrs(pcrs).string()});
 }
 
 McimdInstance::~McimdInstance() {
@@ -62,13 +85,20 @@ bool McimdInstance::start() {
                                                      env,
                                                      log_file(),
                                                      log_file()});
-  return wait_until(
-      [&] {
-        if (!daemon_->running()) return true;
-        return mcimctl({"list"}).exit_code == 0;
-      },
-      std::chrono::seconds(30)) &&
-         daemon_->running();
+  bool up = wait_until(
+                [&] {
+                  if (!daemon_->running()) return true;
+                  return mcimctl({"list"}).exit_code == 0;
+                },
+                std::chrono::seconds(30)) &&
+            daemon_->running();
+  // The first start gets the policy for the platform as it is; later starts keep it.
+  if (up && approve_at_start_ && !approved_once_) {
+    auto added = approve_current_pcrs();
+    if (added.exit_code != 0) throw std::runtime_error("mcimctl policy add failed: " + added.err + added.out);
+    approved_once_ = true;
+  }
+  return up;
 }
 
 int McimdInstance::stop() {

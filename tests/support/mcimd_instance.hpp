@@ -2,7 +2,9 @@
 // A whole mcimd for one integration test: its own swtpm, private dbus-daemon, store and
 // config, plus helpers that drive it through mcimctl, busctl and mcim-operator.
 #include <filesystem>
+#include <map>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -16,10 +18,17 @@ namespace mcimd::test {
 std::filesystem::path binary(const std::string& relative);  // under MCIMD_BINARY_DIR
 
 struct McimdOptions {
+  // The PCRs the instance's signed policy approves (start() adds one for their current values).
+  // PCR 16 lets a test move the platform state with tpm2_pcrextend; it is resettable, so the
+  // config allows resettable PCRs.
   std::string pcrs = "sha256:7,16";
+  // Configure a policy authority and add a policy for the current values of `pcrs` at start.
+  bool approve_at_start = true;
+  bool allow_resettable_pcrs = true;
   std::string key_protection = "tpm-aes";
   std::string extra_config;  // appended to the generated YAML
   std::map<std::string, std::string> daemon_env;  // e.g. NOTIFY_SOCKET, WATCHDOG_USEC
+  bool log_tpm_commands = false;  // swtpm logs every command it receives (Swtpm::commands_since)
 };
 
 class McimdInstance {
@@ -38,6 +47,15 @@ class McimdInstance {
   RunResult operator_tool(const std::vector<std::string>& args);
   RunResult tpm2(const std::vector<std::string>& argv);  // tpm2-tools against the same swtpm
 
+  // The policy authority (keys made with `mcim-operator pcr-policy keygen`): signs the current
+  // values of `pcrs` (tpm2_pcrread, `mcim-operator pcr-policy sign`) into a policy file.
+  std::filesystem::path sign_current_pcrs(const std::string& pcrs, const std::string& name = "policy");
+  // The same, then `mcimctl policy add`; the result of that.
+  RunResult approve_current_pcrs(const std::string& pcrs);
+  RunResult approve_current_pcrs() { return approve_current_pcrs(pcrs_); }
+  std::filesystem::path authority_key() const { return dir_.path() / "authority.key"; }
+  std::filesystem::path authority_public() const { return dir_.path() / "authority.pem"; }
+
   std::map<std::string, std::string> bus_env() const;
   const std::filesystem::path& dir() const { return dir_.path(); }
   std::filesystem::path store() const { return dir_.path() / "store"; }
@@ -50,6 +68,9 @@ class McimdInstance {
   DbusDaemon bus_;
   TempDir dir_;
   std::filesystem::path config_;
+  std::string pcrs_;
+  bool approve_at_start_ = true;
+  bool approved_once_ = false;
   std::map<std::string, std::string> daemon_env_;
   std::unique_ptr<Process> daemon_;
 };

@@ -6,6 +6,11 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <algorithm>
+#include <cstdio>
+#include <fstream>
+#include <map>
+#include <sstream>
 #include <stdexcept>
 
 namespace mcimd::test {
@@ -25,7 +30,7 @@ bool port_open(int port) {
 
 Swtpm::Swtpm() : Swtpm(SwtpmOptions{}) {}
 
-Swtpm::Swtpm(const SwtpmOptions& options) {
+Swtpm::Swtpm(const SwtpmOptions& options) : log_commands_(options.log_commands) {
   if (options.provision_ek_certificates) provision();
   port_ = free_port_pair();
   tcti_ = "swtpm:host=127.0.0.1,port=" + std::to_string(port_);
@@ -43,7 +48,8 @@ void Swtpm::start() {
       {"swtpm", "socket", "--tpm2", "--tpmstate", "dir=" + state.string(), "--server",
        "type=tcp,port=" + std::to_string(port_) + ",bindaddr=127.0.0.1", "--ctrl",
        "type=tcp,port=" + std::to_string(port_ + 1) + ",bindaddr=127.0.0.1", "--flags",
-       "not-need-init,startup-clear", "--log", "file=" + (dir_.path() / "swtpm.log").string()},
+       "not-need-init,startup-clear", "--log",
+       "file=" + (dir_.path() / "swtpm.log").string() + (log_commands_ ? ",level=20" : "")},
       {},
       std::nullopt,
       dir_.path() / "swtpm.err"});
@@ -68,6 +74,73 @@ void Swtpm::provision() {
                {}, std::chrono::seconds(120));
   if (r.exit_code != 0)
     throw std::runtime_error("swtpm_setup failed (exit " + std::to_string(r.exit_code) + "): " + r.err + r.out);
+}
+
+std::size_t CommandLog::count(uint32_t code) const { return static_cast<std::size_t>(std::count(codes.begin(), codes.end(), code)); }
+
+std::string CommandLog::summary() const {
+  static const std::map<uint32_t, const char*> names = {
+      {0x17F, "PolicyPCR"},   {0x16A, "PolicyAuthorize"}, {0x193, "EncryptDecrypt2"}, {0x134, "NV_Increment"},
+      {0x14E, "NV_Read"},     {0x157, "Load"},            {0x15E, "Unseal"},          {0x165, "FlushContext"},
+      {0x176, "StartAuthSession"}, {0x17E, "PCR_Read"},   {0x173, "ReadPublic"},      {0x169, "NV_ReadPublic"},
+      {0x155, "HMAC"},        {0x17A, "GetCapability"},   {0x177, "VerifySignature"}, {0x167, "LoadExternal"},
+      {0x154, "PolicyRestart"}, {0x181, "ReadClock"},     {0x158, "Quote"},           {0x153, "Create"},
+      {0x182, "PCR_Extend"}};
+  std::vector<std::pair<uint32_t, std::size_t>> order;
+  for (uint32_t c : codes) {
+    auto it = std::find_if(order.begin(), order.end(), [&](auto& p) { return p.first == c; });
+    if (it == order.end()) order.emplace_back(c, 1);
+    else ++it->second;
+  }
+  std::string out;
+  for (auto& [code, n] : order) {
+    auto name = names.find(code);
+    char hex[16];
+    std::snprintf(hex, sizeof hex, "0x%03x", code);
+    out += (out.empty() ? "" : ", ") + std::string(name == names.end() ? hex : name->second) + " x" + std::to_string(n);
+  }
+  return out;
+}
+
+std::size_t Swtpm::log_mark() const {
+  std::error_code ec;
+  auto size = std::filesystem::file_size(dir_.path() / "swtpm.log", ec);
+  return ec ? 0 : static_cast<std::size_t>(size);
+}
+
+CommandLog Swtpm::commands_since(std::size_t& mark) const {
+  if (!log_commands_) throw std::logic_error("swtpm was started without log_commands");
+  std::ifstream in(dir_.path() / "swtpm.log", std::ios::binary);
+  in.seekg(static_cast<std::streamoff>(mark));
+  CommandLog log;
+  std::string line;
+  bool command_follows = false;
+  // swtpm logs each received command as " SWTPM_IO_Read: length N" and then its bytes in hex,
+  // sixteen to a line; the command code is bytes 6–9 of the header (Part 1 §18.2).
+  while (std::getline(in, line)) {
+    if (line.find("SWTPM_IO_Read:") != std::string::npos) {
+      command_follows = true;
+      continue;
+    }
+    if (!command_follows) continue;
+    command_follows = false;
+    std::istringstream bytes(line);
+    std::vector<unsigned> b;
+    std::string h;
+    while (bytes >> h && b.size() < 10) b.push_back(static_cast<unsigned>(std::stoul(h, nullptr, 16)));
+    if (b.size() >= 10) log.codes.push_back((b[6] << 24) | (b[7] << 16) | (b[8] << 8) | b[9]);
+  }
+  mark = log_mark();
+  return log;
+}
+
+void Swtpm::stop() {
+  if (proc_) proc_->stop(SIGTERM);
+  proc_.reset();
+}
+
+void Swtpm::start_again() {
+  if (!proc_) start();
 }
 
 void Swtpm::restart() {

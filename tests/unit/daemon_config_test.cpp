@@ -34,6 +34,8 @@ queue-limit: 8
 tpm:
   tcti: swtpm:host=127.0.0.1,port=2321
   pcrs: sha256:7,14
+  policy-authority: /etc/mcimd/policy-authority.pem
+  allow-resettable-pcrs: true
   nv-counter-index: 0x01004d44
   retries: 3
   key-protection: sealed
@@ -55,6 +57,8 @@ attestation:
   EXPECT_EQ(cfg->queue_limit, 8u);
   EXPECT_EQ(cfg->tpm.tcti, "swtpm:host=127.0.0.1,port=2321");
   EXPECT_EQ(cfg->tpm.pcrs, "sha256:7,14");
+  EXPECT_EQ(cfg->tpm.policy_authority, "/etc/mcimd/policy-authority.pem");
+  EXPECT_TRUE(cfg->tpm.allow_resettable_pcrs);
   EXPECT_EQ(cfg->tpm.nv_counter_index, 0x01004d44u);
   EXPECT_EQ(cfg->tpm.retries, 3u);
   EXPECT_EQ(cfg->tpm.key_protection, "sealed");
@@ -95,4 +99,17 @@ TEST(AConfig, ReportsYamlSyntaxErrorsWithTheLine) {
   ASSERT_FALSE(cfg);
   EXPECT_EQ(cfg.error().code, Code::ConfigError);
   EXPECT_NE(cfg.error().message.find("mcimd.yaml:"), std::string::npos);
+}
+
+TEST(AConfig, RefusesAKeyGivenTwiceNamingItsSecondLine) {
+  expect_config_error("store: /a\nlog-level: info\nstore: /b\n", "mcimd.yaml:3", "store");
+  expect_config_error("tpm:\n  tcti: a\n  pcrs: sha256:7\n  tcti: b\n", "mcimd.yaml:4", "tpm.tcti");
+}
+
+TEST(AConfig, RefusesResettablePcrsOnlyByDefault) {
+  auto cfg = parse_config("tpm:\n  policy-authority: /etc/mcimd/authority.pem\n", "mcimd.yaml");
+  ASSERT_TRUE(cfg) << cfg.error().message;
+  EXPECT_FALSE(cfg->tpm.allow_resettable_pcrs);
+  expect_config_error("tpm:\n  allow-resettable-pcrs: perhaps\n", "mcimd.yaml:2", "tpm.allow-resettable-pcrs");
+  expect_config_error("tpm:\n  policy-authority: authority.pem\n", "mcimd.yaml:2", "tpm.policy-authority");
 }

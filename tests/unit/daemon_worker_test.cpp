@@ -3,6 +3,8 @@
 
 #include <atomic>
 #include <future>
+#include <optional>
+#include <stdexcept>
 #include <thread>
 
 #include "daemon/tpm_worker.hpp"
@@ -101,4 +103,22 @@ TEST(TheTpmWorker, AnswersBusyWhenItsQueueIsFull) {
   EXPECT_EQ(refused.error().code, Code::Busy);
   release.set_value();
   ASSERT_TRUE(loop.run_until([&] { return completed == 2; }));
+}
+
+TEST(TheTpmWorker, AnswersAJobThatThrowsWithAnInternalErrorAndKeepsServing) {
+  Loop loop;
+  auto worker = TpmWorker::create(loop.e, 4).value();
+  std::optional<Result<int>> thrown, unknown, next;
+  ASSERT_TRUE(worker->submit<int>([]() -> Result<int> { throw std::runtime_error("a bug"); },
+                                  [&](Result<int> r) { thrown = std::move(r); }));
+  ASSERT_TRUE(worker->submit<int>([]() -> Result<int> { throw 42; }, [&](Result<int> r) { unknown = std::move(r); }));
+  ASSERT_TRUE(worker->submit<int>([]() -> Result<int> { return 7; }, [&](Result<int> r) { next = std::move(r); }));
+  ASSERT_TRUE(loop.run_until([&] { return thrown && unknown && next; }));
+  ASSERT_FALSE(*thrown);
+  EXPECT_EQ(thrown->error().code, Code::Internal);
+  EXPECT_NE(thrown->error().message.find("a bug"), std::string::npos) << thrown->error().message;
+  ASSERT_FALSE(*unknown);
+  EXPECT_EQ(unknown->error().code, Code::Internal);
+  ASSERT_TRUE(*next);
+  EXPECT_EQ(**next, 7);
 }

@@ -1,0 +1,269 @@
+// The trust foundation end to end, each attack performed against the real daemon on swtpm: the
+// counter another TPM user tried to advance, store files edited by hand, PCR changes with and
+// without a newly signed policy, the commands one AKA costs at the TPM, and a TPM that goes away
+// or whose slots another client holds.
+#include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <fstream>
+#include <nlohmann/json.hpp>
+
+#include "tests/support/mcimd_instance.hpp"
+
+using namespace mcimd::test;
+using nlohmann::json;
+
+namespace {
+
+constexpr uint32_t kCcPolicyPcr = 0x17F, kCcPolicyAuthorize = 0x16A, kCcEncryptDecrypt2 = 0x193,
+                   kCcNvIncrement = 0x134;
+
+class ATrustedStore : public ::testing::Test {
+ protected:
+  explicit ATrustedStore(McimdOptions options = {}) : mcimd(options) {}
+
+  void SetUp() override {
+    ASSERT_TRUE(mcimd.start()) << mcimd.log();
+    auto yaml = mcimd.dir() / "profile.yaml";
+    std::ofstream(yaml) << kDemoProfileYaml;
+    auto r = mcimd.mcimctl({"install", yaml.string()});
+    std::filesystem::remove(yaml);
+    ASSERT_EQ(r.exit_code, 0) << r.err << mcimd.log();
+  }
+
+  RunResult authenticate(const Challenge& c) {
+    return mcimd.mcimctl({"authenticate", "0", "--rand", c.rand, "--autn", c.autn, "--json"});
+  }
+  // AKA with a fresh challenge at SEQ `seq` (IND 0): RES must equal XRES.
+  void expect_aka_works(uint64_t seq) {
+    char sqn[13];
+    std::snprintf(sqn, sizeof sqn, "%012llx", static_cast<unsigned long long>(seq << 5));
+    auto c = make_challenge(mcimd, sqn);
+    auto r = authenticate(c);
+    ASSERT_EQ(r.exit_code, 0) << r.err << mcimd.log();
+    EXPECT_EQ(json::parse(r.out).value("res", ""), c.xres);
+  }
+  // Rewrites the store's state as an attacker with write access to the files would; the MAC is
+  // kept as it was.
+  void edit_state(const std::function<void(json&)>& edit) {
+    auto path = mcimd.store() / "store.json";
+    std::ifstream in(path);
+    json doc = json::parse(in);
+    in.close();
+    edit(doc.at("state"));
+    std::ofstream(path, std::ios::trunc) << doc.dump();
+  }
+  void expect_start_refused_naming(const std::string& error) {
+    EXPECT_FALSE(mcimd.start());
+    EXPECT_NE(mcimd.wait_exit(std::chrono::seconds(15)), 0);
+    EXPECT_NE(mcimd.log().find(error), std::string::npos) << mcimd.log();
+  }
+
+  McimdInstance mcimd;
+};
+
+}  // namespace
+
+// Any TPM user could advance the anti-rollback counter and brick the store.
+TEST_F(ATrustedStore, KeepsWorkingWhenAnotherProcessTriesToAdvanceTheCounter) {
+  expect_aka_works(2);
+  for (const std::vector<std::string>& attempt :
+       {std::vector<std::string>{"tpm2_nvincrement", "0x01004d43"},
+        std::vector<std::string>{"tpm2_nvincrement", "-C", "o", "0x01004d43"},
+        std::vector<std::string>{"tpm2_nvincrement", "-P", "", "0x01004d43"}}) {
+    auto r = mcimd.tpm2(attempt);
+    EXPECT_NE(r.exit_code, 0) << "accepted: " << attempt[1] << " " << r.out;
+  }
+  ASSERT_EQ(mcimd.stop(), 0);
+  ASSERT_TRUE(mcimd.start()) << mcimd.log();
+  expect_aka_works(3);
+}
+
+// Every SEQ set back to 0 by hand, the generation kept: an used (RAND, AUTN) was accepted again.
+TEST_F(ATrustedStore, RefusesAnSqnArrayRolledBackByHandAndAnswersNothingFromIt) {
+  auto used = make_challenge(mcimd, "000000000040");
+  ASSERT_EQ(authenticate(used).exit_code, 0);
+  ASSERT_EQ(mcimd.stop(), 0);
+  auto original = mcimd.dir() / "store.json.original";
+  std::filesystem::copy_file(mcimd.store() / "store.json", original);
+  edit_state([](json& s) {
+    for (auto& seq : s["profiles"][0]["sqn"]["seq"]) seq = 0;
+  });
+  expect_start_refused_naming("StoreTampered");
+  // Put back as it was, the daemon starts, and the used challenge stays used.
+  std::filesystem::copy_file(original, mcimd.store() / "store.json", std::filesystem::copy_options::overwrite_existing);
+  ASSERT_TRUE(mcimd.start()) << mcimd.log();
+  auto replayed = authenticate(used);
+  ASSERT_EQ(replayed.exit_code, 0) << replayed.err;
+  auto answer = json::parse(replayed.out);
+  EXPECT_FALSE(answer.contains("res")) << answer.dump();
+  EXPECT_TRUE(answer.contains("auts")) << answer.dump();
+}
+
+TEST_F(ATrustedStore, RefusesAPinnedSrkRewrittenByHand) {
+  ASSERT_EQ(mcimd.stop(), 0);
+  edit_state([](json& s) {
+    std::string srk = s["srk"];
+    srk[10] = srk[10] == 'A' ? 'B' : 'A';
+    s["srk"] = srk;
+  });
+  EXPECT_FALSE(mcimd.start());
+  EXPECT_NE(mcimd.wait_exit(std::chrono::seconds(15)), 0);
+  // The pin is read before the TPM's counter is trusted: a changed pin is another TPM, or a
+  // tampered store. Either way nothing is served.
+  EXPECT_TRUE(mcimd.log().find("StoreTampered") != std::string::npos ||
+              mcimd.log().find("TpmMismatch") != std::string::npos)
+      << mcimd.log();
+}
+
+TEST_F(ATrustedStore, RefusesAProfileEnabledOrActivatedByHand) {
+  ASSERT_EQ(mcimd.stop(), 0);
+  edit_state([](json& s) { s["profiles"][0]["state"] = "disabled"; });
+  expect_start_refused_naming("StoreTampered");
+}
+
+// A firmware update (here: PCR 16 extended) comes with a newly signed policy: the profile keeps
+// working. Without one it is refused, naming the PCR that differs.
+TEST_F(ATrustedStore, KeepsWorkingAcrossAPcrChangeOnlyWithANewlySignedPolicy) {
+  expect_aka_works(2);
+  auto extended = mcimd.tpm2({"tpm2_pcrextend", "16:sha256=" + std::string(64, 'a')});
+  ASSERT_EQ(extended.exit_code, 0) << extended.err;
+  auto c = make_challenge(mcimd, "000000000060");
+  auto refused = authenticate(c);
+  ASSERT_NE(refused.exit_code, 0);
+  EXPECT_NE(refused.err.find("PlatformStateChanged"), std::string::npos) << refused.err;
+  EXPECT_NE(refused.err.find("sha256:16"), std::string::npos) << refused.err;
+  EXPECT_EQ(refused.err.find("sha256:7"), std::string::npos) << "only PCR 16 changed: " << refused.err;
+  auto status = mcimd.mcimctl({"status", "--json"});
+  EXPECT_NE(status.out.find("changed"), std::string::npos) << status.out;
+
+  auto added = mcimd.approve_current_pcrs();
+  ASSERT_EQ(added.exit_code, 0) << added.err << mcimd.log();
+  auto answered = authenticate(c);  // the refused challenge consumed no SQN
+  ASSERT_EQ(answered.exit_code, 0) << answered.err << mcimd.log();
+  EXPECT_EQ(json::parse(answered.out).value("res", ""), c.xres);
+  auto list = mcimd.mcimctl({"policy", "list", "--json"});
+  ASSERT_EQ(list.exit_code, 0) << list.err;
+  auto policies = json::parse(list.out).at("policies");
+  EXPECT_EQ(policies.size(), 2u);
+}
+
+// The platform changed while mcimd was down: it starts locked (attestation still works), and the
+// newly signed policy unlocks the store.
+TEST_F(ATrustedStore, StartsLockedAfterAnUnapprovedChangeAndUnlocksWithANewPolicy) {
+  ASSERT_EQ(mcimd.stop(), 0);
+  ASSERT_EQ(mcimd.tpm2({"tpm2_pcrextend", "16:sha256=" + std::string(64, 'b')}).exit_code, 0);
+  ASSERT_TRUE(mcimd.start()) << mcimd.log();
+  auto status = mcimd.mcimctl({"status", "--json"});
+  EXPECT_NE(status.out.find("changed"), std::string::npos) << status.out;
+  auto c = make_challenge(mcimd, "000000000080");
+  auto refused = authenticate(c);
+  EXPECT_NE(refused.err.find("PlatformStateChanged"), std::string::npos) << refused.err;
+  auto evidence = mcimd.mcimctl({"attest", "evidence", "--nonce", "00112233"});
+  EXPECT_EQ(evidence.exit_code, 0) << evidence.err << mcimd.log();
+  ASSERT_EQ(mcimd.approve_current_pcrs().exit_code, 0) << mcimd.log();
+  auto answered = authenticate(c);
+  ASSERT_EQ(answered.exit_code, 0) << answered.err << mcimd.log();
+  EXPECT_EQ(json::parse(answered.out).value("res", ""), c.xres);
+}
+
+TEST_F(ATrustedStore, RefusesAPolicyOfAnotherAuthority) {
+  auto other_key = mcimd.dir() / "other.key";
+  ASSERT_EQ(mcimd.operator_tool({"pcr-policy", "keygen", "--out", other_key.string()}).exit_code, 0);
+  auto read = mcimd.tpm2({"tpm2_pcrread", "sha256:7,16"});
+  auto values = mcimd.dir() / "other.pcrs";
+  std::ofstream(values) << read.out;
+  auto policy = mcimd.dir() / "other.json";
+  ASSERT_EQ(mcimd.operator_tool({"pcr-policy", "sign", "--key", other_key.string(), "--pcrread", values.string(),
+                                 "--out", policy.string()})
+                .exit_code,
+            0);
+  auto refused = mcimd.mcimctl({"policy", "add", policy.string()});
+  EXPECT_NE(refused.exit_code, 0);
+  EXPECT_NE(refused.err.find("NotAuthorized"), std::string::npos) << refused.err;
+}
+
+namespace {
+class AStrictTrustedStore : public ATrustedStore {
+ protected:
+  AStrictTrustedStore() : ATrustedStore(strict()) {}
+  static McimdOptions strict() {
+    McimdOptions o;
+    o.pcrs = "sha256:7";
+    o.allow_resettable_pcrs = false;
+    return o;
+  }
+};
+}  // namespace
+
+// PCR 16 can be reset by any process without a reboot: a policy naming it binds nothing.
+TEST_F(AStrictTrustedStore, RefusesAPolicyBindingAResettablePcrUnlessTheConfigAllowsIt) {
+  auto refused = mcimd.approve_current_pcrs("sha256:7,16");
+  EXPECT_NE(refused.exit_code, 0);
+  EXPECT_NE(refused.err.find("InvalidArgument"), std::string::npos) << refused.err;
+  EXPECT_NE(refused.err.find("PCR 16"), std::string::npos) << refused.err;
+  auto missing = mcimd.approve_current_pcrs("sha256:0");
+  EXPECT_NE(missing.exit_code, 0);
+  EXPECT_NE(missing.err.find("sha256:7"), std::string::npos) << "tpm.pcrs requires PCR 7: " << missing.err;
+  expect_aka_works(2);
+}
+
+namespace {
+class ACountedStore : public ATrustedStore {
+ protected:
+  ACountedStore() : ATrustedStore(counted()) {}
+  static McimdOptions counted() {
+    McimdOptions o;
+    o.log_tpm_commands = true;
+    return o;
+  }
+};
+}  // namespace
+
+// DESIGN.md: steady state is 3 × (PolicyPCR + PolicyAuthorize + EncryptDecrypt2) plus the
+// counter. Counted at the TPM, from swtpm's own log of every command it received.
+TEST_F(ACountedStore, AnswersAnAkaInTenTpmCommandsInSteadyState) {
+  expect_aka_works(2);  // the first use loads K and unseals OPc
+  std::size_t mark = mcimd.tpm().log_mark();
+  for (uint64_t seq = 3; seq < 8; ++seq) expect_aka_works(seq);
+  auto log = mcimd.tpm().commands_since(mark);
+  EXPECT_EQ(log.codes.size(), 50u) << log.summary();
+  EXPECT_EQ(log.count(kCcPolicyPcr), 15u) << log.summary();
+  EXPECT_EQ(log.count(kCcPolicyAuthorize), 15u) << log.summary();
+  EXPECT_EQ(log.count(kCcEncryptDecrypt2), 15u) << log.summary();
+  EXPECT_EQ(log.count(kCcNvIncrement), 5u) << log.summary();
+}
+
+// A TPM that goes away gives a named TpmFailure at once; once it is back, the next call works
+// without restarting mcimd.
+TEST_F(ATrustedStore, AnswersTpmFailureWhileTheTpmIsGoneAndRecoversWhenItIsBack) {
+  expect_aka_works(2);
+  mcimd.tpm().stop();
+  auto started = std::chrono::steady_clock::now();
+  auto c = make_challenge(mcimd, "000000000060");
+  auto gone = authenticate(c);
+  EXPECT_NE(gone.exit_code, 0);
+  EXPECT_NE(gone.err.find("TpmFailure"), std::string::npos) << gone.err;
+  EXPECT_LT(std::chrono::steady_clock::now() - started, std::chrono::seconds(10));
+  mcimd.tpm().start_again();  // a power cycle: PCRs back to their start values, which the policy approves
+  expect_aka_works(4);
+}
+
+// Another client of a TPM without a resource manager holds every free object slot: a call that
+// needs one gets a named error; once the slots are freed it works again.
+TEST_F(ATrustedStore, NamesFullTpmSlotsAndRecoversWhenTheyAreFreed) {
+  expect_aka_works(2);
+  for (int i = 0; i < 3; ++i) {
+    auto primary = mcimd.tpm2({"tpm2_createprimary", "-C", "o", "-G", "ecc", "-c",
+                               (mcimd.dir() / ("p" + std::to_string(i) + ".ctx")).string()});
+    if (primary.exit_code != 0) break;  // every slot taken (K holds one)
+  }
+  auto evidence = mcimd.mcimctl({"attest", "evidence", "--nonce", "00112233"});
+  EXPECT_NE(evidence.exit_code, 0);
+  EXPECT_NE(evidence.err.find("Busy"), std::string::npos) << evidence.err;
+  EXPECT_NE(evidence.err.find("slot"), std::string::npos) << evidence.err;
+  ASSERT_EQ(mcimd.tpm2({"tpm2_flushcontext", "-t"}).exit_code, 0);  // K goes too: it is loaded again
+  auto again = mcimd.mcimctl({"attest", "evidence", "--nonce", "00112233"});
+  EXPECT_EQ(again.exit_code, 0) << again.err;
+  expect_aka_works(3);
+}
