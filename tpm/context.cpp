@@ -183,6 +183,7 @@ void Context::Impl::install_shim() {
 }
 
 CommandStats Context::stats() const { return impl_->stats; }
+bool Context::usable() const { return !impl_->connection_lost; }
 std::size_t Context::live_handles() const { return impl_->live; }
 
 std::string hex32(uint32_t v) {

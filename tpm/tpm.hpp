@@ -310,6 +310,9 @@ class Context {
   [[nodiscard]] Result<std::vector<PcrSelection>> allocated_pcr_banks();
 
   CommandStats stats() const;
+  // False once the transport failed or an answer failed authentication: every later call fails
+  // and the context must be replaced.
+  bool usable() const;
   // Transient objects and sessions this context loaded and has not flushed: after every public
   // call, one per live AesKey plus the kept sessions (kept_sessions()).
   std::size_t live_handles() const;
