@@ -135,6 +135,16 @@ struct FactoryProfile {
 // own copies of scalars in ordinary heap memory while parsing; only our copies are SecureBytes.
 [[nodiscard]] Result<FactoryProfile> parse_factory_profile(std::string_view yaml);
 
+// How open() found the counter when it used options.counter_window: the store's generation, the
+// counter's value, and the TPM's boot counts then and now. Library code logs at debug only, so
+// the daemon reads this and logs the event for the operator.
+struct CounterJump {
+  uint64_t generation = 0;
+  uint64_t counter = 0;
+  BootCounts recorded;
+  BootCounts current;
+};
+
 class Store {
  public:
   // Opens the store at root, creating it when there is none. Checks, in order, before anything
@@ -143,7 +153,8 @@ class Store {
   //    naming the owner otherwise); group/other access is taken away;
   //  - store.json: size, format 2 (another format → Unsupported naming it), JSON shape and every
   //    field (StoreCorrupt naming the field);
-  //  - the MAC (Anchor::mac) over the state → StoreTampered when it does not verify;
+  //  - the MAC (Anchor::mac) over the state → StoreTampered when it does not verify (a missing
+  //    or malformed "mac" field included);
   //  - every object the state references exists and hashes to its name → StoreTampered;
   //  - the counter c against the generation g: c == g fine; c + 1 == g an interrupted commit,
   //    completed by one increment; c > g by at most options.counter_window and the TPM's boot
@@ -163,6 +174,9 @@ class Store {
   [[nodiscard]] static Result<std::optional<Bytes>> pinned_srk_at(const std::filesystem::path& root);
 
   uint64_t generation() const;
+  // Set when this Store's open() accepted a counter ahead of the store within the window (and
+  // re-anchored); nullopt otherwise.
+  const std::optional<CounterJump>& opened_after_counter_jump() const;
   const std::optional<Bytes>& pinned_srk() const;
   std::vector<ProfileMetadata> profiles() const;  // ordered by index
   // Metadata and SQN state from memory, blobs from objects/ (re-hashed: StoreTampered when a
@@ -200,6 +214,7 @@ class Store {
     // as it was, in memory and on disk; after it (the increment failed) the change stays and the
     // next commit or open completes it. Counter checks as in open(): c must equal generation()
     // (or be one below after a failed increment) → else RollbackDetected / StoreCorrupt.
+    // commit() ends the transaction whatever its outcome; later calls on it are InvalidState.
     [[nodiscard]] Status commit();
 
     Transaction(Transaction&&) noexcept;
