@@ -19,6 +19,7 @@ std::string_view code_name(Code code) {
     case Code::TpmMismatch: return "TpmMismatch";
     case Code::RollbackDetected: return "RollbackDetected";
     case Code::StoreCorrupt: return "StoreCorrupt";
+    case Code::StoreTampered: return "StoreTampered";
     case Code::ConfigError: return "ConfigError";
     case Code::IoError: return "IoError";
     case Code::Busy: return "Busy";

@@ -23,6 +23,7 @@ enum class Code {
   TpmMismatch,           // SRK differs from the pinned one: another TPM, or a cleared one
   RollbackDetected,      // store older than the TPM NV counter says
   StoreCorrupt,          // files unreadable or inconsistent
+  StoreTampered,         // store contents fail their MAC or hash: changed behind the daemon's back
   ConfigError,           // bad configuration file
   IoError,               // errno-level failure
   Busy,                  // queue full

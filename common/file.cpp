@@ -56,6 +56,29 @@ Status fsync_dir(const fs::path& dir) {
   return {};
 }
 
+Result<uid_t> restrict_owned_dir(const fs::path& dir, bool follow_symlink) {
+  const int flags = O_RDONLY | O_DIRECTORY | O_CLOEXEC | (follow_symlink ? 0 : O_NOFOLLOW);
+  Fd fd(::open(dir.c_str(), flags));
+  if (fd.fd < 0) {
+    const int err = errno;
+    if (err == ENOENT) return fail(Code::NotFound, "No such directory: " + dir.string());
+    // O_NOFOLLOW on a symlink fails with ELOOP; O_DIRECTORY on anything else with ENOTDIR.
+    if (err == ELOOP || err == ENOTDIR) return fail(Code::InvalidArgument, dir.string() + ": not a directory");
+    if (err == EACCES) {
+      // Unreadable to us: most likely another uid's 0700 directory. Its owner is all we report.
+      struct stat st {};
+      if ((follow_symlink ? ::stat(dir.c_str(), &st) : ::lstat(dir.c_str(), &st)) == 0 && st.st_uid != ::geteuid())
+        return st.st_uid;
+    }
+    return fail_errno("Failed to open directory " + dir.string(), err);
+  }
+  struct stat st {};
+  if (::fstat(fd.fd, &st) < 0) return fail_errno("Failed to stat " + dir.string(), errno);
+  if (st.st_uid == ::geteuid() && (st.st_mode & 0077) != 0 && ::fchmod(fd.fd, st.st_mode & 07700) < 0)
+    return fail_errno("Failed to take group and other access away from " + dir.string(), errno);
+  return st.st_uid;
+}
+
 Status write_file_atomic(const fs::path& path, std::span<const uint8_t> data, const WriteOptions& options) {
   static thread_local std::mt19937_64 rng{std::random_device{}()};
   fs::path dir = path.parent_path();

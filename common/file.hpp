@@ -1,6 +1,8 @@
 #pragma once
 // Files that survive a crash: every write is temp + fsync + rename + fsync(dir), so a reader
 // sees the old content or the new, never a mix. Files are created 0600.
+#include <sys/types.h>
+
 #include <filesystem>
 #include <functional>
 #include <span>
@@ -32,6 +34,13 @@ Status make_private_dir(const std::filesystem::path& dir);
 // Removes a directory tree and fsyncs its parent.
 Status remove_tree(const std::filesystem::path& dir);
 Status fsync_dir(const std::filesystem::path& dir);
+// Checks a directory and its owner on one open descriptor, so the check and the change apply to
+// the same inode even when the path is swapped meanwhile: opens dir (O_DIRECTORY; O_NOFOLLOW
+// unless follow_symlink, which only concerns its last component), fstat()s it and returns the
+// owner's uid. When the owner is the effective uid, group/other access is taken away (fchmod);
+// a directory of another uid is never changed — the caller decides what a foreign owner means.
+// Missing → NotFound; not a directory, or a symlink where none is followed → InvalidArgument.
+[[nodiscard]] Result<uid_t> restrict_owned_dir(const std::filesystem::path& dir, bool follow_symlink);
 
 // Test seam: called after each step of write_file_atomic (crash-atomicity tests _exit here).
 void set_write_step_hook(std::function<void(const std::filesystem::path&, WriteStep)> hook);

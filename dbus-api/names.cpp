@@ -39,6 +39,7 @@ constexpr Code kAllCodes[] = {
     Code::InvalidState,         Code::MacFailure,    Code::SyncFailure, Code::AmfFailure,
     Code::PlatformStateChanged, Code::TpmFailure,    Code::TpmMismatch, Code::RollbackDetected,
     Code::StoreCorrupt,         Code::ConfigError,   Code::IoError,     Code::Busy,
+    Code::StoreTampered,
     Code::Unsupported,          Code::Internal,
 };
 
@@ -58,6 +59,7 @@ const sd_bus_error_map kErrorMap[] = {
     SD_BUS_ERROR_MAP("org.mcimd.Tre1.Error.TpmMismatch", EKEYREJECTED),
     SD_BUS_ERROR_MAP("org.mcimd.Tre1.Error.RollbackDetected", ESTALE),
     SD_BUS_ERROR_MAP("org.mcimd.Tre1.Error.StoreCorrupt", EUCLEAN),
+    SD_BUS_ERROR_MAP("org.mcimd.Tre1.Error.StoreTampered", EBADMSG),
     SD_BUS_ERROR_MAP("org.mcimd.Tre1.Error.ConfigError", EINVAL),
     SD_BUS_ERROR_MAP("org.mcimd.Tre1.Error.IoError", EIO),
     SD_BUS_ERROR_MAP("org.mcimd.Tre1.Error.Busy", EBUSY),

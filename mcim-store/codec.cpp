@@ -1,5 +1,7 @@
 #include "mcim-store/codec.hpp"
 
+#include <algorithm>
+#include <initializer_list>
 #include <limits>
 #include <nlohmann/json.hpp>
 #include <set>
@@ -56,11 +58,38 @@ constexpr uint64_t kSqnLimit = uint64_t{1} << kSqnBits;
 // aka/sqn.hpp: ind_bits 1..10, delta 1..2^43-1.
 constexpr unsigned kMaxIndBits = 10;
 constexpr uint64_t kDeltaLimit = uint64_t{1} << 43;
+// TPM 2.0 Part 1 §16: a name is nameAlg (2 bytes) ‖ digest; SHA-512's, 66 bytes, is the longest.
+constexpr std::size_t kMaxAuthority = 66;
+constexpr std::size_t kMaxId = 11;  // "p" + the 10 digits of a uint32
 
 bool printable_ascii(std::string_view s) {
   for (char c : s)
     if (c < 0x20 || c > 0x7e) return false;
   return true;
+}
+
+struct BadField {
+  std::string field, why;
+};
+
+std::optional<BadField> bad_sqn_parameter(const aka::SqnParameters& p) {
+  if (p.ind_bits == 0 || p.ind_bits > kMaxIndBits) return BadField{"sqn.ind_bits", "must be 1-10"};
+  if (p.delta == 0 || p.delta >= kDeltaLimit) return BadField{"sqn.delta", "must be 1..2^43-1"};
+  if (p.age_limit >= kSqnLimit) return BadField{"sqn.age_limit", "must be below 2^48"};
+  return std::nullopt;
+}
+
+std::optional<BadField> metadata_problem(const ProfileMetadata& m) {
+  auto index = parse_profile_id(m.id);
+  if (!index) return BadField{"id", "must be \"p<index>\""};
+  if (*index != m.index) return BadField{"index", "does not match the id"};
+  if (!valid_iccid(m.iccid)) return BadField{"iccid", "must be 18-20 digits"};
+  if (!valid_imsi(m.imsi)) return BadField{"imsi", "must be 6-15 digits"};
+  if (!valid_operator_id(m.operator_id)) return BadField{"operator", "must be 1-64 printable ASCII characters"};
+  if (!valid_algorithm(m.algorithm)) return BadField{"algorithm", "must be 1-32 characters of [a-z0-9-]"};
+  if (m.authority.empty() || m.authority.size() > kMaxAuthority)
+    return BadField{"authority", "must be a TPM name of 1-" + std::to_string(kMaxAuthority) + " bytes"};
+  return bad_sqn_parameter(m.sqn);
 }
 
 // Reads the members of one JSON object; every error names the file and the field path.
@@ -73,11 +102,21 @@ class Fields {
     return fail(Code::StoreCorrupt, file_ + ": field '" + prefix_ + std::string(field) + "' " + std::string(why));
   }
 
+  // Format 2 knows exactly these members; the first other one is named.
+  Status only(std::initializer_list<std::string_view> known) const {
+    for (auto it = obj_.begin(); it != obj_.end(); ++it)
+      if (std::find(known.begin(), known.end(), it.key()) == known.end())
+        return bad(it.key(), "is not a field of format " + std::to_string(kFormat));
+    return {};
+  }
+
   Result<const json*> member(const char* key) const {
     auto it = obj_.find(key);
     if (it == obj_.end()) return bad(key, "is missing");
     return &*it;
   }
+
+  Result<bool> is_null(const char* key) const { return MCIMD_TRY(member(key))->is_null(); }
 
   Result<uint64_t> u64(const char* key, uint64_t max = std::numeric_limits<uint64_t>::max()) const {
     const json* v = MCIMD_TRY(member(key));
@@ -87,18 +126,16 @@ class Fields {
     return n;
   }
 
+  Result<uint32_t> u32(const char* key) const {
+    return static_cast<uint32_t>(MCIMD_TRY(u64(key, std::numeric_limits<uint32_t>::max())));
+  }
+
   Result<std::string> str(const char* key, std::size_t max_len) const {
     const json* v = MCIMD_TRY(member(key));
     if (!v->is_string()) return bad(key, "must be a string");
     const auto& s = v->get_ref<const std::string&>();
     if (s.size() > max_len) return bad(key, "is longer than " + std::to_string(max_len) + " characters");
     return s;
-  }
-
-  Result<std::optional<std::string>> optional_str(const char* key, std::size_t max_len) const {
-    const json* v = MCIMD_TRY(member(key));
-    if (v->is_null()) return std::optional<std::string>();
-    return std::optional<std::string>(MCIMD_TRY(str(key, max_len)));
   }
 
   Result<bool> boolean(const char* key) const {
@@ -115,17 +152,29 @@ class Fields {
     return std::move(*bytes);
   }
 
+  Result<ObjectName> object_name(const char* key) const {
+    auto name = MCIMD_TRY(str(key, 64));
+    if (!valid_object_name(name)) return bad(key, "must be 64 lower-case hex digits (an object's SHA-256)");
+    return name;
+  }
+
   Result<Fields> object(const char* key) const {
     const json* v = MCIMD_TRY(member(key));
     if (!v->is_object()) return bad(key, "must be an object");
     return Fields(*v, file_, prefix_ + key + ".");
   }
 
-  Status format() const {
-    auto f = MCIMD_TRY(u64("format"));
-    if (f != kFormat) return bad("format", "is " + std::to_string(f) + "; this version reads format " +
-                                               std::to_string(kFormat));
-    return {};
+  Result<const json*> array(const char* key) const {
+    const json* v = MCIMD_TRY(member(key));
+    if (!v->is_array()) return bad(key, "must be an array");
+    return v;
+  }
+
+  // The i-th element of the array at key, which must be an object.
+  Result<Fields> element(const char* key, const json& array, std::size_t i) const {
+    const std::string name = std::string(key) + "[" + std::to_string(i) + "]";
+    if (!array[i].is_object()) return bad(name, "must be an object");
+    return Fields(array[i], file_, prefix_ + name + ".");
   }
 
  private:
@@ -134,19 +183,156 @@ class Fields {
   std::string prefix_;
 };
 
-Result<json> parse_object(std::string_view text, const std::string& file) {
-  json j = json::parse(text.begin(), text.end(), /*cb=*/nullptr, /*allow_exceptions=*/false);
-  if (j.is_discarded()) return fail(Code::StoreCorrupt, file + ": not valid JSON (truncated or damaged)");
-  if (!j.is_object()) return fail(Code::StoreCorrupt, file + ": not a JSON object");
-  return j;
+Result<BlobRef> decode_blob_ref(const Fields& parent, const char* key) {
+  auto f = MCIMD_TRY(parent.object(key));
+  MCIMD_CHECK(f.only({"public", "private"}));
+  BlobRef r;
+  r.public_area = MCIMD_TRY(f.object_name("public"));
+  r.private_area = MCIMD_TRY(f.object_name("private"));
+  return r;
 }
 
-std::string dump(const json& j) { return j.dump(2) + "\n"; }
+// The SQN array under already validated parameters: 2^ind_bits entries, each a SEQ of
+// 48 − ind_bits bits (TS 33.102 C.1.1: SQN = SEQ ‖ IND).
+Result<std::vector<uint64_t>> decode_seq(const Fields& sqn, const aka::SqnParameters& params) {
+  const json* seq = MCIMD_TRY(sqn.array("seq"));
+  const std::size_t slots = std::size_t{1} << params.ind_bits;
+  if (seq->size() != slots) return sqn.bad("seq", "must be an array of " + std::to_string(slots) + " integers");
+  const uint64_t seq_limit = kSqnLimit >> params.ind_bits;
+  std::vector<uint64_t> out;
+  out.reserve(slots);
+  for (std::size_t i = 0; i < slots; ++i) {
+    const json& v = (*seq)[i];
+    if (!v.is_number_unsigned() || v.get<uint64_t>() >= seq_limit)
+      return sqn.bad("seq[" + std::to_string(i) + "]",
+                     "must be an integer below 2^" + std::to_string(kSqnBits - params.ind_bits));
+    out.push_back(v.get<uint64_t>());
+  }
+  if (auto restored = aka::SqnArray::restore(params, out); !restored) return sqn.bad("seq", restored.error().message);
+  return out;
+}
+
+Result<ProfileEntry> decode_profile(const Fields& f) {
+  MCIMD_CHECK(f.only({"id", "index", "iccid", "imsi", "operator", "state", "class", "algorithm", "key_protection",
+                      "amf", "authority", "sqn", "k", "opc"}));
+  ProfileEntry e;
+  ProfileMetadata& m = e.meta;
+  m.id = MCIMD_TRY(f.str("id", kMaxId));
+  m.index = MCIMD_TRY(f.u32("index"));
+  m.iccid = MCIMD_TRY(f.str("iccid", 20));
+  m.imsi = MCIMD_TRY(f.str("imsi", 15));
+  m.operator_id = MCIMD_TRY(f.str("operator", 64));
+  auto state = profile_state_from_string(MCIMD_TRY(f.str("state", 16)));
+  if (!state) return f.bad("state", "must be \"enabled\" or \"disabled\"");
+  m.state = *state;
+  auto cls = profile_class_from_string(MCIMD_TRY(f.str("class", 16)));
+  if (!cls) return f.bad("class", "must be \"operational\" or \"bootstrap\"");
+  m.profile_class = *cls;
+  m.algorithm = MCIMD_TRY(f.str("algorithm", 32));
+  auto protection = key_protection_from_string(MCIMD_TRY(f.str("key_protection", 16)));
+  if (!protection) return f.bad("key_protection", "must be \"tpm-aes\" or \"sealed\"");
+  m.key_protection = *protection;
+  auto amf = MCIMD_TRY(f.base64url("amf", 2));
+  if (amf.size() != 2) return f.bad("amf", "must be 2 bytes");
+  m.amf = {amf[0], amf[1]};
+  m.authority = MCIMD_TRY(f.base64url("authority", kMaxAuthority));
+  auto sqn = MCIMD_TRY(f.object("sqn"));
+  MCIMD_CHECK(sqn.only({"ind_bits", "delta", "age_limit", "require_amf_separation", "seq"}));
+  m.sqn.ind_bits = static_cast<unsigned>(MCIMD_TRY(sqn.u64("ind_bits", kMaxIndBits)));
+  m.sqn.delta = MCIMD_TRY(sqn.u64("delta"));
+  m.sqn.age_limit = MCIMD_TRY(sqn.u64("age_limit"));
+  m.sqn.require_amf_separation = MCIMD_TRY(sqn.boolean("require_amf_separation"));
+  if (auto problem = metadata_problem(m)) return f.bad(problem->field, problem->why);
+  e.seq = MCIMD_TRY(decode_seq(sqn, m.sqn));
+  e.k = MCIMD_TRY(decode_blob_ref(f, "k"));
+  e.opc = MCIMD_TRY(decode_blob_ref(f, "opc"));
+  return e;
+}
+
+Result<std::optional<AttestationEntry>> decode_attestation(const Fields& state) {
+  if (MCIMD_TRY(state.is_null("attestation"))) return std::optional<AttestationEntry>();
+  auto f = MCIMD_TRY(state.object("attestation"));
+  MCIMD_CHECK(f.only({"ak", "enrolled_ek_type"}));
+  AttestationEntry a;
+  a.ak = MCIMD_TRY(decode_blob_ref(f, "ak"));
+  if (!MCIMD_TRY(f.is_null("enrolled_ek_type"))) {
+    a.enrolled_ek_type = MCIMD_TRY(f.str("enrolled_ek_type", 3));
+    if (!valid_ek_type(*a.enrolled_ek_type)) return f.bad("enrolled_ek_type", "must be \"ecc\", \"rsa\" or null");
+  }
+  return std::optional<AttestationEntry>(std::move(a));
+}
+
+Result<State> decode_state(const Fields& f) {
+  MCIMD_CHECK(f.only({"generation", "boot_counts", "srk", "next_index", "active", "profiles", "attestation"}));
+  State s;
+  s.generation = MCIMD_TRY(f.u64("generation"));
+  auto boot = MCIMD_TRY(f.object("boot_counts"));
+  MCIMD_CHECK(boot.only({"reset_count", "restart_count"}));
+  s.boot_counts.reset_count = MCIMD_TRY(boot.u32("reset_count"));
+  s.boot_counts.restart_count = MCIMD_TRY(boot.u32("restart_count"));
+  if (!MCIMD_TRY(f.is_null("srk"))) {
+    s.srk = MCIMD_TRY(f.base64url("srk", kMaxBlob));
+    if (s.srk->empty()) return f.bad("srk", "is empty");
+  }
+  s.next_index = MCIMD_TRY(f.u32("next_index"));
+  if (!MCIMD_TRY(f.is_null("active"))) {
+    s.active = MCIMD_TRY(f.str("active", kMaxId));
+    if (!parse_profile_id(*s.active)) return f.bad("active", "must be null or \"p<index>\"");
+  }
+  const json* profiles = MCIMD_TRY(f.array("profiles"));
+  for (std::size_t i = 0; i < profiles->size(); ++i)
+    s.profiles.push_back(MCIMD_TRY(decode_profile(MCIMD_TRY(f.element("profiles", *profiles, i)))));
+  s.attestation = MCIMD_TRY(decode_attestation(f));
+  return s;
+}
+
+json blob_json(const BlobRef& r) { return {{"public", r.public_area}, {"private", r.private_area}}; }
+
+json profile_json(const ProfileEntry& e) {
+  const ProfileMetadata& m = e.meta;
+  return {{"id", m.id},
+          {"index", m.index},
+          {"iccid", m.iccid},
+          {"imsi", m.imsi},
+          {"operator", m.operator_id},
+          {"state", std::string(to_string(m.state))},
+          {"class", std::string(to_string(m.profile_class))},
+          {"algorithm", m.algorithm},
+          {"key_protection", std::string(to_string(m.key_protection))},
+          {"amf", base64url_encode(m.amf)},
+          {"authority", base64url_encode(m.authority)},
+          {"sqn",
+           {{"ind_bits", m.sqn.ind_bits},
+            {"delta", m.sqn.delta},
+            {"age_limit", m.sqn.age_limit},
+            {"require_amf_separation", m.sqn.require_amf_separation},
+            {"seq", e.seq}}},
+          {"k", blob_json(e.k)},
+          {"opc", blob_json(e.opc)}};
+}
+
+json state_json(const State& s) {
+  json profiles = json::array();
+  for (const auto& e : s.profiles) profiles.push_back(profile_json(e));
+  json attestation = nullptr;
+  if (s.attestation)
+    attestation = {{"ak", blob_json(s.attestation->ak)},
+                   {"enrolled_ek_type", s.attestation->enrolled_ek_type ? json(*s.attestation->enrolled_ek_type)
+                                                                         : json(nullptr)}};
+  return {{"generation", s.generation},
+          {"boot_counts",
+           {{"reset_count", s.boot_counts.reset_count}, {"restart_count", s.boot_counts.restart_count}}},
+          {"srk", s.srk ? json(base64url_encode(*s.srk)) : json(nullptr)},
+          {"next_index", s.next_index},
+          {"active", s.active ? json(*s.active) : json(nullptr)},
+          {"profiles", std::move(profiles)},
+          {"attestation", std::move(attestation)}};
+}
 
 }  // namespace
 
 std::optional<uint32_t> parse_profile_id(std::string_view id) {
-  if (id.size() < 2 || id.size() > 11 || id[0] != 'p') return std::nullopt;
+  if (id.size() < 2 || id.size() > kMaxId || id[0] != 'p') return std::nullopt;
   std::string_view digits = id.substr(1);
   if (!all_digits(digits) || (digits.size() > 1 && digits[0] == '0')) return std::nullopt;
   uint64_t v = 0;
@@ -175,169 +361,102 @@ bool valid_algorithm(std::string_view s) {
   return true;
 }
 
-bool valid_pcr_policy(std::string_view s) { return s.size() <= 256 && printable_ascii(s); }
+bool valid_object_name(std::string_view s) {
+  if (s.size() != 64) return false;
+  for (char c : s)
+    if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'))) return false;
+  return true;
+}
 
-std::optional<std::string> bad_sqn_parameter(const aka::SqnParameters& p) {
-  if (p.ind_bits == 0 || p.ind_bits > kMaxIndBits) return "ind_bits";
-  if (p.delta == 0 || p.delta >= kDeltaLimit) return "delta";
-  if (p.age_limit >= kSqnLimit) return "age_limit";
-  return std::nullopt;
+bool valid_ek_type(std::string_view s) { return s == "ecc" || s == "rsa"; }
+
+bool same_parameters(const aka::SqnParameters& a, const aka::SqnParameters& b) {
+  return a.ind_bits == b.ind_bits && a.delta == b.delta && a.age_limit == b.age_limit &&
+         a.require_amf_separation == b.require_amf_separation;
 }
 
 Status validate_metadata(const ProfileMetadata& m, Code code, std::string_view where) {
-  auto bad = [&](std::string_view field, std::string_view why) {
-    return fail(code, std::string(where) + ": field '" + std::string(field) + "' " + std::string(why));
-  };
-  auto index = parse_profile_id(m.id);
-  if (!index) return bad("id", "must be \"p<index>\"");
-  if (*index != m.index) return bad("index", "does not match the id");
-  if (!valid_iccid(m.iccid)) return bad("iccid", "must be 18-20 digits");
-  if (!valid_imsi(m.imsi)) return bad("imsi", "must be 6-15 digits");
-  if (!valid_operator_id(m.operator_id)) return bad("operator", "must be 1-64 printable ASCII characters");
-  if (!valid_algorithm(m.algorithm)) return bad("algorithm", "must be 1-32 characters of [a-z0-9-]");
-  if (!valid_pcr_policy(m.pcr_policy)) return bad("pcr_policy", "must be at most 256 printable ASCII characters");
-  if (auto field = bad_sqn_parameter(m.sqn)) return bad("sqn." + *field, "is out of range");
+  if (auto problem = metadata_problem(m))
+    return fail(code, std::string(where) + ": field '" + problem->field + "' " + problem->why);
   return {};
 }
 
-std::string encode_store(const StoreFile& f) {
-  json profiles = json::array();
-  for (const auto& p : f.profiles)
-    profiles.push_back({{"id", p.id}, {"metadata_generation", p.meta_generation}, {"sqn_generation", p.sqn_generation}});
-  json j = {{"format", kFormat},
-            {"generation", f.generation},
-            {"next_index", f.next_index},
-            {"active", f.active ? json(*f.active) : json(nullptr)},
-            {"srk", f.srk ? json(base64url_encode(*f.srk)) : json(nullptr)},
-            {"profiles", std::move(profiles)}};
-  return dump(j);
+std::optional<std::string> invariant_violation(const State& s) {
+  std::set<std::string> iccids;
+  for (std::size_t i = 0; i < s.profiles.size(); ++i) {
+    const ProfileMetadata& m = s.profiles[i].meta;
+    if (i > 0 && m.index <= s.profiles[i - 1].meta.index)
+      return "profile " + m.id + " is out of ascending index order or listed twice";
+    if (m.index >= s.next_index) return "profile " + m.id + " has an index not below next_index";
+    if (!iccids.insert(m.iccid).second) return "profile " + m.id + " repeats another profile's ICCID " + m.iccid;
+  }
+  if (s.active) {
+    auto it = std::find_if(s.profiles.begin(), s.profiles.end(),
+                           [&](const ProfileEntry& e) { return e.meta.id == *s.active; });
+    if (it == s.profiles.end()) return "the active profile " + *s.active + " does not exist";
+    if (it->meta.state != ProfileState::Enabled) return "the active profile " + *s.active + " is disabled";
+  }
+  return std::nullopt;
 }
 
-std::string encode_metadata(uint64_t generation, const ProfileMetadata& m) {
-  json j = {{"format", kFormat},
-            {"generation", generation},
-            {"id", m.id},
-            {"index", m.index},
-            {"iccid", m.iccid},
-            {"imsi", m.imsi},
-            {"operator", m.operator_id},
-            {"state", std::string(to_string(m.state))},
-            {"class", std::string(to_string(m.profile_class))},
-            {"algorithm", m.algorithm},
-            {"key_protection", std::string(to_string(m.key_protection))},
-            {"amf", base64url_encode(m.amf)},
-            {"sqn",
-             {{"ind_bits", m.sqn.ind_bits},
-              {"delta", m.sqn.delta},
-              {"age_limit", m.sqn.age_limit},
-              {"require_amf_separation", m.sqn.require_amf_separation}}},
-            {"pcr_policy", m.pcr_policy}};
-  return dump(j);
+std::vector<ObjectName> referenced_objects(const State& s) {
+  std::set<ObjectName> names;
+  for (const auto& e : s.profiles)
+    for (const BlobRef* r : {&e.k, &e.opc}) names.insert({r->public_area, r->private_area});
+  if (s.attestation) names.insert({s.attestation->ak.public_area, s.attestation->ak.private_area});
+  return {names.begin(), names.end()};
 }
 
-std::string encode_sqn(uint64_t generation, const aka::SqnArray& sqns) {
-  json j = {{"format", kFormat},
-            {"generation", generation},
-            {"ind_bits", sqns.parameters().ind_bits},
-            {"seq", sqns.seq()}};
-  return dump(j);
-}
+std::string canonical_state(const State& s) { return state_json(s).dump(); }
 
-Result<StoreFile> decode_store(std::string_view text, const std::string& file) {
-  auto j = MCIMD_TRY(parse_object(text, file));
-  Fields f(j, file);
-  MCIMD_CHECK(f.format());
-  StoreFile out;
-  out.generation = MCIMD_TRY(f.u64("generation"));
-  out.next_index = static_cast<uint32_t>(MCIMD_TRY(f.u64("next_index", std::numeric_limits<uint32_t>::max())));
-  out.active = MCIMD_TRY(f.optional_str("active", 11));
-  const json* srk = MCIMD_TRY(f.member("srk"));
-  if (!srk->is_null()) {
-    out.srk = MCIMD_TRY(f.base64url("srk", kMaxBlob));
-    if (out.srk->empty()) return f.bad("srk", "is empty");
-  }
-  const json* list = MCIMD_TRY(f.member("profiles"));
-  if (!list->is_array()) return f.bad("profiles", "must be an array");
-  std::set<std::string> seen;
-  for (std::size_t i = 0; i < list->size(); ++i) {
-    const std::string where = "profiles[" + std::to_string(i) + "]";
-    const json& entry = (*list)[i];
-    if (!entry.is_object()) return f.bad(where, "must be an object");
-    Fields e(entry, file, where + ".");
-    ProfileRecord r;
-    r.id = MCIMD_TRY(e.str("id", 11));
-    auto index = parse_profile_id(r.id);
-    if (!index) return e.bad("id", "must be \"p<index>\"");
-    if (*index >= out.next_index) return e.bad("id", "has an index not below next_index");
-    if (!seen.insert(r.id).second) return e.bad("id", "is listed twice");
-    r.meta_generation = MCIMD_TRY(e.u64("metadata_generation", out.generation));
-    r.sqn_generation = MCIMD_TRY(e.u64("sqn_generation", out.generation));
-    out.profiles.push_back(std::move(r));
-  }
-  if (out.active) {
-    if (!seen.contains(*out.active)) return f.bad("active", "names a profile that is not listed");
-  }
+Bytes mac_input(std::string_view canonical) {
+  Bytes out(kMacLabel.begin(), kMacLabel.end());
+  out.insert(out.end(), canonical.begin(), canonical.end());
   return out;
 }
 
-Result<MetadataFile> decode_metadata(std::string_view text, const std::string& file) {
-  auto j = MCIMD_TRY(parse_object(text, file));
-  Fields f(j, file);
-  MCIMD_CHECK(f.format());
-  MetadataFile out;
-  auto& m = out.meta;
-  out.generation = MCIMD_TRY(f.u64("generation"));
-  m.id = MCIMD_TRY(f.str("id", 11));
-  m.index = static_cast<uint32_t>(MCIMD_TRY(f.u64("index", std::numeric_limits<uint32_t>::max())));
-  m.iccid = MCIMD_TRY(f.str("iccid", 20));
-  m.imsi = MCIMD_TRY(f.str("imsi", 15));
-  m.operator_id = MCIMD_TRY(f.str("operator", 64));
-  auto state = profile_state_from_string(MCIMD_TRY(f.str("state", 16)));
-  if (!state) return f.bad("state", "must be \"enabled\" or \"disabled\"");
-  m.state = *state;
-  auto cls = profile_class_from_string(MCIMD_TRY(f.str("class", 16)));
-  if (!cls) return f.bad("class", "must be \"operational\" or \"bootstrap\"");
-  m.profile_class = *cls;
-  m.algorithm = MCIMD_TRY(f.str("algorithm", 32));
-  auto protection = key_protection_from_string(MCIMD_TRY(f.str("key_protection", 16)));
-  if (!protection) return f.bad("key_protection", "must be \"tpm-aes\" or \"sealed\"");
-  m.key_protection = *protection;
-  auto amf = MCIMD_TRY(f.base64url("amf", 2));
-  if (amf.size() != 2) return f.bad("amf", "must be 2 bytes");
-  m.amf = {amf[0], amf[1]};
-  auto sqn = MCIMD_TRY(f.object("sqn"));
-  m.sqn.ind_bits = static_cast<unsigned>(MCIMD_TRY(sqn.u64("ind_bits", kMaxIndBits)));
-  m.sqn.delta = MCIMD_TRY(sqn.u64("delta"));
-  m.sqn.age_limit = MCIMD_TRY(sqn.u64("age_limit"));
-  m.sqn.require_amf_separation = MCIMD_TRY(sqn.boolean("require_amf_separation"));
-  m.pcr_policy = MCIMD_TRY(f.str("pcr_policy", 256));
-  MCIMD_CHECK(validate_metadata(m, Code::StoreCorrupt, file));
-  return out;
+Result<std::string> encode_store(const State& s, Anchor& anchor) {
+  json state = state_json(s);
+  auto mac = MCIMD_TRY(anchor.mac(mac_input(state.dump())));
+  if (mac.size() != kMacSize)
+    return fail(Code::Internal, "The store key's MAC has " + std::to_string(mac.size()) + " bytes, not " +
+                                    std::to_string(kMacSize));
+  json doc = {{"format", kFormat}, {"state", std::move(state)}, {"mac", base64url_encode(mac)}};
+  return doc.dump() + "\n";
 }
 
-Result<SqnFile> decode_sqn(std::string_view text, const std::string& file, const aka::SqnParameters& params) {
-  auto j = MCIMD_TRY(parse_object(text, file));
+Result<Document> decode_store(std::string_view text, const std::string& file) {
+  json j = json::parse(text.begin(), text.end(), /*cb=*/nullptr, /*allow_exceptions=*/false);
+  if (j.is_discarded()) return fail(Code::StoreCorrupt, file + ": not valid JSON (truncated or damaged)");
+  if (!j.is_object()) return fail(Code::StoreCorrupt, file + ": not a JSON object");
   Fields f(j, file);
-  MCIMD_CHECK(f.format());
-  SqnFile out;
-  out.generation = MCIMD_TRY(f.u64("generation"));
-  auto ind_bits = MCIMD_TRY(f.u64("ind_bits", kMaxIndBits));
-  if (ind_bits != params.ind_bits) return f.bad("ind_bits", "differs from the profile's sqn.ind_bits");
-  const json* seq = MCIMD_TRY(f.member("seq"));
-  const std::size_t slots = std::size_t{1} << params.ind_bits;
-  if (!seq->is_array() || seq->size() != slots)
-    return f.bad("seq", "must be an array of " + std::to_string(slots) + " integers");
-  // TS 33.102 C.1.1: SQN = SEQ ‖ IND, so SEQ has 48 − ind_bits bits.
-  const uint64_t seq_limit = kSqnLimit >> params.ind_bits;
-  out.seq.reserve(slots);
-  for (std::size_t i = 0; i < slots; ++i) {
-    const json& v = (*seq)[i];
-    if (!v.is_number_unsigned() || v.get<uint64_t>() >= seq_limit)
-      return f.bad("seq[" + std::to_string(i) + "]", "must be an integer below 2^" +
-                                                          std::to_string(kSqnBits - params.ind_bits));
-    out.seq.push_back(v.get<uint64_t>());
+  // The format first: an older layout has other fields, and saying so is the useful answer.
+  const uint64_t format = MCIMD_TRY(f.u64("format"));
+  if (format != kFormat)
+    return fail(Code::Unsupported, file + ": format " + std::to_string(format) + "; this mcimd reads format " +
+                                       std::to_string(kFormat) + " only" +
+                                       (format < kFormat ? " (an earlier version's layout, which it does not convert)"
+                                                         : ""));
+  MCIMD_CHECK(f.only({"format", "state", "mac"}));
+  Document doc;
+  doc.state = MCIMD_TRY(decode_state(MCIMD_TRY(f.object("state"))));
+  doc.canonical = MCIMD_TRY(f.member("state"))->dump();
+  if (auto it = j.find("mac"); it != j.end() && it->is_string()) {
+    auto mac = base64url_decode(it->get_ref<const std::string&>(), "mac");
+    if (mac && mac->size() == kMacSize) doc.mac = std::move(*mac);
   }
-  return out;
+  return doc;
+}
+
+Status verify_mac(const Document& doc, Anchor& anchor, const std::string& file) {
+  if (!doc.mac)
+    return fail(Code::StoreTampered, file + ": field 'mac' is missing or not a " + std::to_string(kMacSize) +
+                                         "-byte base64url MAC: the state is not authenticated, so none of it is used");
+  auto expected = MCIMD_TRY(anchor.mac(mac_input(doc.canonical)));
+  if (!equal_ct(expected, *doc.mac))
+    return fail(Code::StoreTampered, file + ": the MAC over the state does not verify (changed outside mcimd, or "
+                                            "MAC'd under another TPM's store key), so none of it is used");
+  return {};
 }
 
 }  // namespace mcimd::store::detail

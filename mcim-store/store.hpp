@@ -1,16 +1,21 @@
 #pragma once
-// Profiles on disk. Layout under the store root (default /var/lib/mcimd), all 0700/0600:
-//   store.json                 generation, active profile, pinned SRK public, next index, the
-//                              profile list with each profile.json's and sqn.json's generation
-//   profiles/<id>/profile.json metadata (no secrets)
-//   profiles/<id>/k.pub|k.priv       TPM AES key blob for K (marshaled TPM2B_PUBLIC/TPM2B_PRIVATE)
-//   profiles/<id>/opc.pub|opc.priv   TPM sealed blob for OPc
-//   profiles/<id>/sqn.json     SQN array + the generation it was written at
-// Every write is atomic (common/file.hpp). Anti-rollback: each committed change takes
-// generation g = counter + 1, writes the per-profile files it changes stamped g, then store.json
-// stamped g (its rename is the commit point), then increments the TPM NV counter to g; opening a
-// store whose generation is below the counter is RollbackDetected. store.json records the
-// generation of every profile.json and sqn.json, so restoring one old file is detected as well.
+// Profiles on disk, authenticated and rollback-protected. Layout under the store root (default
+// /var/lib/mcimd), directories 0700 and files 0600, all owned by the daemon's user:
+//   store.json             {"format": 2, "state": {...}, "mac": B64}: generation, the TPM boot
+//                          counts at the last commit, the pinned SRK public, the next profile
+//                          index, the active profile, every profile's metadata and SQN array,
+//                          the attestation key; each TPM blob by the SHA-256 of its content.
+//                          mac = HMAC-SHA-256 under the store key (Anchor::mac) over
+//                          "mcimd-store-v2\0" ‖ the state's canonical JSON text.
+//   objects/<sha256 hex>   write-once TPM blobs (marshaled TPM2B_PUBLIC / TPM2B_PRIVATE), named
+//                          by the SHA-256 of their content; unreferenced ones are removed.
+// Other names under the root (the daemon keeps keys/ and policies/ there) are not the store's:
+// it never reads, changes or removes them.
+//
+// One commit: new blobs into objects/, then store.json (its atomic rename is the commit point),
+// then the anti-rollback counter is incremented to the new generation. A crash at any point
+// leaves the old state or the new one, never a mix; a commit whose increment did not happen is
+// completed by the next open or commit.
 //
 // Not thread-safe: one owner (the daemon's TPM worker) calls everything.
 #include <array>
@@ -18,6 +23,7 @@
 #include <filesystem>
 #include <memory>
 #include <optional>
+#include <span>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -28,12 +34,36 @@
 
 namespace mcimd::store {
 
-// The TPM NV monotonic counter, behind an interface so unit tests need no TPM.
-class GenerationCounter {
+// The TPM's resetCount and restartCount (TPM 2.0 Part 1 §36.6, as TPM2_ReadClock reports them):
+// they change with every TPM Reset or Restart, which is when an orderly NV counter may have
+// moved forward on its own.
+struct BootCounts {
+  uint32_t reset_count = 0;
+  uint32_t restart_count = 0;
+  bool operator==(const BootCounts&) const = default;
+};
+
+// What the TPM gives the store, behind an interface so unit tests need no TPM: an NV counter
+// only mcimd can advance, read in sessions that authenticate the TPM's answer; the TPM's boot
+// counts; and a MAC keyed by a key that lives in the TPM (usable only in the approved platform
+// state). Must outlive the Store.
+class Anchor {
  public:
-  virtual ~GenerationCounter() = default;
-  [[nodiscard]] virtual Result<uint64_t> read() = 0;
+  virtual ~Anchor() = default;
+  [[nodiscard]] virtual Result<uint64_t> counter() = 0;
   [[nodiscard]] virtual Result<uint64_t> increment() = 0;  // returns the new value
+  [[nodiscard]] virtual Result<BootCounts> boot_counts() = 0;
+  // HMAC-SHA-256 (32 bytes) of data under the store key.
+  [[nodiscard]] virtual Result<Bytes> mac(std::span<const uint8_t> data) = 0;
+};
+
+struct StoreOptions {
+  // After an unclean TPM shutdown an orderly NV counter comes back ahead of the last value it
+  // reported, by less than MAX_ORDERLY_COUNT + 1 (TPM 2.0 Part 1 §37.? orderly counters; 255 in
+  // the reference implementation and libtpms). A store behind its counter by at most this much
+  // is accepted once, and only when the TPM's boot counts changed since its last commit; any
+  // other gap is a rollback.
+  uint64_t counter_window = 256;
 };
 
 enum class ProfileState { Enabled, Disabled };
@@ -49,6 +79,7 @@ std::optional<KeyProtection> key_protection_from_string(std::string_view s);
 struct Blob {  // marshaled TPM2B_PUBLIC / TPM2B_PRIVATE
   Bytes public_area;
   Bytes private_area;
+  bool operator==(const Blob&) const = default;
 };
 
 struct ProfileMetadata {
@@ -65,13 +96,22 @@ struct ProfileMetadata {
   std::string algorithm = "milenage";  // lower-case name, [a-z0-9-], at most 32 characters
   std::array<uint8_t, 2> amf{0x80, 0x00};  // AMF used by default for network-side tools
   aka::SqnParameters sqn;
-  std::string pcr_policy;    // e.g. "sha256:7"; printable ASCII, at most 256 characters
+  // TPM name (nameAlg ‖ digest, 34 bytes for SHA-256) of the policy authority key whose
+  // PolicyAuthorize the K and OPc objects' authPolicy names: 1–66 bytes.
+  Bytes authority;
 };
 
 struct Profile {
   ProfileMetadata meta;
-  Blob k;     // TPM AES-128 key object holding K
+  Blob k;     // TPM AES-128 key object (or sealed object) holding K
   Blob opc;   // TPM sealed object holding OPc
+};
+
+// The attestation key the daemon made under the SRK, and the EK type an operator enrolled it with.
+struct AttestationRecord {
+  Blob ak;
+  std::optional<std::string> enrolled_ek_type;  // "ecc" | "rsa"; nullopt until enrolled
+  bool operator==(const AttestationRecord&) const = default;
 };
 
 // What a factory YAML file says (parsed, validated; K and OP/OPc are secrets).
@@ -95,58 +135,108 @@ struct FactoryProfile {
 // own copies of scalars in ordinary heap memory while parsing; only our copies are SecureBytes.
 [[nodiscard]] Result<FactoryProfile> parse_factory_profile(std::string_view yaml);
 
-// Every mutating call is one commit: the store on disk is wholly the old or wholly the new state
-// after a crash at any point. Each commit reads the counter first (it must equal generation(),
-// or be one below when an earlier increment failed, which is then completed) and increments it
-// last. An error after the commit point (the counter increment failed) leaves the change in
-// place: in memory and on disk alike. After a failed write the store reloads itself from disk;
-// if even that fails, every later mutating call fails until the store is opened again.
+// How open() found the counter when it used options.counter_window: the store's generation, the
+// counter's value, and the TPM's boot counts then and now. Library code logs at debug only, so
+// the daemon reads this and logs the event for the operator.
+struct CounterJump {
+  uint64_t generation = 0;
+  uint64_t counter = 0;
+  BootCounts recorded;
+  BootCounts current;
+};
+
 class Store {
  public:
-  // Opens (creating when absent) the store at root, checks it against the counter (which must
-  // outlive the Store): generation < counter → RollbackDetected; a profile.json or sqn.json older
-  // than store.json records → RollbackDetected; files unreadable, oversized, malformed or
-  // inconsistent → StoreCorrupt naming the file and field; an interrupted commit is completed
-  // (store.json at counter + 1: the counter is incremented; a per-profile file written at
-  // counter + 1 whose store.json was not: rolled forward, see store.cpp); profile folders that
-  // store.json does not list and temporary files of interrupted writes are removed. No file is
-  // changed or removed when a check fails.
-  [[nodiscard]] static Result<Store> open(const std::filesystem::path& root, GenerationCounter& counter);
+  // Opens the store at root, creating it when there is none. Checks, in order, before anything
+  // on disk is changed:
+  //  - root and objects/ are directories owned by this process's effective uid (StoreCorrupt
+  //    naming the owner otherwise); group/other access is taken away;
+  //  - store.json: size, format 2 (another format → Unsupported naming it), JSON shape and every
+  //    field (StoreCorrupt naming the field);
+  //  - the MAC (Anchor::mac) over the state → StoreTampered when it does not verify (a missing
+  //    or malformed "mac" field included);
+  //  - every object the state references exists and hashes to its name → StoreTampered;
+  //  - the counter c against the generation g: c == g fine; c + 1 == g an interrupted commit,
+  //    completed by one increment; c > g by at most options.counter_window and the TPM's boot
+  //    counts differ from the ones the state recorded: an orderly counter that moved on after an
+  //    unclean TPM shutdown, accepted and re-anchored at once (one commit at c + 1); any other
+  //    c > g → RollbackDetected; c + 1 < g → StoreCorrupt.
+  // Then it removes temporary files of interrupted writes and objects no state references.
+  // No store.json: a new empty store is created at the counter's value — unless objects/ holds
+  // files, which is refused (StoreCorrupt: store.json was lost; nothing is overwritten).
+  [[nodiscard]] static Result<Store> open(const std::filesystem::path& root, Anchor& anchor,
+                                          const StoreOptions& options = {});
 
-  // The SRK public pinned in the store at root, read without the counter checks of open() (so a
-  // daemon can tell "another TPM" from "an old store" before it trusts the TPM's counter).
-  // nullopt when there is no store yet or nothing is pinned; StoreCorrupt for a bad store.json.
+  // The SRK public pinned in store.json at root, read WITHOUT any check (no MAC, no counter):
+  // a hint that lets a daemon tell "another TPM" from "an old store" before it can unlock the
+  // store key. nullopt when there is no store yet or nothing is pinned; StoreCorrupt when
+  // store.json does not parse.
   [[nodiscard]] static Result<std::optional<Bytes>> pinned_srk_at(const std::filesystem::path& root);
 
   uint64_t generation() const;
+  // Set when this Store's open() accepted a counter ahead of the store within the window (and
+  // re-anchored); nullopt otherwise.
+  const std::optional<CounterJump>& opened_after_counter_jump() const;
   const std::optional<Bytes>& pinned_srk() const;
-  // Stores the marshaled SRK public (TPM2B_PUBLIC) in store.json; InvalidArgument when empty.
-  [[nodiscard]] Status pin_srk(const Bytes& srk_public);
-
   std::vector<ProfileMetadata> profiles() const;  // ordered by index
-  // Metadata from memory, blobs read from disk. NotFound for an unknown id.
+  // Metadata and SQN state from memory, blobs from objects/ (re-hashed: StoreTampered when a
+  // file changed since open). NotFound for an unknown id.
   [[nodiscard]] Result<Profile> profile(const std::string& id) const;
   std::optional<std::string> active() const;
-
-  // Allocates the next index/id (not persisted until add_profile). Indices are never reused,
-  // so a D-Bus object path always names the same profile.
-  ProfileMetadata new_metadata() const;
-  // Adds a profile with its initial SQN array. InvalidArgument when the metadata is invalid, its
-  // id is not "p<index>", its index is below new_metadata()'s, a blob is empty or the array's
-  // parameters differ from meta.sqn; AlreadyExists when the id or the ICCID is installed.
-  [[nodiscard]] Status add_profile(const Profile& profile, const aka::SqnArray& sqns);
-  // NotFound for an unknown id; setting the current state again writes nothing.
-  [[nodiscard]] Status set_state(const std::string& id, ProfileState state);
-  // NotFound for an unknown id; nullopt clears the active profile.
-  [[nodiscard]] Status set_active(std::optional<std::string> id);
-  // Commits store.json without the profile (clearing active if it was), then removes its folder.
-  [[nodiscard]] Status remove_profile(const std::string& id);
-
-  // Reads sqn.json; RollbackDetected when it is older than store.json records.
   [[nodiscard]] Result<aka::SqnArray> sqn_array(const std::string& id) const;
-  // Persists a new SQN array (after the MAC verified). Atomic and generation-bound.
-  // InvalidArgument when the array's parameters differ from the profile's.
+  [[nodiscard]] Result<std::optional<AttestationRecord>> attestation() const;  // blobs re-hashed as above
+
+  // Allocates the next index/id (not persisted until a transaction adds it). Indices are never
+  // reused, so a D-Bus object path always names the same profile.
+  ProfileMetadata new_metadata() const;
+
+  // Several record changes, one commit, one counter increment. Changes are staged in memory;
+  // nothing reaches the disk before commit(). Each staging call checks its own arguments at
+  // once (the errors below); commit() checks the invariants of the whole new state:
+  //  - active, when set, names an existing, enabled profile (InvalidState otherwise);
+  //  - ICCIDs unique, ids match indices.
+  // A Transaction must not outlive its Store; only one may be open at a time (InvalidState).
+  class Transaction {
+   public:
+    // InvalidArgument when the metadata is invalid, its id is not "p<index>", its index is below
+    // new_metadata()'s, a blob is empty or oversized, or the array's parameters differ from
+    // meta.sqn; AlreadyExists when the id or the ICCID is installed (or staged).
+    [[nodiscard]] Status add_profile(const Profile& profile, const aka::SqnArray& sqns);
+    [[nodiscard]] Status set_state(const std::string& id, ProfileState state);  // NotFound
+    [[nodiscard]] Status set_active(std::optional<std::string> id);            // NotFound
+    [[nodiscard]] Status remove_profile(const std::string& id);  // NotFound; clears active if it was
+    // InvalidArgument when the array's parameters differ from the profile's.
+    [[nodiscard]] Status set_sqn_array(const std::string& id, const aka::SqnArray& sqns);
+    [[nodiscard]] Status pin_srk(const Bytes& srk_public);  // InvalidArgument when empty/oversized
+    [[nodiscard]] Status set_attestation(const AttestationRecord& record);
+    // Writes the change (see the commit protocol above). A transaction with no change writes
+    // nothing and does not move the counter. Before the commit point any failure leaves the store
+    // as it was, in memory and on disk; after it (the increment failed) the change stays and the
+    // next commit or open completes it. Counter checks as in open(): c must equal generation()
+    // (or be one below after a failed increment) → else RollbackDetected / StoreCorrupt.
+    // commit() ends the transaction whatever its outcome; later calls on it are InvalidState.
+    [[nodiscard]] Status commit();
+
+    Transaction(Transaction&&) noexcept;
+    Transaction& operator=(Transaction&&) = delete;
+    ~Transaction();  // an uncommitted transaction is dropped
+
+   private:
+    friend class Store;
+    struct Impl;
+    explicit Transaction(std::unique_ptr<Impl> impl);
+    std::unique_ptr<Impl> impl_;
+  };
+  [[nodiscard]] Result<Transaction> begin();
+
+  // One-change conveniences: begin(), the change, commit().
+  [[nodiscard]] Status add_profile(const Profile& profile, const aka::SqnArray& sqns);
+  [[nodiscard]] Status set_state(const std::string& id, ProfileState state);
+  [[nodiscard]] Status set_active(std::optional<std::string> id);
+  [[nodiscard]] Status remove_profile(const std::string& id);
   [[nodiscard]] Status save_sqn_array(const std::string& id, const aka::SqnArray& sqns);
+  [[nodiscard]] Status pin_srk(const Bytes& srk_public);
+  [[nodiscard]] Status set_attestation(const AttestationRecord& record);
 
   Store(Store&&) noexcept;
   Store& operator=(Store&&) noexcept;

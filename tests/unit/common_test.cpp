@@ -1,5 +1,6 @@
 #include <gtest/gtest.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "common/bytes.hpp"
 #include "common/file.hpp"
@@ -67,4 +68,66 @@ TEST(EqualCt, ComparesContentAndLength) {
   EXPECT_TRUE(equal_ct(a, b));
   EXPECT_FALSE(equal_ct(a, c));
   EXPECT_FALSE(equal_ct(a, Bytes{1, 2}));
+}
+
+TEST(ARestrictedDirectory, LosesGroupAndOtherAccessAndNamesItsOwner) {
+  test::TempDir dir;
+  const auto d = dir.path() / "d";
+  ASSERT_EQ(::mkdir(d.c_str(), 0755), 0);
+  auto owner = restrict_owned_dir(d, /*follow_symlink=*/false);
+  ASSERT_TRUE(owner) << owner.error().describe();
+  EXPECT_EQ(*owner, ::geteuid());
+  struct stat st {};
+  ASSERT_EQ(::lstat(d.c_str(), &st), 0);
+  EXPECT_EQ(st.st_mode & 0777, 0700u);
+}
+
+TEST(ARestrictedDirectory, IsASymlinkOnlyWhereOneIsFollowed) {
+  test::TempDir dir;
+  const auto target = dir.path() / "target";
+  const auto link = dir.path() / "link";
+  ASSERT_EQ(::mkdir(target.c_str(), 0750), 0);
+  std::filesystem::create_directory_symlink(target, link);
+  auto refused = restrict_owned_dir(link, /*follow_symlink=*/false);
+  ASSERT_FALSE(refused);
+  EXPECT_EQ(refused.error().code, Code::InvalidArgument);
+  struct stat st {};
+  ASSERT_EQ(::stat(target.c_str(), &st), 0);
+  EXPECT_EQ(st.st_mode & 0777, 0750u) << "a refused directory is not changed";
+  ASSERT_TRUE(restrict_owned_dir(link, /*follow_symlink=*/true));
+  ASSERT_EQ(::stat(target.c_str(), &st), 0);
+  EXPECT_EQ(st.st_mode & 0777, 0700u);
+}
+
+TEST(ARestrictedDirectory, RefusesAFileAndAMissingPath) {
+  test::TempDir dir;
+  ASSERT_TRUE(write_file_atomic(dir.path() / "f", std::string_view("x")));
+  auto file = restrict_owned_dir(dir.path() / "f", /*follow_symlink=*/true);
+  ASSERT_FALSE(file);
+  EXPECT_EQ(file.error().code, Code::InvalidArgument);
+  auto missing = restrict_owned_dir(dir.path() / "nope", /*follow_symlink=*/true);
+  ASSERT_FALSE(missing);
+  EXPECT_EQ(missing.error().code, Code::NotFound);
+}
+
+// Another uid's directory: reported, never changed. Root can make one with chown; anyone else
+// finds one in "/", which root owns.
+TEST(ARestrictedDirectory, OfAnotherUidIsReportedAndLeftAlone) {
+  test::TempDir dir;
+  std::filesystem::path foreign = "/";
+  uid_t other = 0;
+  if (::geteuid() == 0) {
+    other = 4242;
+    foreign = dir.path() / "foreign";
+    ASSERT_EQ(::mkdir(foreign.c_str(), 0755), 0);
+    ASSERT_EQ(::chown(foreign.c_str(), other, other), 0);
+  }
+  struct stat before {};
+  ASSERT_EQ(::stat(foreign.c_str(), &before), 0);
+  auto owner = restrict_owned_dir(foreign, /*follow_symlink=*/false);
+  ASSERT_TRUE(owner) << owner.error().describe();
+  EXPECT_EQ(*owner, other);
+  struct stat after {};
+  ASSERT_EQ(::stat(foreign.c_str(), &after), 0);
+  EXPECT_EQ(after.st_mode, before.st_mode);
 }

@@ -1,9 +1,12 @@
-// mcim-store: layout, permissions, round trips, anti-rollback and hostile files.
+// mcim-store format 2: layout, permissions, round trips, transactions, anti-rollback, and the
+// attacks and damage a store.json or objects/ edited behind the daemon's back must not get past.
 #include <gtest/gtest.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
-#include <fstream>
+#include <functional>
 #include <nlohmann/json.hpp>
+#include <set>
 
 #include "common/file.hpp"
 #include "mcim-store/store.hpp"
@@ -14,45 +17,72 @@ using namespace mcimd;
 using namespace mcimd::store;
 namespace fs = std::filesystem;
 using json = nlohmann::json;
-using test::FileCounter;
+using test::FakeAnchor;
+using test::make_attestation;
+using test::make_profile;
+using test::sha256_hex;
+using test::slurp;
+using test::spill;
 using test::sqns_at;
 
 namespace {
 
+constexpr const char* kIccid0 = "8988211000000000001";
+constexpr const char* kIccid1 = "8988211000000000002";
+const Bytes kSrk{0x00, 0x04, 1, 2, 3, 4};
+
 struct Fixture {
   test::TempDir dir;
   fs::path root = dir.path() / "store";
-  FileCounter counter{dir.path() / "counter"};
+  FakeAnchor anchor{dir.path() / "counter"};
 
-  Store open() {
-    auto s = Store::open(root, counter);
+  Store open(const StoreOptions& options = {}) {
+    auto s = Store::open(root, anchor, options);
     if (!s) throw std::runtime_error(s.error().describe());
     return std::move(*s);
   }
+  Result<Store> try_open(const StoreOptions& options = {}) { return Store::open(root, anchor, options); }
+  // What open() answers when it must refuse; should it open, the test fails.
+  Error refusal(const StoreOptions& options = {}) {
+    auto s = try_open(options);
+    if (!s) return s.error();
+    ADD_FAILURE() << "the store opened";
+    return Error{Code::Internal, "the store opened", std::nullopt};
+  }
+  fs::path store_json() const { return root / "store.json"; }
+
+  // Applies edit to store.json's parsed document and writes it back (the MAC field untouched
+  // unless the edit touches it).
+  void edit(const std::function<void(json&)>& change) {
+    auto j = json::parse(slurp(store_json()));
+    change(j);
+    spill(store_json(), j.dump());
+  }
+
+  std::set<std::string> object_files() const {
+    std::set<std::string> out;
+    for (auto& e : fs::directory_iterator(root / "objects")) out.insert(e.path().filename().string());
+    return out;
+  }
 };
 
-aka::SqnParameters params() { return aka::SqnParameters{}; }
-
-Profile make_profile(const Store& s, const std::string& iccid, ProfileState state = ProfileState::Disabled) {
-  Profile p;
-  p.meta = s.new_metadata();
-  p.meta.iccid = iccid;
-  p.meta.imsi = "001010000000001";
-  p.meta.operator_id = "00101";
-  p.meta.state = state;
-  p.meta.pcr_policy = "sha256:7";
-  p.meta.sqn = params();
-  uint8_t tag = static_cast<uint8_t>(iccid.back());
-  p.k = Blob{Bytes{0x00, 0x03, 0x01, 0x02, tag}, Bytes{0x00, 0x02, 0xaa, tag}};
-  p.opc = Blob{Bytes{0x00, 0x03, 0x11, 0x12, tag}, Bytes{0x00, 0x02, 0xbb, tag}};
-  return p;
+// Two profiles, p0 enabled and active with one accepted SQN, p1 disabled; SRK pinned.
+void populate(Store& s) {
+  ASSERT_TRUE(s.pin_srk(kSrk));
+  ASSERT_TRUE(s.add_profile(make_profile(s, kIccid0, ProfileState::Enabled), sqns_at(0x20)));
+  ASSERT_TRUE(s.set_active("p0"));
+  ASSERT_TRUE(s.add_profile(make_profile(s, kIccid1), sqns_at(0x40)));
+  auto sq = s.sqn_array("p0");
+  ASSERT_TRUE(sq);
+  ASSERT_TRUE(sq->acceptable(0x3e1));
+  sq->accept(0x3e1);
+  ASSERT_TRUE(s.save_sqn_array("p0", *sq));
 }
 
-std::string slurp(const fs::path& p) {
-  std::ifstream in(p, std::ios::binary);
-  return std::string(std::istreambuf_iterator<char>(in), {});
+void populate(Fixture& f) {
+  auto s = f.open();
+  populate(s);
 }
-void spill(const fs::path& p, const std::string& text) { std::ofstream(p, std::ios::binary | std::ios::trunc) << text; }
 
 unsigned mode_of(const fs::path& p) {
   struct stat st {};
@@ -60,15 +90,15 @@ unsigned mode_of(const fs::path& p) {
   return st.st_mode & 0777;
 }
 
-// Two profiles, p0 enabled and active, p1 disabled; SRK pinned.
-void populate(Store& s) {
-  ASSERT_TRUE(s.pin_srk(Bytes{0x00, 0x04, 1, 2, 3, 4}));
-  ASSERT_TRUE(s.add_profile(make_profile(s, "8988211000000000001", ProfileState::Enabled), sqns_at(0x20)));
-  ASSERT_TRUE(s.set_active("p0"));
-  ASSERT_TRUE(s.add_profile(make_profile(s, "8988211000000000002"), sqns_at(0x40)));
-}
+bool mentions(const Error& e, const std::string& part) { return e.message.find(part) != std::string::npos; }
+
+// The object names of a blob.
+std::set<std::string> names_of(const Blob& b) { return {sha256_hex(b.public_area), sha256_hex(b.private_area)}; }
 
 }  // namespace
+
+// ---------------------------------------------------------------------------------------------
+// Layout and round trips
 
 TEST(AStore, IsCreatedEmptyAtTheCounterValue) {
   Fixture f;
@@ -77,21 +107,31 @@ TEST(AStore, IsCreatedEmptyAtTheCounterValue) {
   EXPECT_TRUE(s.profiles().empty());
   EXPECT_FALSE(s.active());
   EXPECT_FALSE(s.pinned_srk());
-  EXPECT_TRUE(fs::is_regular_file(f.root / "store.json"));
-  EXPECT_TRUE(fs::is_directory(f.root / "profiles"));
-  EXPECT_EQ(f.counter.value(), 1000u);
+  EXPECT_FALSE(s.opened_after_counter_jump());
+  auto att = s.attestation();
+  ASSERT_TRUE(att);
+  EXPECT_FALSE(*att);
+  EXPECT_TRUE(fs::is_regular_file(f.store_json()));
+  EXPECT_TRUE(fs::is_directory(f.root / "objects"));
+  EXPECT_TRUE(f.object_files().empty());
+  EXPECT_EQ(f.anchor.value(), 1000u) << "creating a store does not move the counter";
+  auto j = json::parse(slurp(f.store_json()));
+  EXPECT_EQ(j["format"], 2);
+  EXPECT_EQ(j["state"]["generation"], 1000);
+  EXPECT_EQ(j["state"]["boot_counts"]["reset_count"], 7);
 }
 
-TEST(AStore, RoundTripsProfilesAcrossReopening) {
+TEST(AStore, RoundTripsProfilesAndTheAttestationKeyAcrossReopening) {
   Fixture f;
   {
     auto s = f.open();
     populate(s);
-    EXPECT_EQ(s.generation(), f.counter.value());
+    ASSERT_TRUE(s.set_attestation(make_attestation(1, "ecc")));
+    EXPECT_EQ(s.generation(), f.anchor.value());
   }
   auto s = f.open();
-  EXPECT_EQ(s.generation(), 1004u);
-  ASSERT_EQ(s.pinned_srk(), (Bytes{0x00, 0x04, 1, 2, 3, 4}));
+  EXPECT_EQ(s.generation(), 1006u);
+  ASSERT_EQ(s.pinned_srk(), kSrk);
   EXPECT_EQ(s.active(), "p0");
   auto list = s.profiles();
   ASSERT_EQ(list.size(), 2u);
@@ -99,58 +139,88 @@ TEST(AStore, RoundTripsProfilesAcrossReopening) {
   EXPECT_EQ(list[0].index, 0u);
   EXPECT_EQ(list[0].state, ProfileState::Enabled);
   EXPECT_EQ(list[1].id, "p1");
-  EXPECT_EQ(list[1].iccid, "8988211000000000002");
+  EXPECT_EQ(list[1].iccid, kIccid1);
   EXPECT_EQ(list[1].imsi, "001010000000001");
   EXPECT_EQ(list[1].operator_id, "00101");
-  EXPECT_EQ(list[1].pcr_policy, "sha256:7");
+  EXPECT_EQ(list[1].authority, (Bytes{0x00, 0x0b, 0xa1, 0xa2, 0xa3}));
   EXPECT_EQ(list[1].algorithm, "milenage");
+  EXPECT_EQ(list[1].key_protection, KeyProtection::TpmAes);
+  EXPECT_EQ(list[1].profile_class, ProfileClass::Operational);
   EXPECT_EQ(list[1].amf, (std::array<uint8_t, 2>{0x80, 0x00}));
-  EXPECT_EQ(list[1].sqn.delta, params().delta);
+  EXPECT_EQ(list[1].sqn.delta, aka::SqnParameters{}.delta);
   auto p = s.profile("p1");
   ASSERT_TRUE(p) << p.error().describe();
-  auto expected = make_profile(s, "8988211000000000002");
-  EXPECT_EQ(p->k.public_area, expected.k.public_area);
-  EXPECT_EQ(p->k.private_area, expected.k.private_area);
-  EXPECT_EQ(p->opc.public_area, expected.opc.public_area);
-  EXPECT_EQ(p->opc.private_area, expected.opc.private_area);
+  auto expected = make_profile(s, kIccid1);
+  EXPECT_EQ(p->k, expected.k);
+  EXPECT_EQ(p->opc, expected.opc);
   auto sq = s.sqn_array("p1");
   ASSERT_TRUE(sq);
   EXPECT_EQ(sq->seq(), sqns_at(0x40).seq());
+  auto att = s.attestation();
+  ASSERT_TRUE(att && *att);
+  EXPECT_EQ(**att, make_attestation(1, "ecc"));
   EXPECT_EQ(s.new_metadata().id, "p2");
   EXPECT_EQ(s.profile("p9").error().code, Code::NotFound);
   EXPECT_EQ(s.profile("../x").error().code, Code::NotFound);
+  EXPECT_EQ(s.sqn_array("p9").error().code, Code::NotFound);
 }
 
 TEST(AStore, KeepsDirectoriesAt0700AndFilesAt0600) {
   Fixture f;
-  fs::create_directories(f.root);
+  fs::create_directories(f.root / "objects");
   fs::permissions(f.root, fs::perms(0755));  // a systemd StateDirectory= default
+  fs::permissions(f.root / "objects", fs::perms(0755));
   auto s = f.open();
   populate(s);
   EXPECT_EQ(mode_of(f.root), 0700u);
-  EXPECT_EQ(mode_of(f.root / "profiles"), 0700u);
-  EXPECT_EQ(mode_of(f.root / "store.json"), 0600u);
-  const fs::path p0 = f.root / "profiles" / "p0";
-  EXPECT_EQ(mode_of(p0), 0700u);
-  std::set<std::string> names;
-  for (auto& e : fs::directory_iterator(p0)) {
-    names.insert(e.path().filename().string());
-    EXPECT_EQ(mode_of(e.path()), 0600u) << e.path();
+  EXPECT_EQ(mode_of(f.root / "objects"), 0700u);
+  EXPECT_EQ(mode_of(f.store_json()), 0600u);
+  for (auto& e : fs::directory_iterator(f.root / "objects")) EXPECT_EQ(mode_of(e.path()), 0600u) << e.path();
+}
+
+TEST(AStore, NamesEachObjectBySha256AndKeepsOnlyReferencedOnes) {
+  Fixture f;
+  auto s = f.open();
+  populate(s);
+  std::set<std::string> expected;
+  for (const char* id : {"p0", "p1"}) {
+    auto p = s.profile(id);
+    ASSERT_TRUE(p);
+    expected.merge(names_of(p->k));
+    expected.merge(names_of(p->opc));
   }
-  EXPECT_EQ(names, (std::set<std::string>{"profile.json", "sqn.json", "k.pub", "k.priv", "opc.pub", "opc.priv"}));
+  EXPECT_EQ(f.object_files(), expected);
+  for (const auto& name : expected) {
+    const std::string content = slurp(f.root / "objects" / name);
+    EXPECT_EQ(sha256_hex(Bytes(content.begin(), content.end())), name);
+  }
+
+  const auto p1 = s.profile("p1");
+  ASSERT_TRUE(s.remove_profile("p1"));
+  for (const auto& name : names_of(p1->k)) EXPECT_FALSE(f.object_files().contains(name)) << "removed with p1";
+  ASSERT_TRUE(s.set_attestation(make_attestation(1)));
+  ASSERT_TRUE(s.set_attestation(make_attestation(2, "rsa")));
+  for (const auto& name : names_of(make_attestation(1).ak)) EXPECT_FALSE(f.object_files().contains(name));
+  for (const auto& name : names_of(make_attestation(2).ak)) EXPECT_TRUE(f.object_files().contains(name));
 }
 
 TEST(AStore, WritesNoSecretsAndBase64urlBinaryFieldsIntoItsJson) {
   Fixture f;
   auto s = f.open();
   populate(s);
-  auto store = json::parse(slurp(f.root / "store.json"));
-  EXPECT_EQ(store["srk"], base64url_encode(Bytes{0x00, 0x04, 1, 2, 3, 4}));
-  EXPECT_EQ(store["generation"], s.generation());
-  auto meta = json::parse(slurp(f.root / "profiles" / "p0" / "profile.json"));
-  EXPECT_EQ(meta["amf"], base64url_encode(Bytes{0x80, 0x00}));
-  EXPECT_EQ(meta["iccid"], "8988211000000000001");
-  for (const char* key : {"k", "opc", "op"}) EXPECT_FALSE(meta.contains(key));
+  auto j = json::parse(slurp(f.store_json()));
+  const json& state = j["state"];
+  EXPECT_EQ(state["srk"], base64url_encode(kSrk));
+  EXPECT_EQ(state["generation"], s.generation());
+  const json& p0 = state["profiles"][0];
+  EXPECT_EQ(p0["amf"], base64url_encode(Bytes{0x80, 0x00}));
+  EXPECT_EQ(p0["authority"], base64url_encode(Bytes{0x00, 0x0b, 0xa1, 0xa2, 0xa3}));
+  EXPECT_EQ(p0["iccid"], kIccid0);
+  EXPECT_EQ(p0["k"]["private"], sha256_hex(make_profile(s, kIccid0).k.private_area)) << "blobs by reference";
+  for (const char* key : {"op", "opc_value", "k_value"}) EXPECT_FALSE(p0.contains(key));
+  auto mac = base64url_decode(j["mac"].get<std::string>(), "mac");
+  ASSERT_TRUE(mac);
+  EXPECT_EQ(mac->size(), 32u);
 }
 
 TEST(AStore, ChangesStateActiveAndRemovesProfiles) {
@@ -171,25 +241,23 @@ TEST(AStore, ChangesStateActiveAndRemovesProfiles) {
   }
   ASSERT_TRUE(s.remove_profile("p1"));
   EXPECT_FALSE(s.active()) << "removing the active profile clears active";
-  EXPECT_FALSE(fs::exists(f.root / "profiles" / "p1"));
   EXPECT_EQ(s.remove_profile("p1").error().code, Code::NotFound);
-  ASSERT_TRUE(s.set_active(std::nullopt));
   EXPECT_EQ(s.new_metadata().id, "p2") << "indices are never reused";
   auto again = f.open();
   ASSERT_EQ(again.profiles().size(), 1u);
   EXPECT_FALSE(again.active());
-  EXPECT_EQ(again.generation(), f.counter.value());
+  EXPECT_EQ(again.generation(), f.anchor.value());
 }
 
 TEST(AStore, RefusesDuplicateAndInvalidProfiles) {
   Fixture f;
   auto s = f.open();
   populate(s);
-  auto dup = s.add_profile(make_profile(s, "8988211000000000001"), sqns_at(1));
+  const uint64_t g = s.generation();
+  auto dup = s.add_profile(make_profile(s, kIccid0), sqns_at(1));
   ASSERT_FALSE(dup);
   EXPECT_EQ(dup.error().code, Code::AlreadyExists);
-  auto bad_iccid = make_profile(s, "12345");
-  EXPECT_EQ(s.add_profile(bad_iccid, sqns_at(1)).error().code, Code::InvalidArgument);
+  EXPECT_EQ(s.add_profile(make_profile(s, "12345"), sqns_at(1)).error().code, Code::InvalidArgument);
   auto bad_id = make_profile(s, "8988211000000000009");
   bad_id.meta.id = "../p2";
   EXPECT_EQ(s.add_profile(bad_id, sqns_at(1)).error().code, Code::InvalidArgument);
@@ -200,11 +268,19 @@ TEST(AStore, RefusesDuplicateAndInvalidProfiles) {
   auto empty_blob = make_profile(s, "8988211000000000009");
   empty_blob.k.private_area.clear();
   EXPECT_EQ(s.add_profile(empty_blob, sqns_at(1)).error().code, Code::InvalidArgument);
+  auto no_authority = make_profile(s, "8988211000000000009");
+  no_authority.meta.authority.clear();
+  auto st = s.add_profile(no_authority, sqns_at(1));
+  ASSERT_FALSE(st);
+  EXPECT_TRUE(mentions(st.error(), "authority")) << st.error().message;
   auto other = aka::SqnArray::create(aka::SqnParameters{.ind_bits = 4});
   ASSERT_TRUE(other);
   EXPECT_EQ(s.add_profile(make_profile(s, "8988211000000000009"), *other).error().code, Code::InvalidArgument);
   EXPECT_EQ(s.save_sqn_array("p0", *other).error().code, Code::InvalidArgument);
   EXPECT_EQ(s.pin_srk(Bytes{}).error().code, Code::InvalidArgument);
+  EXPECT_EQ(s.set_attestation(make_attestation(1, "dsa")).error().code, Code::InvalidArgument);
+  EXPECT_EQ(s.generation(), g) << "no refused change was committed";
+  EXPECT_EQ(f.anchor.value(), g);
 }
 
 TEST(AStore, SavesAndReloadsTheSqnArray) {
@@ -228,7 +304,409 @@ TEST(AStore, SavesAndReloadsTheSqnArray) {
   EXPECT_FALSE(sq->acceptable(0x1234567)) << "an SQN once accepted stays used after a restart";
 }
 
-TEST(AStore, DetectsTheWholeDirectoryRestoredFromABackup) {
+TEST(AStore, LeavesOtherNamesUnderItsRootAlone) {
+  Fixture f;
+  fs::create_directories(f.root / "keys");
+  spill(f.root / "keys" / "ak.pub", "ak");
+  spill(f.root / "notes.tmp.1", "not ours");
+  populate(f);
+  f.open();
+  EXPECT_EQ(slurp(f.root / "keys" / "ak.pub"), "ak");
+  EXPECT_EQ(slurp(f.root / "notes.tmp.1"), "not ours");
+}
+
+TEST(AStore, RemovesTemporaryFilesAndUnreferencedObjectsAtOpen) {
+  Fixture f;
+  populate(f);
+  const auto before = f.object_files();
+  const std::string stray(64, 'a');
+  spill(f.root / "objects" / stray, "left by a commit that never happened");
+  spill(f.root / "objects" / (stray + ".tmp.77"), "x");
+  spill(f.root / "store.json.tmp.1234", "{");
+  auto s = f.open();
+  EXPECT_EQ(f.object_files(), before);
+  EXPECT_FALSE(fs::exists(f.root / "store.json.tmp.1234"));
+  EXPECT_EQ(s.profiles().size(), 2u);
+}
+
+TEST(AStore, RefusesObjectsWithoutAStoreFile) {
+  Fixture f;
+  populate(f);
+  const auto before = f.object_files();
+  fs::remove(f.store_json());
+  const Error refused = f.refusal();
+  EXPECT_EQ(refused.code, Code::StoreCorrupt);
+  EXPECT_TRUE(mentions(refused, "store.json")) << refused.message;
+  EXPECT_EQ(f.object_files(), before) << "nothing is overwritten or removed";
+  EXPECT_FALSE(fs::exists(f.store_json())) << "no empty store is started over them";
+}
+
+TEST(AStore, RefusesWhatItDoesNotKnowInObjects) {
+  Fixture f;
+  populate(f);
+  fs::create_directories(f.root / "objects" / "sub");
+  const Error refused = f.refusal();
+  EXPECT_EQ(refused.code, Code::StoreCorrupt);
+  EXPECT_TRUE(mentions(refused, "sub")) << refused.message;
+  EXPECT_TRUE(fs::exists(f.root / "objects" / "sub"));
+}
+
+TEST(AStore, RefusesSymlinksBelowItsRootButFollowsTheRootItself) {
+  {
+    Fixture f;
+    populate(f);
+    const fs::path moved = f.dir.path() / "elsewhere.json";
+    fs::rename(f.store_json(), moved);
+    fs::create_symlink(moved, f.store_json());
+    const Error refused = f.refusal();
+    EXPECT_EQ(refused.code, Code::StoreCorrupt);
+  }
+  {
+    Fixture f;
+    populate(f);
+    fs::rename(f.root / "objects", f.dir.path() / "objects");
+    fs::create_directory_symlink(f.dir.path() / "objects", f.root / "objects");
+    const Error refused = f.refusal();
+    EXPECT_EQ(refused.code, Code::StoreCorrupt);
+    EXPECT_TRUE(mentions(refused, "objects")) << refused.message;
+  }
+  {
+    Fixture f;  // systemd's DynamicUser=: /var/lib/mcimd → private/mcimd
+    populate(f);
+    const fs::path link = f.dir.path() / "link";
+    fs::create_directory_symlink(f.root, link);
+    auto s = Store::open(link, f.anchor);
+    ASSERT_TRUE(s) << s.error().describe();
+    EXPECT_EQ(s->profiles().size(), 2u);
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Transactions
+
+TEST(ATransaction, EnablesAProfileAsOneCommitAndOneIncrement) {
+  Fixture f;
+  auto s = f.open();
+  populate(s);
+  const uint64_t g = s.generation();
+  const uint64_t c = f.anchor.value();
+  {
+    auto t = s.begin();
+    ASSERT_TRUE(t);
+    ASSERT_TRUE(t->set_state("p0", ProfileState::Disabled));
+    ASSERT_TRUE(t->set_state("p1", ProfileState::Enabled));
+    ASSERT_TRUE(t->set_active("p1"));
+    EXPECT_EQ(s.active(), "p0") << "nothing changes before commit()";
+    EXPECT_EQ(f.anchor.value(), c);
+    ASSERT_TRUE(t->commit());
+  }
+  EXPECT_EQ(f.anchor.value(), c + 1) << "one counter increment";
+  EXPECT_EQ(s.generation(), g + 1);
+  EXPECT_EQ(s.active(), "p1");
+  auto again = f.open();
+  EXPECT_EQ(again.active(), "p1");
+  EXPECT_EQ(again.profiles()[0].state, ProfileState::Disabled);
+  EXPECT_EQ(again.profiles()[1].state, ProfileState::Enabled);
+  EXPECT_EQ(again.generation(), g + 1);
+}
+
+TEST(ATransaction, RefusesToCommitAnActiveProfileThatIsDisabledOrRemoved) {
+  Fixture f;
+  auto s = f.open();
+  populate(s);
+  const std::string before = slurp(f.store_json());
+  const uint64_t c = f.anchor.value();
+  {
+    auto t = s.begin();
+    ASSERT_TRUE(t);
+    ASSERT_TRUE(t->set_active("p1"));  // p1 is disabled
+    auto st = t->commit();
+    ASSERT_FALSE(st);
+    EXPECT_EQ(st.error().code, Code::InvalidState);
+    EXPECT_TRUE(mentions(st.error(), "p1")) << st.error().message;
+  }
+  auto disable_active = s.set_state("p0", ProfileState::Disabled);
+  ASSERT_FALSE(disable_active);
+  EXPECT_EQ(disable_active.error().code, Code::InvalidState);
+  {
+    auto t = s.begin();
+    ASSERT_TRUE(t);
+    ASSERT_TRUE(t->remove_profile("p0"));
+    EXPECT_EQ(t->set_active("p0").error().code, Code::NotFound) << "a removed profile cannot become active";
+  }
+  EXPECT_EQ(slurp(f.store_json()), before) << "nothing was written";
+  EXPECT_EQ(f.anchor.value(), c);
+  EXPECT_EQ(s.active(), "p0");
+  EXPECT_EQ(s.profiles()[0].state, ProfileState::Enabled);
+}
+
+TEST(ATransaction, WithoutAChangeWritesNothing) {
+  Fixture f;
+  auto s = f.open();
+  populate(s);
+  const uint64_t g = s.generation();
+  int writes = 0;
+  set_write_step_hook([&](const fs::path&, WriteStep) { ++writes; });
+  {
+    auto t = s.begin();
+    ASSERT_TRUE(t);
+    ASSERT_TRUE(t->commit());
+  }
+  {
+    auto t = s.begin();
+    ASSERT_TRUE(t);
+    ASSERT_TRUE(t->set_state("p1", ProfileState::Disabled));  // already disabled
+    ASSERT_TRUE(t->set_active("p0"));                         // already active
+    ASSERT_TRUE(t->commit());
+  }
+  ASSERT_TRUE(s.pin_srk(kSrk));
+  set_write_step_hook(nullptr);
+  EXPECT_EQ(writes, 0);
+  EXPECT_EQ(s.generation(), g);
+  EXPECT_EQ(f.anchor.value(), g);
+}
+
+TEST(ATransaction, IsOneAtATimeAndEndsAtCommit) {
+  Fixture f;
+  auto s = f.open();
+  populate(s);
+  {
+    auto t = s.begin();
+    ASSERT_TRUE(t);
+    auto second = s.begin();
+    ASSERT_FALSE(second);
+    EXPECT_EQ(second.error().code, Code::InvalidState);
+    EXPECT_EQ(s.set_active(std::nullopt).error().code, Code::InvalidState) << "conveniences wait as well";
+    ASSERT_TRUE(t->set_active(std::nullopt));
+    ASSERT_TRUE(t->commit());
+    EXPECT_EQ(t->set_active("p0").error().code, Code::InvalidState);
+    EXPECT_EQ(t->commit().error().code, Code::InvalidState);
+    auto next = s.begin();
+    EXPECT_TRUE(next) << "a committed transaction no longer blocks";
+  }
+  {
+    auto dropped = s.begin();
+    ASSERT_TRUE(dropped);
+    ASSERT_TRUE(dropped->remove_profile("p1"));
+  }
+  EXPECT_EQ(s.profiles().size(), 2u) << "a dropped transaction changes nothing";
+  EXPECT_TRUE(s.begin());
+}
+
+TEST(ATransaction, AddsTwoProfilesAndPinsTheSrkInOneCommit) {
+  Fixture f;
+  auto s = f.open();
+  const uint64_t c = f.anchor.value();
+  auto t = s.begin();
+  ASSERT_TRUE(t);
+  auto first = make_profile(s, kIccid0, ProfileState::Enabled);
+  auto second = make_profile(s, kIccid1);
+  second.meta.index = first.meta.index + 1;
+  second.meta.id = "p" + std::to_string(second.meta.index);
+  ASSERT_TRUE(t->add_profile(first, sqns_at(1)));
+  EXPECT_EQ(t->add_profile(first, sqns_at(1)).error().code, Code::AlreadyExists) << "staged counts as installed";
+  auto same_iccid = second;
+  same_iccid.meta.iccid = kIccid0;
+  EXPECT_EQ(t->add_profile(same_iccid, sqns_at(1)).error().code, Code::AlreadyExists);
+  ASSERT_TRUE(t->add_profile(second, sqns_at(1)));
+  ASSERT_TRUE(t->set_active("p0"));
+  ASSERT_TRUE(t->pin_srk(kSrk));
+  ASSERT_TRUE(t->commit());
+  EXPECT_EQ(f.anchor.value(), c + 1);
+  auto again = f.open();
+  EXPECT_EQ(again.profiles().size(), 2u);
+  EXPECT_EQ(again.active(), "p0");
+  EXPECT_EQ(again.new_metadata().id, "p2");
+}
+
+TEST(ATransaction, WhoseIncrementFailedIsCompletedByTheNextOpenAndTheNextCommit) {
+  Fixture f;
+  auto s = f.open();
+  populate(s);
+  const uint64_t g = s.generation();
+  f.anchor.fail_increments = 1;
+  auto st = s.set_state("p1", ProfileState::Enabled);
+  ASSERT_FALSE(st);
+  EXPECT_EQ(st.error().code, Code::TpmFailure);
+  EXPECT_EQ(s.generation(), g + 1) << "the change is committed";
+  EXPECT_EQ(f.anchor.value(), g);
+  {
+    auto reopened = f.open();  // a restart completes the increment...
+    EXPECT_EQ(reopened.generation(), g + 1);
+    EXPECT_EQ(reopened.profiles()[1].state, ProfileState::Enabled);
+    EXPECT_EQ(f.anchor.value(), g + 1);
+  }
+  // ...and so does the next commit of the running store.
+  f.anchor.set(g);
+  ASSERT_TRUE(s.set_active("p1"));
+  EXPECT_EQ(s.generation(), g + 2);
+  EXPECT_EQ(f.anchor.value(), g + 2);
+}
+
+TEST(ATransaction, RefusesToCommitWhenTheCounterMovedUnderIt) {
+  Fixture f;
+  auto s = f.open();
+  populate(s);
+  f.anchor.set(f.anchor.value() + 3);
+  auto st = s.set_state("p1", ProfileState::Enabled);
+  ASSERT_FALSE(st);
+  EXPECT_EQ(st.error().code, Code::RollbackDetected);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Attacks: store.json or objects/ changed by someone with the daemon's (or root's) file access
+
+using NamedEdit = std::pair<const char*, std::function<void(json&)>>;
+
+// Each edit made to its own populated store: open() refuses every one as tampered, with a
+// message that mentions `mentioned`.
+void expect_each_tampered(const std::vector<NamedEdit>& edits, const std::string& mentioned = "store.json") {
+  for (const auto& [name, change] : edits) {
+    Fixture f;
+    populate(f);
+    f.edit(change);
+    const Error refused = f.refusal();
+    EXPECT_EQ(refused.code, Code::StoreTampered) << name << ": " << refused.describe();
+    EXPECT_TRUE(mentions(refused, mentioned)) << name << ": " << refused.message;
+  }
+}
+
+// The replay the MAC exists for: with every SEQ back at 0 an (RAND, AUTN) already used would be
+// accepted again.
+TEST(AnEditedStore, WithEverySeqResetIsRefusedAsTampered) {
+  Fixture f;
+  populate(f);
+  f.edit([](json& j) {
+    for (auto& v : j["state"]["profiles"][0]["sqn"]["seq"]) v = 0;
+  });
+  const Error refused = f.refusal();
+  EXPECT_EQ(refused.code, Code::StoreTampered);
+  EXPECT_TRUE(mentions(refused, "MAC")) << refused.message;
+  EXPECT_TRUE(mentions(refused, "store.json")) << refused.message;
+}
+
+TEST(AnEditedStore, WithARewrittenSrkIsRefusedAsTampered) {
+  Fixture f;
+  populate(f);
+  f.edit([](json& j) { j["state"]["srk"] = base64url_encode(Bytes{0x00, 0x04, 9, 9, 9, 9}); });
+  const Error refused = f.refusal();
+  EXPECT_EQ(refused.code, Code::StoreTampered);
+}
+
+TEST(AnEditedStore, WithAFlippedStateOrActiveIsRefusedAsTampered) {
+  const std::vector<NamedEdit> edits = {
+      {"enable p1", [](json& j) { j["state"]["profiles"][1]["state"] = "enabled"; }},
+      {"disable p0", [](json& j) { j["state"]["profiles"][0]["state"] = "disabled"; }},
+      {"clear active", [](json& j) { j["state"]["active"] = nullptr; }},
+      {"switch to p1",
+       [](json& j) {
+         j["state"]["profiles"][1]["state"] = "enabled";
+         j["state"]["active"] = "p1";
+       }},
+  };
+  expect_each_tampered(edits);
+}
+
+TEST(AnEditedStore, WithSwappedKBlobsIsRefusedAsTamperedAtOpenAndOnRead) {
+  Fixture f;
+  auto s = f.open();
+  populate(s);
+  const auto k0 = s.profile("p0")->k.private_area;
+  const auto k1 = s.profile("p1")->k.private_area;
+  const fs::path a = f.root / "objects" / sha256_hex(k0);
+  const fs::path b = f.root / "objects" / sha256_hex(k1);
+  spill(a, std::string(k1.begin(), k1.end()));
+  spill(b, std::string(k0.begin(), k0.end()));
+  auto read = s.profile("p0");  // the running store re-hashes on every read
+  ASSERT_FALSE(read);
+  EXPECT_EQ(read.error().code, Code::StoreTampered);
+  const Error refused = f.refusal();
+  EXPECT_EQ(refused.code, Code::StoreTampered);
+  EXPECT_TRUE(mentions(refused, "objects/")) << refused.message;
+}
+
+TEST(AnEditedStore, WithATruncatedOrMissingObjectIsRefusedAsTampered) {
+  for (bool remove : {false, true}) {
+    Fixture f;
+    auto s = f.open();
+    populate(s);
+    ASSERT_TRUE(s.set_attestation(make_attestation(3)));
+    const fs::path ak = f.root / "objects" / sha256_hex(make_attestation(3).ak.public_area);
+    if (remove) {
+      fs::remove(ak);
+    } else {
+      fs::resize_file(ak, 2);
+    }
+    auto read = s.attestation();
+    ASSERT_FALSE(read);
+    EXPECT_EQ(read.error().code, Code::StoreTampered);
+    const Error refused = f.refusal();
+    EXPECT_EQ(refused.code, Code::StoreTampered) << refused.describe();
+  }
+}
+
+TEST(AnEditedStore, WithoutItsMacIsRefusedAsTampered) {
+  const std::vector<NamedEdit> edits = {
+      {"removed", [](json& j) { j.erase("mac"); }},
+      {"null", [](json& j) { j["mac"] = nullptr; }},
+      {"short", [](json& j) { j["mac"] = base64url_encode(Bytes(16, 1)); }},
+      {"another", [](json& j) { j["mac"] = base64url_encode(Bytes(32, 1)); }},
+  };
+  expect_each_tampered(edits, /*mentioned=*/"MAC");
+}
+
+TEST(AnEditedStore, MacdUnderAnotherKeyIsRefusedAsTampered) {
+  Fixture f;
+  populate(f);
+  f.anchor.key = Bytes(32, 0x33);  // another TPM's store key
+  const Error refused = f.refusal();
+  EXPECT_EQ(refused.code, Code::StoreTampered);
+}
+
+// The canonical text is what the MAC covers, not the file's bytes.
+TEST(AnEditedStore, WithOnlyWhitespaceAndKeyOrderChangedIsAccepted) {
+  Fixture f;
+  populate(f);
+  auto doc = nlohmann::ordered_json::parse(slurp(f.store_json()));
+  std::function<nlohmann::ordered_json(const nlohmann::ordered_json&)> reversed =
+      [&](const nlohmann::ordered_json& v) -> nlohmann::ordered_json {
+    if (v.is_object()) {
+      nlohmann::ordered_json out = nlohmann::ordered_json::object();
+      std::vector<std::string> keys;
+      for (auto it = v.begin(); it != v.end(); ++it) keys.push_back(it.key());
+      for (auto k = keys.rbegin(); k != keys.rend(); ++k) out[*k] = reversed(v[*k]);
+      return out;
+    }
+    if (v.is_array()) {
+      nlohmann::ordered_json out = nlohmann::ordered_json::array();
+      for (const auto& e : v) out.push_back(reversed(e));
+      return out;
+    }
+    return v;
+  };
+  const std::string text = reversed(doc).dump(3);
+  ASSERT_NE(text.find("\"state\""), std::string::npos);
+  ASSERT_LT(text.find("\"state\""), text.find("\"format\"")) << "the keys really are reordered";
+  spill(f.store_json(), "\n  " + text + "\n\n");
+  auto s = f.try_open();
+  ASSERT_TRUE(s) << s.error().describe();
+  EXPECT_EQ(s->active(), "p0");
+}
+
+TEST(AnEditedStore, OfFormat1IsUnsupportedNamingTheFormat) {
+  Fixture f;
+  fs::create_directories(f.root / "profiles" / "p0");
+  spill(f.store_json(), R"({"format": 1, "generation": 1000, "next_index": 1, "active": null, "srk": null,
+                             "profiles": [{"id": "p0", "metadata_generation": 1000, "sqn_generation": 1000}]})");
+  const Error refused = f.refusal();
+  EXPECT_EQ(refused.code, Code::Unsupported);
+  EXPECT_TRUE(mentions(refused, "format 1")) << refused.message;
+  auto srk = Store::pinned_srk_at(f.root);
+  ASSERT_FALSE(srk);
+  EXPECT_EQ(srk.error().code, Code::Unsupported);
+}
+
+TEST(AStore, RestoredFromAnOlderCopyIsARollback) {
   Fixture f;
   const fs::path backup = f.dir.path() / "backup";
   {
@@ -242,132 +720,122 @@ TEST(AStore, DetectsTheWholeDirectoryRestoredFromABackup) {
   }
   fs::remove_all(f.root);
   fs::copy(backup, f.root, fs::copy_options::recursive);
-  auto s = Store::open(f.root, f.counter);
-  ASSERT_FALSE(s);
-  EXPECT_EQ(s.error().code, Code::RollbackDetected);
-  EXPECT_NE(s.error().message.find("older than the TPM counter"), std::string::npos) << s.error().message;
-  EXPECT_NE(s.error().message.find("backup"), std::string::npos);
-  EXPECT_TRUE(fs::exists(f.root / "profiles" / "p1")) << "a failed check changes nothing";
+  const std::string restored = slurp(f.store_json());
+  const Error refused = f.refusal();
+  EXPECT_EQ(refused.code, Code::RollbackDetected);
+  EXPECT_TRUE(mentions(refused, "older than the TPM counter")) << refused.message;
+  EXPECT_TRUE(mentions(refused, "backup"));
+  EXPECT_EQ(slurp(f.store_json()), restored) << "a failed check changes nothing";
 }
 
-TEST(AStore, DetectsOneProfilesSqnFileRestoredFromABackup) {
+TEST(AStore, BehindTheCounterWithoutATpmRestartIsARollback) {
   Fixture f;
-  const fs::path sqn = f.root / "profiles" / "p0" / "sqn.json";
-  const fs::path old = f.dir.path() / "old-sqn.json";
-  auto s = f.open();
-  populate(s);
-  fs::copy_file(sqn, old);
-  auto sq = s.sqn_array("p0");
-  sq->accept(0x5000);
-  ASSERT_TRUE(s.save_sqn_array("p0", *sq));
-  fs::copy_file(old, sqn, fs::copy_options::overwrite_existing);
-
-  auto now = s.sqn_array("p0");
-  ASSERT_FALSE(now);
-  EXPECT_EQ(now.error().code, Code::RollbackDetected);
-  auto reopened = Store::open(f.root, f.counter);
-  ASSERT_FALSE(reopened);
-  EXPECT_EQ(reopened.error().code, Code::RollbackDetected);
-  EXPECT_NE(reopened.error().message.find("sqn.json"), std::string::npos) << reopened.error().message;
+  populate(f);
+  f.anchor.set(f.anchor.value() + 1);
+  const Error refused = f.refusal();
+  EXPECT_EQ(refused.code, Code::RollbackDetected);
+  EXPECT_TRUE(mentions(refused, "not restarted")) << refused.message;
 }
 
-TEST(AStore, DetectsOneProfilesMetadataRestoredFromABackup) {
+TEST(AStore, BehindTheCounterByMoreThanTheWindowIsARollbackEvenAfterATpmRestart) {
   Fixture f;
-  const fs::path meta = f.root / "profiles" / "p0" / "profile.json";
-  const fs::path old = f.dir.path() / "old-profile.json";
+  populate(f);
+  const uint64_t g = f.anchor.value();
+  f.anchor.boot.reset_count += 1;
+  f.anchor.set(g + StoreOptions{}.counter_window + 1);
+  EXPECT_EQ(f.refusal().code, Code::RollbackDetected);
+  f.anchor.set(g + 11);
+  EXPECT_EQ(f.refusal(StoreOptions{.counter_window = 10}).code, Code::RollbackDetected) << "the window is the option's";
+}
+
+TEST(AStore, BehindTheCounterWithinTheWindowAfterATpmRestartIsReanchoredOnce) {
+  Fixture f;
+  populate(f);
+  const uint64_t g = f.anchor.value();
+  const BootCounts recorded = f.anchor.boot;
+  f.anchor.boot.restart_count += 1;
+  const uint64_t c = g + StoreOptions{}.counter_window;
+  f.anchor.set(c);
   {
-    auto s = f.open();
-    populate(s);
-    fs::copy_file(meta, old);
-    ASSERT_TRUE(s.set_state("p0", ProfileState::Disabled));
+    auto s = f.try_open();
+    ASSERT_TRUE(s) << s.error().describe();
+    ASSERT_TRUE(s->opened_after_counter_jump());
+    const CounterJump& jump = *s->opened_after_counter_jump();
+    EXPECT_EQ(jump.generation, g);
+    EXPECT_EQ(jump.counter, c);
+    EXPECT_EQ(jump.recorded, recorded);
+    EXPECT_EQ(jump.current, f.anchor.boot);
+    EXPECT_EQ(s->generation(), c + 1) << "re-anchored by one commit";
+    EXPECT_EQ(f.anchor.value(), c + 1);
+    EXPECT_EQ(s->active(), "p0");
   }
-  fs::copy_file(old, meta, fs::copy_options::overwrite_existing);
-  auto s = Store::open(f.root, f.counter);
-  ASSERT_FALSE(s);
-  EXPECT_EQ(s.error().code, Code::RollbackDetected);
-  EXPECT_NE(s.error().message.find("profile.json"), std::string::npos) << s.error().message;
+  auto j = json::parse(slurp(f.store_json()));
+  EXPECT_EQ(j["state"]["boot_counts"]["restart_count"], f.anchor.boot.restart_count);
+  auto again = f.try_open();
+  ASSERT_TRUE(again) << again.error().describe();
+  EXPECT_FALSE(again->opened_after_counter_jump()) << "the second open needs no window";
+  EXPECT_EQ(again->generation(), c + 1);
+  // The window served that restart only: the same boot counts do not open it again.
+  f.anchor.set(c + 2);
+  const Error refused = f.refusal();
+  EXPECT_EQ(refused.code, Code::RollbackDetected);
 }
 
-TEST(AStore, RefusesAStoreAheadOfTheCounter) {
+TEST(AStore, AheadOfTheCounterByMoreThanOneCommitIsCorrupt) {
   Fixture f;
-  {
-    auto s = f.open();
-    populate(s);
+  populate(f);
+  f.anchor.set(f.anchor.value() - 2);
+  const Error refused = f.refusal();
+  EXPECT_EQ(refused.code, Code::StoreCorrupt);
+}
+
+// Tests run as root here; anyone else finds a directory of another uid in "/" (root's).
+TEST(AStore, InADirectoryOfAnotherUidIsRefusedNamingBothUids) {
+  const std::string me = std::to_string(::geteuid());
+  if (::geteuid() != 0) {
+    test::TempDir dir;
+    FakeAnchor anchor(dir.path() / "counter");
+    auto s = Store::open("/", anchor);
+    ASSERT_FALSE(s);
+    EXPECT_EQ(s.error().code, Code::StoreCorrupt);
+    EXPECT_TRUE(mentions(s.error(), "uid 0")) << s.error().message;
+    EXPECT_TRUE(mentions(s.error(), "uid " + me)) << s.error().message;
+    return;
   }
-  f.counter.set(f.counter.value() - 2);
-  auto s = Store::open(f.root, f.counter);
-  ASSERT_FALSE(s);
-  EXPECT_EQ(s.error().code, Code::StoreCorrupt);
-}
-
-TEST(AStore, CompletesACommitWhoseCounterIncrementFailed) {
-  Fixture f;
-  auto s = f.open();
-  populate(s);
-  const uint64_t g = s.generation();
-  f.counter.fail_increments = 1;
-  auto st = s.set_state("p1", ProfileState::Enabled);
-  ASSERT_FALSE(st);
-  EXPECT_EQ(st.error().code, Code::TpmFailure);
-  EXPECT_EQ(s.generation(), g + 1) << "the change is committed";
-  EXPECT_EQ(f.counter.value(), g);
-  {
-    auto reopened = f.open();  // a restart completes the increment...
-    EXPECT_EQ(reopened.generation(), g + 1);
-    EXPECT_EQ(reopened.profiles()[1].state, ProfileState::Enabled);
-    EXPECT_EQ(f.counter.value(), g + 1);
+  for (const char* dir : {"", "objects"}) {
+    Fixture f;
+    populate(f);
+    const fs::path target = *dir ? f.root / dir : f.root;
+    ASSERT_EQ(::chown(target.c_str(), 4242, 4242), 0);
+    const std::string before = slurp(f.store_json());
+    const Error refused = f.refusal();
+    EXPECT_EQ(refused.code, Code::StoreCorrupt);
+    EXPECT_TRUE(mentions(refused, target.string())) << refused.message;
+    EXPECT_TRUE(mentions(refused, "uid 4242")) << refused.message;
+    EXPECT_TRUE(mentions(refused, "uid " + me)) << refused.message;
+    EXPECT_EQ(slurp(f.store_json()), before);
   }
-  // ...and so does the next commit of the running store.
-  f.counter.set(g);
-  ASSERT_TRUE(s.set_active("p1"));
-  EXPECT_EQ(s.generation(), g + 2);
-  EXPECT_EQ(f.counter.value(), g + 2);
 }
 
-TEST(AStore, RefusesToCommitWhenTheCounterMovedUnderIt) {
+TEST(APinnedSrkHint, IsReadWithoutTheStoreKey) {
   Fixture f;
-  auto s = f.open();
-  populate(s);
-  f.counter.set(f.counter.value() + 3);
-  auto st = s.set_state("p1", ProfileState::Enabled);
-  ASSERT_FALSE(st);
-  EXPECT_EQ(st.error().code, Code::RollbackDetected);
+  auto none = Store::pinned_srk_at(f.root);
+  ASSERT_TRUE(none);
+  EXPECT_FALSE(*none);
+  populate(f);
+  f.anchor.key = Bytes(32, 0x44);  // the key is not needed for the hint
+  auto srk = Store::pinned_srk_at(f.root);
+  ASSERT_TRUE(srk) << srk.error().describe();
+  EXPECT_EQ(*srk, kSrk);
+  spill(f.store_json(), "{");
+  EXPECT_EQ(Store::pinned_srk_at(f.root).error().code, Code::StoreCorrupt);
 }
 
-TEST(AStore, RemovesLeftoverFoldersAndTemporaryFilesAtOpen) {
-  Fixture f;
-  {
-    auto s = f.open();
-    populate(s);
-  }
-  fs::create_directories(f.root / "profiles" / "p7");
-  spill(f.root / "profiles" / "p7" / "k.pub", "x");
-  spill(f.root / "store.json.tmp.1234", "{");
-  spill(f.root / "profiles" / "p0" / "sqn.json.tmp.99", "{");
-  auto s = f.open();
-  EXPECT_FALSE(fs::exists(f.root / "profiles" / "p7"));
-  EXPECT_FALSE(fs::exists(f.root / "store.json.tmp.1234"));
-  EXPECT_FALSE(fs::exists(f.root / "profiles" / "p0" / "sqn.json.tmp.99"));
-  EXPECT_EQ(s.profiles().size(), 2u);
-}
+// ---------------------------------------------------------------------------------------------
+// Damage: StoreCorrupt naming the file and field, never a crash, before any MAC is computed.
 
-TEST(AStore, RefusesProfileFoldersWithoutAStoreFile) {
-  Fixture f;
-  {
-    auto s = f.open();
-    populate(s);
-  }
-  fs::remove(f.root / "store.json");
-  auto s = Store::open(f.root, f.counter);
-  ASSERT_FALSE(s);
-  EXPECT_EQ(s.error().code, Code::StoreCorrupt);
-  EXPECT_TRUE(fs::exists(f.root / "profiles" / "p0"));
-}
-
-// Hostile or damaged files: StoreCorrupt naming the file (and field), never a crash.
 struct Damage {
   const char* name;
-  const char* file;  // relative to the store root
   std::function<std::string(std::string)> edit;
   std::vector<const char*> expected;  // substrings of the message
 };
@@ -376,19 +844,16 @@ void PrintTo(const Damage& d, std::ostream* os) { *os << d.name; }
 
 class ADamagedStore : public testing::TestWithParam<Damage> {};
 
-TEST_P(ADamagedStore, IsRefusedAsCorruptNamingTheFile) {
+TEST_P(ADamagedStore, IsRefusedAsCorruptNamingTheField) {
   const Damage& d = GetParam();
   Fixture f;
-  {
-    auto s = f.open();
-    populate(s);
-  }
-  const fs::path path = f.root / d.file;
-  spill(path, d.edit(slurp(path)));
-  auto s = Store::open(f.root, f.counter);
-  ASSERT_FALSE(s);
-  EXPECT_EQ(s.error().code, Code::StoreCorrupt) << s.error().describe();
-  for (const char* part : d.expected) EXPECT_NE(s.error().message.find(part), std::string::npos) << s.error().message;
+  populate(f);
+  ASSERT_TRUE(f.open().set_attestation(make_attestation(1)));
+  spill(f.store_json(), d.edit(slurp(f.store_json())));
+  const Error refused = f.refusal();
+  EXPECT_EQ(refused.code, Code::StoreCorrupt) << refused.describe();
+  EXPECT_TRUE(mentions(refused, "store.json")) << refused.message;
+  for (const char* part : d.expected) EXPECT_TRUE(mentions(refused, part)) << refused.message;
 }
 
 std::function<std::string(std::string)> set_field(const char* pointer, json value) {
@@ -399,78 +864,70 @@ std::function<std::string(std::string)> set_field(const char* pointer, json valu
   };
 }
 
+std::function<std::string(std::string)> erase_field(const char* parent, const char* key) {
+  return [parent, key](std::string text) {
+    auto j = json::parse(text);
+    j[json::json_pointer(parent)].erase(key);
+    return j.dump();
+  };
+}
+
 INSTANTIATE_TEST_SUITE_P(
-    Files, ADamagedStore,
+    StoreJson, ADamagedStore,
     testing::Values(
-        Damage{"Garbage", "store.json", [](std::string) { return std::string("{not json"); }, {"store.json"}},
-        Damage{"Truncated", "store.json", [](std::string t) { return t.substr(0, t.size() / 2); }, {"store.json"}},
-        Damage{"Empty", "store.json", [](std::string) { return std::string(); }, {"store.json"}},
-        Damage{"Oversized", "store.json", [](std::string t) { return t + std::string(300 * 1024, ' '); },
-               {"store.json", "larger than"}},
-        Damage{"DeeplyNested", "store.json",
-               [](std::string) { return std::string(60000, '[') + std::string(60000, ']'); }, {"store.json"}},
-        Damage{"NotAnObject", "store.json", [](std::string) { return std::string("[1,2]"); }, {"store.json"}},
-        Damage{"GenerationAsString", "store.json", set_field("/generation", "1004"), {"store.json", "generation"}},
-        Damage{"NegativeGeneration", "store.json", set_field("/generation", -1), {"store.json", "generation"}},
-        Damage{"FutureFormat", "store.json", set_field("/format", 2), {"store.json", "format"}},
-        Damage{"PathInId", "store.json", set_field("/profiles/0/id", "../../etc"), {"store.json", "id"}},
-        Damage{"LeadingZeroId", "store.json", set_field("/profiles/0/id", "p00"), {"store.json", "id"}},
-        Damage{"DuplicateId", "store.json", set_field("/profiles/1/id", "p0"), {"store.json", "id"}},
-        Damage{"UnknownActive", "store.json", set_field("/active", "p5"), {"store.json", "active"}},
-        Damage{"SrkNotBase64", "store.json", set_field("/srk", "a+b/"), {"store.json", "srk"}},
-        Damage{"ProfilesNotArray", "store.json", set_field("/profiles", json::object()), {"store.json", "profiles"}},
-        Damage{"ShortIccid", "profiles/p0/profile.json", set_field("/iccid", "123"), {"profile.json", "iccid"}},
-        Damage{"LetterInImsi", "profiles/p0/profile.json", set_field("/imsi", "00101000000000x"),
-               {"profile.json", "imsi"}},
-        Damage{"IndBitsOutOfRange", "profiles/p0/profile.json", set_field("/sqn/ind_bits", 11),
-               {"profile.json", "ind_bits"}},
-        Damage{"ZeroDelta", "profiles/p0/profile.json", set_field("/sqn/delta", 0), {"profile.json", "delta"}},
-        Damage{"BadState", "profiles/p0/profile.json", set_field("/state", "on"), {"profile.json", "state"}},
-        Damage{"LongAmf", "profiles/p0/profile.json", set_field("/amf", "gAAA"), {"profile.json", "amf"}},
-        Damage{"IdOfAnotherFolder", "profiles/p0/profile.json", set_field("/id", "p1"), {"profile.json", "id"}},
-        Damage{"MissingField", "profiles/p0/profile.json",
-               [](std::string t) {
-                 auto j = json::parse(t);
-                 j.erase("operator");
-                 return j.dump();
-               },
-               {"profile.json", "operator"}},
-        Damage{"TruncatedMetadata", "profiles/p0/profile.json", [](std::string t) { return t.substr(0, 20); },
-               {"profile.json"}},
-        Damage{"ShortSqnArray", "profiles/p0/sqn.json", set_field("/seq", json::array({1, 2})), {"sqn.json", "seq"}},
-        Damage{"SeqBeyond43Bits", "profiles/p0/sqn.json", set_field("/seq/3", uint64_t{1} << 43),
-               {"sqn.json", "seq[3]"}},
-        Damage{"SeqNotNumber", "profiles/p0/sqn.json", set_field("/seq/0", "x"), {"sqn.json", "seq[0]"}},
-        Damage{"NewerThanAnyCommit", "profiles/p0/sqn.json", set_field("/generation", 999999),
-               {"sqn.json", "newer"}},
-        Damage{"EmptyBlob", "profiles/p0/k.priv", [](std::string) { return std::string(); }, {"k.priv"}}),
+        Damage{"Garbage", [](std::string) { return std::string("{not json"); }, {"JSON"}},
+        Damage{"Truncated", [](std::string t) { return t.substr(0, t.size() / 2); }, {"JSON"}},
+        Damage{"Empty", [](std::string) { return std::string(); }, {}},
+        Damage{"Oversized", [](std::string t) { return t + std::string(1100 * 1024, ' '); }, {"larger than"}},
+        Damage{"DeeplyNested", [](std::string) { return std::string(60000, '[') + std::string(60000, ']'); }, {}},
+        Damage{"NotAnObject", [](std::string) { return std::string("[1,2]"); }, {"object"}},
+        Damage{"FormatMissing", erase_field("", "format"), {"format"}},
+        Damage{"FormatAsString", set_field("/format", "2"), {"format"}},
+        Damage{"UnknownTopLevelField", set_field("/signature", "x"), {"signature"}},
+        Damage{"StateNotAnObject", set_field("/state", json::array()), {"state"}},
+        Damage{"UnknownStateField", set_field("/state/extra", 1), {"state.extra"}},
+        Damage{"GenerationMissing", erase_field("/state", "generation"), {"state.generation", "missing"}},
+        Damage{"GenerationAsString", set_field("/state/generation", "1004"), {"state.generation"}},
+        Damage{"NegativeGeneration", set_field("/state/generation", -1), {"state.generation"}},
+        Damage{"FractionalGeneration", set_field("/state/generation", 1004.5), {"state.generation"}},
+        Damage{"BootCountOver32Bits", set_field("/state/boot_counts/reset_count", uint64_t{1} << 32),
+               {"state.boot_counts.reset_count"}},
+        Damage{"NextIndexOver32Bits", set_field("/state/next_index", uint64_t{1} << 32), {"state.next_index"}},
+        Damage{"ActiveNotAnId", set_field("/state/active", "../p0"), {"state.active"}},
+        Damage{"SrkNotBase64", set_field("/state/srk", "a+b/"), {"state.srk"}},
+        Damage{"SrkEmpty", set_field("/state/srk", ""), {"state.srk"}},
+        Damage{"ProfilesNotArray", set_field("/state/profiles", json::object()), {"state.profiles"}},
+        Damage{"ProfileNotObject", set_field("/state/profiles/0", 5), {"state.profiles[0]"}},
+        Damage{"UnknownProfileField", set_field("/state/profiles/0/pcr_policy", "sha256:7"),
+               {"state.profiles[0].pcr_policy"}},
+        Damage{"PathInId", set_field("/state/profiles/0/id", "../../etc"), {"state.profiles[0].id"}},
+        Damage{"LeadingZeroId", set_field("/state/profiles/0/id", "p00"), {"state.profiles[0].id"}},
+        Damage{"IdOfAnotherIndex", set_field("/state/profiles/0/id", "p1"), {"state.profiles[0].index"}},
+        Damage{"ShortIccid", set_field("/state/profiles/0/iccid", "123"), {"state.profiles[0].iccid"}},
+        Damage{"LetterInImsi", set_field("/state/profiles/1/imsi", "00101000000000x"), {"state.profiles[1].imsi"}},
+        Damage{"ControlCharInOperator", set_field("/state/profiles/0/operator", "001\n01"),
+               {"state.profiles[0].operator"}},
+        Damage{"BadState", set_field("/state/profiles/0/state", "on"), {"state.profiles[0].state"}},
+        Damage{"BadClass", set_field("/state/profiles/0/class", "root"), {"state.profiles[0].class"}},
+        Damage{"BadKeyProtection", set_field("/state/profiles/0/key_protection", "none"),
+               {"state.profiles[0].key_protection"}},
+        Damage{"LongAmf", set_field("/state/profiles/0/amf", "gAAA"), {"state.profiles[0].amf"}},
+        Damage{"EmptyAuthority", set_field("/state/profiles/0/authority", ""), {"state.profiles[0].authority"}},
+        Damage{"MissingOperator", erase_field("/state/profiles/0", "operator"), {"state.profiles[0].operator"}},
+        Damage{"IndBitsOutOfRange", set_field("/state/profiles/0/sqn/ind_bits", 11),
+               {"state.profiles[0].sqn.ind_bits"}},
+        Damage{"ZeroDelta", set_field("/state/profiles/0/sqn/delta", 0), {"state.profiles[0].sqn.delta"}},
+        Damage{"ShortSqnArray", set_field("/state/profiles/0/sqn/seq", json::array({1, 2})),
+               {"state.profiles[0].sqn.seq"}},
+        Damage{"SeqBeyond43Bits", set_field("/state/profiles/0/sqn/seq/3", uint64_t{1} << 43),
+               {"state.profiles[0].sqn.seq[3]"}},
+        Damage{"SeqNotNumber", set_field("/state/profiles/0/sqn/seq/0", "x"), {"state.profiles[0].sqn.seq[0]"}},
+        Damage{"UpperCaseObjectName", set_field("/state/profiles/0/k/public", std::string(64, 'A')),
+               {"state.profiles[0].k.public"}},
+        Damage{"ObjectNameWithPath", set_field("/state/profiles/0/opc/private", "../store.json"),
+               {"state.profiles[0].opc.private"}},
+        Damage{"MissingBlobPart", erase_field("/state/profiles/0/k", "private"), {"state.profiles[0].k.private"}},
+        Damage{"BadEkType", set_field("/state/attestation/enrolled_ek_type", "dsa"),
+               {"state.attestation.enrolled_ek_type"}},
+        Damage{"AttestationNotObject", set_field("/state/attestation", 1), {"state.attestation"}}),
     [](const testing::TestParamInfo<Damage>& info) { return std::string(info.param.name); });
-
-TEST(AStore, RefusesAMissingProfileFile) {
-  for (const char* name : {"profile.json", "sqn.json", "k.pub", "k.priv", "opc.pub", "opc.priv"}) {
-    Fixture f;
-    {
-      auto s = f.open();
-      populate(s);
-    }
-    fs::remove(f.root / "profiles" / "p1" / name);
-    auto s = Store::open(f.root, f.counter);
-    ASSERT_FALSE(s) << name;
-    EXPECT_EQ(s.error().code, Code::StoreCorrupt) << name;
-    EXPECT_NE(s.error().message.find(name), std::string::npos) << s.error().message;
-  }
-}
-
-TEST(AStore, RefusesASymlinkInPlaceOfAFile) {
-  Fixture f;
-  {
-    auto s = f.open();
-    populate(s);
-  }
-  const fs::path meta = f.root / "profiles" / "p0" / "profile.json";
-  fs::rename(meta, f.dir.path() / "elsewhere.json");
-  fs::create_symlink(f.dir.path() / "elsewhere.json", meta);
-  auto s = Store::open(f.root, f.counter);
-  ASSERT_FALSE(s);
-  EXPECT_EQ(s.error().code, Code::StoreCorrupt);
-}
