@@ -47,14 +47,11 @@ attestation::EvidenceOptions ServiceCore::evidence_options() const {
 }
 
 Result<tpm::KeyBlob> ServiceCore::attestation_key(Device& d) {
-  auto* tpm = MCIMD_TRY(d.tpm());
+  // The store makes the key when it first unlocks (Device::unlock).
   auto verified = d.approved([&]() -> Result<tpm::KeyBlob> {
     auto record = MCIMD_TRY(d.store()->attestation());
-    if (record) return tpm::KeyBlob{record->ak.public_area, record->ak.private_area};
-    auto ak = MCIMD_TRY(tpm->create_ak());
-    MCIMD_CHECK(d.store()->set_attestation(store::AttestationRecord{store::Blob{ak.public_area, ak.private_area}, {}}));
-    log::info("Created the attestation key");
-    return ak;
+    if (!record) return fail(Code::StoreCorrupt, "The store holds no attestation key");
+    return tpm::KeyBlob{record->ak.public_area, record->ak.private_area};
   });
   if (verified) return verified;
   if (verified.error().code != Code::PlatformStateChanged && verified.error().code != Code::InvalidState)

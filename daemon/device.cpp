@@ -3,6 +3,7 @@
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
 
+#include <cstdio>
 #include <system_error>
 
 #include "common/file.hpp"
@@ -64,8 +65,8 @@ Result<tpm::Context*> Device::tpm() {
   std::optional<Bytes> pinned = store_ ? store_->pinned_srk() : MCIMD_TRY(store::Store::pinned_srk_at(config_.store));
   if (pinned && *pinned != srk)
     return fail(Code::TpmMismatch,
-                "The TPM's storage root key differs from the one pinned in the store (another TPM, or a cleared "
-                "one); the profiles cannot be used here");
+                "The TPM's storage root key differs from the one pinned in the store: another TPM, a cleared one, "
+                "or a store.json edited by hand; the profiles cannot be used here");
   auto clock = MCIMD_TRY(ctx->read_clock());
   boot_ = store::BootCounts{clock.reset_count, clock.restart_count};
   ctx_ = std::move(ctx);
@@ -139,8 +140,9 @@ Status Device::ensure_counter(tpm::Context& tpm) {
   auto value = tpm.counter_read(spec);
   if (value) return {};
   const bool existing_store = store_exists();
-  const std::string name = "NV counter " + tpm::to_string(tpm::PcrSelection{}).substr(0, 0) +
-                           hex32_string(config_.tpm.nv_counter_index);
+  char hex[16];
+  std::snprintf(hex, sizeof hex, "0x%08x", config_.tpm.nv_counter_index);
+  const std::string name = std::string("NV counter ") + hex;
   if (value.error().code == Code::NotFound) {
     if (existing_store)
       return fail(Code::RollbackDetected, "The anti-rollback " + name + " is gone but the store needs it: the TPM "
@@ -174,7 +176,21 @@ Status Device::unlock() {
     return tl::unexpected(opened.error());
   }
   store_.emplace(std::move(*opened));
-  if (!store_->pinned_srk()) MCIMD_CHECK(store_->pin_srk(MCIMD_TRY(ctx->srk_public())));
+  if (auto jump = store_->opened_after_counter_jump())
+    log::warning("The anti-rollback counter was " + std::to_string(jump->counter - jump->generation) +
+                 " ahead of the store after the TPM restarted (reset count " +
+                 std::to_string(jump->recorded.reset_count) + " → " + std::to_string(jump->current.reset_count) +
+                 "): accepted within the orderly counter's window");
+  // The SRK pin and an attestation key, in the first commit: from then on a platform that changes
+  // can prove what changed even while the store is locked.
+  auto tx = MCIMD_TRY(store_->begin());
+  if (!store_->pinned_srk()) MCIMD_CHECK(tx.pin_srk(MCIMD_TRY(ctx->srk_public())));
+  if (!MCIMD_TRY(store_->attestation())) {
+    auto ak = MCIMD_TRY(ctx->create_ak());
+    MCIMD_CHECK(tx.set_attestation(store::AttestationRecord{store::Blob{ak.public_area, ak.private_area}, {}}));
+    log::info("Created the attestation key");
+  }
+  MCIMD_CHECK(tx.commit());
   return {};
 }
 

@@ -71,6 +71,17 @@ Result<std::optional<Bytes>> Store::pinned_srk_at(const fs::path& root) {
                  });
 }
 
+Result<std::optional<AttestationRecord>> Store::attestation_at(const fs::path& root) {
+  using Answer = Result<std::optional<AttestationRecord>>;
+  return guarded(Code::Internal, "Failed to read the attestation key at " + root.string(), [&]() -> Answer {
+    auto text = MCIMD_TRY(read_store_file(root));
+    if (!text) return std::optional<AttestationRecord>();
+    const auto state = MCIMD_TRY(decode_store(*text, store_file(root).string())).state;
+    if (!state.attestation) return std::optional<AttestationRecord>();
+    return AttestationRecord{MCIMD_TRY(read_blob(root, state.attestation->ak)), state.attestation->enrolled_ek_type};
+  });
+}
+
 uint64_t Store::generation() const { return impl_->state.generation; }
 const std::optional<CounterJump>& Store::opened_after_counter_jump() const { return impl_->jump; }
 const std::optional<Bytes>& Store::pinned_srk() const { return impl_->state.srk; }

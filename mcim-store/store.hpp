@@ -172,6 +172,12 @@ class Store {
   // store key. nullopt when there is no store yet or nothing is pinned; StoreCorrupt when
   // store.json does not parse.
   [[nodiscard]] static Result<std::optional<Bytes>> pinned_srk_at(const std::filesystem::path& root);
+  // The attestation key store.json names, read the same way WITHOUT the MAC or counter checks
+  // (its objects are hashed against their names): for a daemon whose store is locked, so that a
+  // changed platform can still prove what changed. That is safe because the TPM checks the key
+  // blob's integrity when it loads it and the operator checks the key is the one it enrolled.
+  // nullopt when there is no store or no key; StoreCorrupt / StoreTampered as for open().
+  [[nodiscard]] static Result<std::optional<AttestationRecord>> attestation_at(const std::filesystem::path& root);
 
   uint64_t generation() const;
   // Set when this Store's open() accepted a counter ahead of the store within the window (and

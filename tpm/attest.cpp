@@ -230,14 +230,8 @@ Result<SecureBytes> Context::activate_credential(const KeyBlob& ak, EkType ek_ty
 
   // EK Credential Profile policy A: PolicySecret(TPM_RH_ENDORSEMENT). The policy session needs
   // no salt: it carries no secret, the endorsement auth is sent in a password session.
-  TPMT_SYM_DEF none{};
-  none.algorithm = TPM2_ALG_NULL;
-  ESYS_TR policy_tr = ESYS_TR_NONE;
-  MCIMD_CHECK(impl.call("start a policy session for the EK", [&] {
-    return Esys_StartAuthSession(impl.esys.get(), ESYS_TR_NONE, ESYS_TR_NONE, ESYS_TR_NONE, ESYS_TR_NONE,
-                                 ESYS_TR_NONE, nullptr, TPM2_SE_POLICY, &none, TPM2_ALG_SHA256, &policy_tr);
-  }));
-  Object policy(*this, policy_tr, /*flush_on_destroy=*/true);
+  Object policy = MCIMD_TRY(impl.start_session(TPM2_SE_POLICY, /*salted=*/false));
+  const ESYS_TR policy_tr = policy.handle();
   MCIMD_CHECK(impl.call("satisfy the EK policy (PolicySecret with the endorsement hierarchy)", [&] {
     return Esys_PolicySecret(impl.esys.get(), ESYS_TR_RH_ENDORSEMENT, policy_tr, ESYS_TR_PASSWORD, ESYS_TR_NONE,
                              ESYS_TR_NONE, nullptr, nullptr, nullptr, 0, nullptr, nullptr);

@@ -334,17 +334,33 @@ Result<ESYS_TR> Context::Impl::srk_handle() {
 }
 
 // --- sessions and policies ----------------------------------------------------------------------------
-Result<Object> Context::Impl::start_salted_session(TPM2_SE type) {
-  ESYS_TR salt_key = MCIMD_TRY(srk_handle());
+Result<Object> Context::Impl::start_salted_session(TPM2_SE type) { return start_session(type, /*salted=*/true); }
+
+Result<Object> Context::Impl::start_session(TPM2_SE type, bool salted) {
+  ESYS_TR salt_key = ESYS_TR_NONE;
   TPMT_SYM_DEF sym{};
-  sym.algorithm = TPM2_ALG_AES;
-  sym.keyBits.aes = 128;
-  sym.mode.aes = TPM2_ALG_CFB;
+  sym.algorithm = TPM2_ALG_NULL;
+  if (salted) {
+    salt_key = MCIMD_TRY(srk_handle());
+    sym.algorithm = TPM2_ALG_AES;
+    sym.keyBits.aes = 128;
+    sym.mode.aes = TPM2_ALG_CFB;
+  }
+  const std::string what = std::string("start a ") + (salted ? "salted " : "") +
+                           (type == TPM2_SE_POLICY ? "policy session" : "HMAC session");
   ESYS_TR session = ESYS_TR_NONE;
-  MCIMD_CHECK(call(type == TPM2_SE_POLICY ? "start a salted policy session" : "start a salted HMAC session", [&] {
-    return Esys_StartAuthSession(esys.get(), salt_key, ESYS_TR_NONE, ESYS_TR_NONE, ESYS_TR_NONE, ESYS_TR_NONE,
-                                 nullptr, type, &sym, TPM2_ALG_SHA256, &session);
-  }));
+  auto start = [&] {
+    return call(what, [&] {
+      return Esys_StartAuthSession(esys.get(), salt_key, ESYS_TR_NONE, ESYS_TR_NONE, ESYS_TR_NONE, ESYS_TR_NONE,
+                                   nullptr, type, &sym, TPM2_ALG_SHA256, &session);
+    });
+  };
+  auto started = start();
+  if (!started && classify_rc(started.error().tss2_rc()) == RcKind::SlotsFull && kept_sessions_loaded()) {
+    free_session_slots();
+    started = start();
+  }
+  MCIMD_CHECK(started);
   return Object(*self, session, /*flush_on_destroy=*/true);
 }
 
@@ -384,9 +400,17 @@ Result<Object> Context::Impl::load(const KeyBlob& blob, std::string_view what) {
   ESYS_TR parent = MCIMD_TRY(srk_handle());
   ESYS_TR object = ESYS_TR_NONE;
   // The private area is already encrypted under the SRK: a password session is enough.
-  MCIMD_CHECK(call("load " + std::string(what), [&] {
-    return Esys_Load(esys.get(), parent, ESYS_TR_PASSWORD, ESYS_TR_NONE, ESYS_TR_NONE, &priv, &pub, &object);
-  }));
+  auto load_it = [&] {
+    return call("load " + std::string(what), [&] {
+      return Esys_Load(esys.get(), parent, ESYS_TR_PASSWORD, ESYS_TR_NONE, ESYS_TR_NONE, &priv, &pub, &object);
+    });
+  };
+  auto loaded = load_it();
+  if (!loaded && classify_rc(loaded.error().tss2_rc()) == RcKind::SlotsFull && !aes_keys.empty()) {
+    free_object_slots();
+    loaded = load_it();
+  }
+  MCIMD_CHECK(loaded);
   return Object(*self, object, /*flush_on_destroy=*/true);
 }
 

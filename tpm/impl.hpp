@@ -11,6 +11,7 @@
 #include <functional>
 #include <map>
 #include <optional>
+#include <set>
 #include <span>
 #include <string>
 #include <thread>
@@ -112,6 +113,7 @@ struct Context::Impl {
   Object policy_session;
   bool policy_dirty = false;  // a failure since the last PolicyPCR: PolicyRestart before the next
   std::map<uint32_t, KeptCounter> counters;
+  std::set<Context::AesKey*> aes_keys;  // loaded keys that give their slot up when the TPM is full
 
   void install_shim();
 
@@ -129,6 +131,9 @@ struct Context::Impl {
   Result<ESYS_TR> srk_handle();
   // HMAC or policy session salted with the SRK, AES-128-CFB parameter encryption, SHA-256.
   Result<Object> start_salted_session(TPM2_SE type);
+  // Without a salt: for sessions that carry no secret (the EK's policy session). Both give up the
+  // kept sessions and try once more when the TPM has no free session slot.
+  Result<Object> start_session(TPM2_SE type, bool salted);
   Status set_session_attributes(ESYS_TR session, TPMA_SESSION attributes);
   // Creates an object under the SRK through a salted session (the sensitive part travels encrypted).
   Result<KeyBlob> create_under_srk(const TPM2B_SENSITIVE_CREATE& sensitive, const TPM2B_PUBLIC& templ,
@@ -150,6 +155,11 @@ struct Context::Impl {
   // change between the policy and its use redoes it (bounded). PlatformStateChanged when the PCRs
   // differ from the approved values or the object is bound to another policy.
   Status with_policy(const ApprovedPolicy& policy, std::string_view what, const std::function<TSS2_RC(ESYS_TR)>& use);
+  // A TPM without a resource manager has few slots (swtpm: three objects, three sessions) and
+  // other clients use them too: when one is full, give up what we keep and can rebuild.
+  void free_object_slots() noexcept;
+  void free_session_slots() noexcept;
+  bool kept_sessions_loaded() const { return policy_session || !counters.empty(); }
   // Closes (does not flush) a handle the TPM no longer has.
   void forget(Object& object) noexcept;
   void drop_kept() noexcept;

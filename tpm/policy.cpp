@@ -128,6 +128,19 @@ void Context::Impl::forget(Object& object) noexcept {
   close(object.release());
 }
 
+void Context::Impl::free_object_slots() noexcept {
+  log::debug("The TPM has no free object slot: giving up the loaded AES keys (loaded again on use)");
+  for (auto* key : aes_keys) key->evict();
+}
+
+void Context::Impl::free_session_slots() noexcept {
+  // Called only while no kept session is in use (a new one is being started), so all may go.
+  log::debug("The TPM has no free session slot: giving up the kept sessions (started again on use)");
+  counters.clear();
+  policy_session = Object();
+  policy_dirty = false;
+}
+
 void Context::Impl::drop_kept() noexcept {
   counters.clear();
   policy_session = Object();

@@ -2,6 +2,7 @@
 // objects (K), whose Milenage block calls run inside the TPM through TPM2_EncryptDecrypt2.
 #include <algorithm>
 #include <cstring>
+#include <utility>
 
 #include "tpm/impl.hpp"
 
@@ -146,10 +147,36 @@ Result<Context::AesKey> Context::load_aes_key(const KeyBlob& blob) {
   return AesKey(this, std::move(key), blob);
 }
 
-Context::AesKey::AesKey(Context* ctx, Object key, KeyBlob blob) : ctx_(ctx), key_(std::move(key)), blob_(std::move(blob)) {}
-Context::AesKey::AesKey(AesKey&&) noexcept = default;
-Context::AesKey& Context::AesKey::operator=(AesKey&&) noexcept = default;
-Context::AesKey::~AesKey() = default;
+Context::AesKey::AesKey(Context* ctx, Object key, KeyBlob blob) : ctx_(ctx), key_(std::move(key)), blob_(std::move(blob)) {
+  ctx_->impl_->aes_keys.insert(this);
+}
+
+Context::AesKey::AesKey(AesKey&& o) noexcept
+    : ctx_(std::exchange(o.ctx_, nullptr)), key_(std::move(o.key_)), blob_(std::move(o.blob_)) {
+  if (ctx_) {
+    ctx_->impl_->aes_keys.erase(&o);
+    ctx_->impl_->aes_keys.insert(this);
+  }
+}
+
+Context::AesKey& Context::AesKey::operator=(AesKey&& o) noexcept {
+  if (this == &o) return *this;
+  if (ctx_) ctx_->impl_->aes_keys.erase(this);
+  key_ = std::move(o.key_);
+  blob_ = std::move(o.blob_);
+  ctx_ = std::exchange(o.ctx_, nullptr);
+  if (ctx_) {
+    ctx_->impl_->aes_keys.erase(&o);
+    ctx_->impl_->aes_keys.insert(this);
+  }
+  return *this;
+}
+
+Context::AesKey::~AesKey() {
+  if (ctx_) ctx_->impl_->aes_keys.erase(this);
+}
+
+void Context::AesKey::evict() noexcept { key_ = Object(); }
 
 Result<std::vector<std::array<uint8_t, 16>>> Context::AesKey::encrypt_ecb(
     std::span<const std::array<uint8_t, 16>> blocks, const ApprovedPolicy& policy) {

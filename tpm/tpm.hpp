@@ -222,7 +222,8 @@ class Context {
   [[nodiscard]] Result<KeyBlob> create_aes_key(std::span<const uint8_t> key, const SealOptions& options);
 
   // A loaded AES key. It keeps its blob, so that a key flushed by someone else (another client
-  // of a TPM without a resource manager, a TPM reset) is loaded again transparently.
+  // of a TPM without a resource manager, a TPM reset), or given up to free a slot for another
+  // object when the TPM is full, is loaded again transparently.
   class AesKey {
    public:
     // PolicyPCR + PolicyAuthorize in the kept policy session, then one TPM2_EncryptDecrypt2
@@ -234,6 +235,9 @@ class Context {
     AesKey(AesKey&&) noexcept;
     AesKey& operator=(AesKey&&) noexcept;
     ~AesKey();
+
+    // Flushes the key to free its slot; the next use loads it again.
+    void evict() noexcept;
 
    private:
     friend class Context;

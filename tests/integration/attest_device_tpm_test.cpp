@@ -198,7 +198,7 @@ TEST_F(AttestTest, NamesTheAkAsTpm2ToolsDo) {
 }
 
 TEST_F(AttestTest, RefusesAnAkBlobThatIsNoRestrictedSigningKey) {
-  auto sealed = ctx_->seal(Bytes(16, 1), SealOptions{});
+  auto sealed = ctx_->seal(Bytes(16, 1), SealOptions{Bytes(32, 0), true});
   ASSERT_TRUE(sealed);
   auto loaded = ctx_->load_ak(*sealed);
   ASSERT_FALSE(loaded);
@@ -236,7 +236,7 @@ TEST_P(AttestEk, RefusesACredentialMadeForAnotherAk) {
   auto released = ctx_->activate_credential(*ak, GetParam(), challenge);
   ASSERT_FALSE(released);
   EXPECT_EQ(released.error().code, Code::InvalidArgument) << released.error().describe();
-  EXPECT_TRUE(released.error().tss2_rc.has_value());
+  EXPECT_TRUE(released.error().has_tss2_rc());
   EXPECT_EQ(ctx_->live_handles(), 0u);
   // The intended AK still activates it.
   auto ok = ctx_->activate_credential(*other, GetParam(), challenge);

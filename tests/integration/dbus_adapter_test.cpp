@@ -157,6 +157,8 @@ ProfileInfo make_profile(uint32_t index, std::string iccid, std::string state, s
 // Answers from a deferred event source on the loop thread, so every reply takes the adapter's
 // asynchronous path. Outcomes are scripted by the first RAND byte.
 class FakeService final : public Service {
+  std::vector<PcrPolicyInfo> policies_;
+
  public:
   explicit FakeService(sd_event* event) : event_(event) {
     profiles_ = {make_profile(1, "8988211000000000011", "enabled", "operational"),
@@ -285,6 +287,21 @@ class FakeService final : public Service {
       if (nonce.at(0) == kTpmFails) return reply(fail(Code::TpmFailure, "TPM2_Quote failed"));
       reply(PlatformReport{protocol::to_json(report_for(nonce)), kQuoteMessage, kQuoteSignature});
     });
+  }
+
+  // A document starting "bad" is refused as a policy of another authority; any other is kept
+  // under its first four characters as id.
+  void add_pcr_policy(std::string document, Reply<std::string> reply) override {
+    record("AddPcrPolicy " + document);
+    later([this, document, reply] {
+      if (document.starts_with("bad")) return reply(fail(Code::NotAuthorized, "not signed by the configured authority"));
+      policies_.push_back(PcrPolicyInfo{document.substr(0, 4), "sha256:7", policies_.empty()});
+      reply(document.substr(0, 4));
+    });
+  }
+  void list_pcr_policies(Reply<std::vector<PcrPolicyInfo>> reply) override {
+    record("ListPcrPolicies");
+    later([this, reply] { reply(policies_); });
   }
 
   // Called on the loop thread by tests.
@@ -1209,6 +1226,36 @@ TEST_F(TheBusAdapter, EnablesDisablesAndDeletesWithSignals) {
 
   auto list = busctl_call(kRootPath, kManagerInterface, "ListProfiles");
   EXPECT_EQ(json::parse(list.out)["data"][0], json::array({"/org/mcimd/Tre1/Profile/2"}));
+}
+
+TEST_F(TheBusAdapter, KeepsAndListsSignedPcrPoliciesForTheAdminOnly) {
+  test::TempDir dir;
+  std::filesystem::permissions(dir.path(), std::filesystem::perms::owner_all | std::filesystem::perms::group_exec |
+                                               std::filesystem::perms::others_exec);  // the modem user reads it too
+  auto policy = dir.path() / "policy.json";
+  std::ofstream(policy) << "good policy";
+  auto added = run_mcimctl({"policy", "add", policy.string()});
+  ASSERT_EQ(added.exit_code, 0) << added.err;
+  EXPECT_EQ(added.out, "Kept PCR policy good.\n");
+  auto bad = dir.path() / "bad.json";
+  std::ofstream(bad) << "bad policy";
+  auto refused = run_mcimctl({"policy", "add", bad.string()});
+  EXPECT_EQ(refused.exit_code, 5) << refused.err;
+  EXPECT_EQ(refused.err, "mcimctl: NotAuthorized: not signed by the configured authority\n");
+  auto listed = run_mcimctl({"--json", "policy", "list"});
+  ASSERT_EQ(listed.exit_code, 0) << listed.err;
+  EXPECT_EQ(json::parse(listed.out),
+            (json{{"policies", json::array({json{{"id", "good"}, {"pcrs", "sha256:7"}, {"active", true}}})}}));
+  // The modem role may read the list, not add to it.
+  auto modem_list = test::run(as_user(kModemUid, mcimctl({"policy", "list"})));
+  EXPECT_EQ(modem_list.exit_code, 0) << modem_list.err;
+  EXPECT_EQ(modem_list.out, "good  sha256:7  (approves the platform)\n");
+  auto modem_add = test::run(as_user(kModemUid, mcimctl({"policy", "add", policy.string()})));
+  EXPECT_EQ(modem_add.exit_code, 5) << modem_add.err;
+  // An empty document never reaches the service.
+  auto empty = run_busctl({"call", kBusName, kRootPath, kManagerInterface, "AddPcrPolicy", "s", ""});
+  EXPECT_NE(empty.exit_code, 0);
+  EXPECT_NE(empty.err.find("policy must be 1 to 65536 bytes"), std::string::npos) << empty.err;
 }
 
 TEST_F(TheBusAdapter, AnnouncesProfilesTheServiceAddsAndPlatformStateChanges) {

@@ -22,13 +22,14 @@ struct McimdOptions {
   // PCR 16 lets a test move the platform state with tpm2_pcrextend; it is resettable, so the
   // config allows resettable PCRs.
   std::string pcrs = "sha256:7,16";
-  // Configure a policy authority and add a policy for the current values of `pcrs` at start.
-  bool approve_at_start = true;
-  bool allow_resettable_pcrs = true;
   std::string key_protection = "tpm-aes";
   std::string extra_config;  // appended to the generated YAML
   std::map<std::string, std::string> daemon_env;  // e.g. NOTIFY_SOCKET, WATCHDOG_USEC
   bool log_tpm_commands = false;  // swtpm logs every command it receives (Swtpm::commands_since)
+  // Add a policy (of the instance's own authority) for the current values of `pcrs` at the
+  // first start.
+  bool approve_at_start = true;
+  bool allow_resettable_pcrs = true;
 };
 
 class McimdInstance {

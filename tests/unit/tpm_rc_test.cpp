@@ -49,7 +49,7 @@ TEST(AResponseCode, FromAnotherLayerIsNeverMistakenForATpmCode) {
 TEST(AResponseCode, BecomesAnErrorNamingTheActionAndTheDecodedReason) {
   auto e = tpm_error("unseal", seam::kRcPolicyFailS1);
   EXPECT_EQ(e.code, Code::PlatformStateChanged);
-  EXPECT_EQ(e.tss2_rc, seam::kRcPolicyFailS1);
+  EXPECT_EQ(e.tss2_rc(), seam::kRcPolicyFailS1);
   EXPECT_EQ(e.message.rfind("Failed to unseal: ", 0), 0u) << e.message;
   EXPECT_NE(e.message.find("platform state no longer matches"), std::string::npos) << e.message;
   EXPECT_NE(e.message.find("policy check failed"), std::string::npos) << e.message;
