@@ -11,6 +11,7 @@
 #include "common/bytes.hpp"
 #include "common/error.hpp"
 #include "protocol/evidence.hpp"
+#include "protocol/quote_domain.hpp"
 #include "tpm/tpm.hpp"
 
 namespace mcimd::attestation {
@@ -33,17 +34,27 @@ struct EvidenceOptions {
   std::function<void(unsigned attempt)> before_quote;
 };
 
-// Quotes the selected PCRs with the AK over `nonce` (0–64 bytes) and gathers what a verifier
-// needs. Checks made before returning:
+// Quotes the selected PCRs with the AK in the operator-evidence domain — qualifyingData is
+// protocol::qualifying_data(QuoteDomain::OperatorEvidence, nonce); evidence.nonce is the nonce
+// itself (0–64 bytes) — and gathers what a verifier needs. Checks made before returning:
 //  - the PCRs read before and after the quote are equal, and the quote's PCR digest is the hash
 //    (with the signature's hash algorithm) of exactly the values reported, in the quote's order —
 //    otherwise the round is redone, up to max_attempts, then Busy;
-//  - the quote carries `nonce` as qualifyingData (TpmFailure otherwise).
+//  - the quote carries that qualifying data (TpmFailure otherwise).
 // Logs are read after the quote, so they hold at least every event the quoted PCRs cover.
 // Unreadable or oversized logs fail (IoError / InvalidArgument naming the path).
 [[nodiscard]] Result<protocol::Evidence> collect_evidence(tpm::Context& tpm, const tpm::KeyBlob& ak,
                                                           std::span<const uint8_t> nonce,
                                                           const EvidenceOptions& options = {});
+
+// A quote of `selection` with the AK in `domain` over `payload` (any size: the quote carries
+// protocol::qualifying_data(domain, payload)). For documents the device binds to its platform
+// state: the platform report, install and deletion receipts. Checks that the TPM's quote carries
+// that qualifying data (TpmFailure otherwise); the caller checks the PCR digest against the values
+// its document lists.
+[[nodiscard]] Result<tpm::Quote> quote_payload(tpm::Context& tpm, const tpm::KeyBlob& ak, protocol::QuoteDomain domain,
+                                               std::span<const uint8_t> payload,
+                                               std::span<const tpm::PcrSelection> selection);
 
 // EK public (from the default template of `ek_type`), its certificate when the TPM holds one,
 // and the AK public, for an operator to answer with a credential challenge.

@@ -154,6 +154,25 @@ Status check_ima(const std::string& text, const Quoted& quoted, const EventLogLi
 
 std::string hex_short(const Bytes& b) { return to_hex(b).substr(0, 16) + "…"; }
 
+// quote.nonce: the quote's extraData against the qualifying data this verifier expects, and
+// when they differ, what the quote was made for instead.
+Status check_qualifying_data(const Bytes& extra_data, const protocol::Evidence& ev, const VerifierOptions& opt) {
+  using protocol::QuoteDomain;
+  if (opt.nonce.empty()) return fail(Code::InvalidArgument, "verifier has no nonce to compare with");
+  if (extra_data == protocol::qualifying_data(opt.domain, opt.nonce)) return {};
+  if (ev.nonce != opt.nonce && extra_data == protocol::qualifying_data(opt.domain, ev.nonce))
+    return fail(Code::InvalidArgument, "quote answers another nonce: replayed evidence");
+  for (QuoteDomain other : protocol::kQuoteDomains)
+    if (other != opt.domain && extra_data == protocol::qualifying_data(other, opt.nonce))
+      return fail(Code::InvalidArgument, "quote was made in the " + std::string(protocol::short_name(other)) +
+                                             " domain, not the " + std::string(protocol::short_name(opt.domain)) +
+                                             " one: a quote for another purpose");
+  if (extra_data == opt.nonce)
+    return fail(Code::InvalidArgument, "quote's extraData is the bare nonce, not its qualifying data in the " +
+                                           std::string(protocol::short_name(opt.domain)) + " domain");
+  return fail(Code::InvalidArgument, "quote's extraData is not the qualifying data of the verifier's nonce");
+}
+
 }  // namespace
 
 const Check* VerificationResult::find(std::string_view name) const {
@@ -225,10 +244,7 @@ VerificationResult verify(const protocol::Evidence& ev, const VerifierOptions& o
     else rec.failed("quote.magic", "magic is not TPM_GENERATED_VALUE: not produced by a TPM");
     if (quote->type == kTpmStAttestQuote) rec.pass("quote.type");
     else rec.failed("quote.type", "attestation type is not TPM_ST_ATTEST_QUOTE");
-    if (opt.nonce.empty()) rec.failed("quote.nonce", "verifier has no nonce to compare with");
-    else if (quote->extra_data == opt.nonce) rec.pass("quote.nonce");
-    else if (ev.nonce == quote->extra_data) rec.failed("quote.nonce", "quote answers another nonce: replayed evidence");
-    else rec.failed("quote.nonce", "quote's extraData is not the verifier's nonce");
+    rec.status("quote.nonce", check_qualifying_data(quote->extra_data, ev, opt));
     if (quote->type == kTpmStAttestQuote) {
       pcrs_match_quote = rec.status("quote.pcr_selection", check_selection(ev, *quote, quoted));
       if (pcrs_match_quote) rec.status("quote.pcr_digest", check_pcr_digest(*quote, quoted, digest_alg));

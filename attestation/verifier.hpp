@@ -13,11 +13,16 @@
 #include "attestation/verifier_tpm.hpp"
 #include "common/bytes.hpp"
 #include "protocol/evidence.hpp"
+#include "protocol/quote_domain.hpp"
 
 namespace mcimd::attestation {
 
 struct VerifierOptions {
-  Bytes nonce;                               // the challenge this verifier sent
+  // What the quote must answer: its qualifying data must be protocol::qualifying_data(domain,
+  // nonce). For remote validation the challenge this verifier sent; for a platform report the
+  // report's bytes (domain PlatformReport).
+  Bytes nonce;
+  protocol::QuoteDomain domain = protocol::QuoteDomain::OperatorEvidence;
   std::optional<CaBundle> ek_cas;            // when set, the evidence's EK certificate must chain to it
   std::optional<Bytes> ek_public;            // enrolled EK (TPM2B_PUBLIC): the certificate must be for it
   std::optional<Bytes> enrolled_ak_public;   // enrolled AK (TPM2B_PUBLIC): the evidence must use it
@@ -53,7 +58,8 @@ struct VerificationResult {
 //   quote.signature    the TPMT_SIGNATURE verifies with the AK over the message
 //   quote.magic        magic is TPM_GENERATED_VALUE
 //   quote.type         type is TPM_ST_ATTEST_QUOTE
-//   quote.nonce        extraData equals the verifier's nonce
+//   quote.nonce        extraData equals protocol::qualifying_data(domain, nonce); the reason
+//                      says when it answers another nonce or was made for another domain
 //   quote.pcr_selection  the evidence carries exactly the quoted PCRs (no extra, none missing),
 //                      each of its bank's digest size
 //   quote.pcr_digest   H_sig(selected PCR values in selection order) equals the quote's pcrDigest

@@ -506,9 +506,9 @@ void ServiceCore::validate_platform(std::string signed_policy, Bytes nonce, api:
           auto first = MCIMD_TRY(protocol::parse_quote_message(evidence.quote_message));
           std::vector<tpm::PcrSelection> selection;
           for (auto& bank : first.selection) selection.push_back(tpm::PcrSelection{bank.bank, bank.pcrs});
-          auto bound = MCIMD_TRY(tpm.quote(
-              ak, sha256(std::span(reinterpret_cast<const uint8_t*>(report_json.data()), report_json.size())),
-              selection));
+          auto bound = MCIMD_TRY(attestation::quote_payload(
+              tpm, ak, protocol::QuoteDomain::PlatformReport,
+              std::span(reinterpret_cast<const uint8_t*>(report_json.data()), report_json.size()), selection));
           auto info = MCIMD_TRY(protocol::parse_quote_message(bound.message));
           auto expected = MCIMD_TRY(protocol::pcr_digest(info.selection, report.pcrs, "sha256"));
           if (expected != info.pcr_digest) continue;

@@ -48,6 +48,19 @@ Result<std::optional<DeviceRecord>> find_signer(const DeviceRegistry& registry, 
   return std::optional<DeviceRecord>();
 }
 
+constexpr std::string_view kEvidenceForDigest =
+    "it is evidence (the evidence domain) for a nonce equal to the report's SHA-256, as GetEvidence makes for "
+    "anyone who may call it";
+
+// Whether the quote is operator evidence whose nonce is SHA-256 of the report: what binding a
+// report by its digest alone allowed anyone with GetEvidence to forge.
+bool quoted_as_evidence_for_digest(const ReportInputs& in) {
+  auto quote = attestation::parse_attest(in.quote_message);
+  auto digest = attestation::hash(attestation::alg::kSha256, in.report_bytes);
+  return quote && digest &&
+         quote->extra_data == protocol::qualifying_data(protocol::QuoteDomain::OperatorEvidence, *digest);
+}
+
 std::string device_failures(const protocol::PlatformReport& report) {
   std::string out;
   for (const auto& c : report.checks)
@@ -108,24 +121,25 @@ Result<ReportVerification> verify_report(const DeviceRegistry& registry, const R
   if (rec) {
     out.device = device_id(rec->ak_name);
     // The quote checks are the remote validation ones over a document made of the report's
-    // PCR values, with SHA-256 of the report's bytes in the nonce's place.
-    const Bytes report_digest = MCIMD_TRY(attestation::hash(attestation::alg::kSha256, in.report_bytes));
+    // PCR values, in the platform-report domain with the report's bytes as the payload.
     protocol::Evidence evidence;
-    evidence.nonce = report_digest;
+    evidence.nonce = in.report_bytes;
     evidence.quote_message = in.quote_message;
     evidence.quote_signature = in.quote_signature;
     evidence.pcrs = in.report.pcrs;
     evidence.ak_public = rec->ak_public;
     attestation::VerifierOptions verifier;
-    verifier.nonce = report_digest;
+    verifier.nonce = in.report_bytes;
+    verifier.domain = protocol::QuoteDomain::PlatformReport;
     verifier.enrolled_ak_public = rec->ak_public;
     verifier.last_clock = rec->last_clock;
     auto result = attestation::verify(evidence, verifier);
     for (auto& c : result.checks) {
       if (c.name == "quote.nonce") {
         c.name = "quote.report_digest";
-        c.reason = c.passed ? "the quote's extraData is SHA-256 of the report"
-                            : "the quote's extraData is not SHA-256 of the report: the quote is for another report";
+        c.reason = c.passed ? "the quote's qualifying data is the report's in the platform-report domain"
+                            : std::string("the quote is not for this report in the platform-report domain: ") +
+                                  (quoted_as_evidence_for_digest(in) ? std::string(kEvidenceForDigest) : c.reason);
       }
       checks.push_back(std::move(c));
     }

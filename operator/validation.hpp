@@ -59,7 +59,9 @@ struct ReportVerification {
 //   quote.pcr_selection  the report lists exactly the PCRs the quote covers
 //   quote.pcr_digest     the report's PCR values hash to the quote's pcrDigest
 //   quote.clock          (once the device was seen) counters and clock moved forward
-//   quote.report_digest  the quote's extraData is SHA-256 of the report's bytes
+//   quote.report_digest  the quote's extraData is protocol::qualifying_data(PlatformReport, the
+//                        report's bytes): a quote made for anything else (evidence for a nonce
+//                        that happens to be the report's hash, another report) is refused
 //   report.nonce         the report answers this nonce
 //   report.policy_digest the report names SHA-256 of this signed policy
 //   report.trusted       the device's verdict: every check it made passed

@@ -23,6 +23,7 @@
 #include "attestation/verifier_tpm.hpp"
 #include "common/bytes.hpp"
 #include "protocol/evidence.hpp"
+#include "protocol/quote_domain.hpp"
 
 namespace mcimd::test::verifier {
 
@@ -165,7 +166,7 @@ inline Bytes tpm_public(EVP_PKEY* key, uint32_t attributes, uint16_t rsa_scheme 
 }
 
 struct QuoteSpec {
-  Bytes nonce;
+  Bytes nonce;  // the quote's extraData (qualifying data): see evidence_qualifying_data
   std::vector<std::pair<uint16_t, std::vector<unsigned>>> selection;  // bank → PCRs
   Bytes pcr_digest;
   uint64_t clock = 1000;
@@ -174,6 +175,11 @@ struct QuoteSpec {
   uint32_t magic = TPM2_GENERATED_VALUE;
   uint16_t type = TPM2_ST_ATTEST_QUOTE;
 };
+
+// The qualifying data mcimd quotes with for an operator's nonce (protocol/quote_domain.hpp).
+inline Bytes evidence_qualifying_data(const Bytes& nonce) {
+  return protocol::qualifying_data(protocol::QuoteDomain::OperatorEvidence, nonce);
+}
 
 inline Bytes attest_message(const QuoteSpec& q) {
   TPMS_ATTEST a{};

@@ -54,7 +54,7 @@ int main(int argc, char** argv) {
   auto ak = ec_key();
   ev.ak_public = tpm_public(ak.get(), kAkAttributes);
   QuoteSpec q;
-  q.nonce = ev.nonce;
+  q.nonce = evidence_qualifying_data(ev.nonce);
   q.selection = {{alg::kSha256, {0, 4, 7}}};
   q.pcr_digest = sha(alg::kSha256, concat);
   ev.quote_message = attest_message(q);

@@ -9,6 +9,7 @@
 #include "common/file.hpp"
 #include "protocol/evidence.hpp"
 #include "protocol/quote.hpp"
+#include "protocol/quote_domain.hpp"
 #include "tests/support/process.hpp"
 #include "tests/support/swtpm.hpp"
 #include "tests/support/temp_dir.hpp"
@@ -44,15 +45,15 @@ class EvidenceTest : public test::TpmContextTest {
     return path;
   }
 
-  // Runs tpm2_checkquote on the exported trio; nonce in hex.
-  test::RunResult checkquote(const protocol::Evidence& evidence, const std::string& nonce_hex) {
+  // Runs tpm2_checkquote on the exported trio; qualifying data in hex.
+  test::RunResult checkquote(const protocol::Evidence& evidence, const std::string& qualifying_hex) {
     auto out = dir_.path() / "trio";
     std::filesystem::create_directories(out);
     auto written = protocol::write_tpm2_tools_files(evidence, out);
     EXPECT_TRUE(written) << written.error().describe();
     return test::run({"tpm2_checkquote", "-u", (out / "ak.pub").string(), "-m", (out / "quote.msg").string(), "-s",
                       (out / "quote.sig").string(), "-f", (out / "quote.pcrs").string(), "-g", "sha256", "-q",
-                      nonce_hex});
+                      qualifying_hex});
   }
 
   KeyBlob ak_;
@@ -165,20 +166,25 @@ TEST_F(EvidenceTest, RefusesBadOptions) {
   EXPECT_EQ(attestation::collect_evidence(*ctx_, ak_, Bytes(65, 1), options()).error().code, Code::InvalidArgument);
 }
 
-TEST_F(EvidenceTest, ExportsATrioTpm2CheckquoteAcceptsOnlyWithTheRightNonce) {
+TEST_F(EvidenceTest, ExportsATrioTpm2CheckquoteAcceptsOnlyWithTheNoncesQualifyingData) {
   ASSERT_TRUE(ctx_->pcr_extend(0, "sha1", Bytes(20, 0x01)));
   ASSERT_TRUE(ctx_->pcr_extend(10, "sha256", Bytes(32, 0x10)));
   auto evidence = attestation::collect_evidence(*ctx_, ak_, kNonce, options());  // all 4 banks × 24 PCRs
   ASSERT_TRUE(evidence) << evidence.error().describe();
   ctx_.reset();
-  auto good = checkquote(*evidence, to_hex(kNonce));
+  EXPECT_EQ(evidence->nonce, kNonce);  // the document names the operator's nonce itself
+  const std::string qualifying = to_hex(protocol::qualifying_data(protocol::QuoteDomain::OperatorEvidence, kNonce));
+  auto good = checkquote(*evidence, qualifying);
   EXPECT_EQ(good.exit_code, 0) << good.err << good.out;
-  auto wrong = checkquote(*evidence, "00" + to_hex(kNonce));
-  EXPECT_NE(wrong.exit_code, 0);
+  // The bare nonce, or the nonce's qualifying data in another domain, is not what was quoted.
+  EXPECT_NE(checkquote(*evidence, to_hex(kNonce)).exit_code, 0);
+  EXPECT_NE(checkquote(*evidence, to_hex(protocol::qualifying_data(protocol::QuoteDomain::PlatformReport, kNonce)))
+                .exit_code,
+            0);
   // A reported value that is not the quoted one is caught too.
   auto tampered = *evidence;
   tampered.pcrs.at(0).values.at(0).at(0) ^= 1;
-  EXPECT_NE(checkquote(tampered, to_hex(kNonce)).exit_code, 0);
+  EXPECT_NE(checkquote(tampered, qualifying).exit_code, 0);
 }
 
 TEST_F(EvidenceTest, WritesThePcrFileByteForByteAsTpm2QuoteDoes) {

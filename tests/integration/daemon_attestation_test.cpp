@@ -58,6 +58,12 @@ class AnEnrolledGateway : public ::testing::Test {
     EXPECT_EQ(r.exit_code, 0);
     return trim(r.out);
   }
+  // What tpm2_checkquote -q needs for a payload (hex) in a quote domain.
+  std::string qualifying_data(const std::string& domain, const std::string& payload_hex) {
+    auto r = op({"qualifying-data", "--domain", domain, "--payload-hex", payload_hex});
+    EXPECT_EQ(r.exit_code, 0) << r.err;
+    return trim(r.out);
+  }
   // Evidence for a nonce, also exported in tpm2-tools form under work()/<name>.
   std::filesystem::path evidence(const std::string& n, const std::string& name) {
     auto out = work() / (name + ".json");
@@ -80,9 +86,15 @@ TEST_F(AnEnrolledGateway, ProvesItsStateToTheOperatorsVerifierAndToTpm2Checkquot
   EXPECT_EQ(verify.exit_code, 0) << verify.out << verify.err;
   // A verifier that is not ours accepts the same quote unchanged.
   auto d = work() / "honest";
-  auto check = mcimd->tpm2({"tpm2_checkquote", "-u", (d / "ak.pub").string(), "-m", (d / "quote.msg").string(), "-s",
-                            (d / "quote.sig").string(), "-f", (d / "quote.pcrs").string(), "-g", "sha256", "-q", n});
+  auto checkquote = [&](const std::string& qualifying) {
+    return mcimd->tpm2({"tpm2_checkquote", "-u", (d / "ak.pub").string(), "-m", (d / "quote.msg").string(), "-s",
+                        (d / "quote.sig").string(), "-f", (d / "quote.pcrs").string(), "-g", "sha256", "-q",
+                        qualifying});
+  };
+  auto check = checkquote(qualifying_data("evidence", n));
   EXPECT_EQ(check.exit_code, 0) << check.err;
+  // The quote is in the operator-evidence domain: the bare nonce is not what the TPM signed.
+  EXPECT_NE(checkquote(n).exit_code, 0);
 }
 
 TEST_F(AnEnrolledGateway, HasStaleOrForeignEvidenceRefusedWithTheReasonNamed) {
@@ -101,7 +113,8 @@ TEST_F(AnEnrolledGateway, HasStaleOrForeignEvidenceRefusedWithTheReasonNamed) {
   EXPECT_NE((wrong.out + wrong.err).find("quote.nonce"), std::string::npos) << wrong.out << wrong.err;
   auto check = mcimd->tpm2({"tpm2_checkquote", "-u", (work() / "second" / "ak.pub").string(), "-m",
                             (work() / "second" / "quote.msg").string(), "-s", (work() / "second" / "quote.sig").string(),
-                            "-f", (work() / "second" / "quote.pcrs").string(), "-g", "sha256", "-q", nonce()});
+                            "-f", (work() / "second" / "quote.pcrs").string(), "-g", "sha256", "-q",
+                            qualifying_data("evidence", nonce())});
   EXPECT_NE(check.exit_code, 0);
 }
 

@@ -121,7 +121,7 @@ class AnOperator : public ::testing::TestWithParam<const char*> {
     ev.pcrs = {{"sha256", quoted_pcrs()}};
     ev.ek_certificate = ek_cert_;
     ev.event_log = log_.bytes();
-    q.nonce = nonce;
+    q.nonce = evidence_qualifying_data(nonce);
     q.selection = {{alg::kSha256, {0, 4, 7}}};
     q.pcr_digest = pcr_digest(quoted_pcrs());
     if (q.clock == QuoteSpec{}.clock) q.clock = next_clock();
@@ -318,6 +318,48 @@ TEST_P(AnOperator, AppliesTheReferencePolicy) {
 
 // --- challenge and signed policies ---------------------------------------------------------------
 
+TEST(TheQualifyingDataCommand, PrintsWhatTpm2CheckquoteNeedsForEachDomain) {
+  test::TempDir dir;
+  const auto payload = dir.path() / "report.json";
+  std::ofstream(payload, std::ios::binary) << std::string("\x01\x02", 2);
+  struct Case {
+    std::vector<std::string> args;
+    std::string expected;
+  } cases[] = {
+      {{"--domain", "evidence", "--payload-hex", "0102"},
+       "a9dda7d4121c9923f5d2e05684077af51f8c161757fd6ca6cf1d51daecde63ff"},
+      {{"--domain", "report", "--payload-file", payload.string()},
+       "3ef134374465fdae4723bcadb5f4af666c911456b654b64206c316c5436a47a7"},
+      {{"--domain", "install-receipt", "--payload-hex", "0102"},
+       "2beae5cdcf86b370c504f44f47adf35603cf561f545b7ff30f51dfc2914bf375"},
+      {{"--domain", "deletion-receipt", "--payload-hex", "0102"},
+       "71fec36dbb6919ae72b6cf6e494db2c7bd6cd1b2096a2b185cfc188f37a54311"},
+  };
+  for (const auto& c : cases) {
+    std::vector<std::string> argv{kBinary, "qualifying-data"};
+    argv.insert(argv.end(), c.args.begin(), c.args.end());
+    auto r = test::run(argv);
+    EXPECT_EQ(r.exit_code, 0) << r.err;
+    EXPECT_EQ(r.out, c.expected + "\n");
+  }
+  auto j = test::run({kBinary, "qualifying-data", "--domain", "evidence", "--payload-hex", "0102", "--json"});
+  ASSERT_EQ(j.exit_code, 0) << j.err;
+  auto doc = nlohmann::json::parse(j.out);
+  EXPECT_EQ(doc.at("label"), "mcimd/quote/operator-evidence/v1");
+  EXPECT_EQ(doc.at("qualifying_data"), cases[0].expected);
+  for (const auto& bad : std::vector<std::vector<std::string>>{
+           {"--domain", "receipt", "--payload-hex", "00"},
+           {"--domain", "evidence", "--payload-hex", "0g"},
+           {"--domain", "evidence"},
+           {"--domain", "evidence", "--payload-file", (dir.path() / "absent").string()}}) {
+    std::vector<std::string> argv{kBinary, "qualifying-data"};
+    argv.insert(argv.end(), bad.begin(), bad.end());
+    auto r = test::run(argv);
+    EXPECT_EQ(r.exit_code, 2) << bad[1] << " " << r.err;
+    EXPECT_TRUE(contains(r.err, "--")) << r.err;
+  }
+}
+
 TEST(TheChallengeCommand, PrintsAFreshNonceOf32Bytes) {
   auto a = test::run({kBinary, "challenge"});
   auto b = test::run({kBinary, "challenge", "--json"});
@@ -384,12 +426,12 @@ class ASemiAutonomousReport : public AnOperator {
   struct Files {
     std::string report, message, signature;
   };
-  // The report and a quote over SHA-256 of its bytes and over `quoted` PCR values.
+  // The report and a quote in the platform-report domain over its bytes and `quoted` PCR values.
   Files make(const protocol::PlatformReport& report, std::optional<std::map<unsigned, Bytes>> quoted = std::nullopt,
              EVP_PKEY* signer = nullptr) {
     const std::string json = protocol::to_json(report);
     QuoteSpec q;
-    q.nonce = sha(alg::kSha256, json);
+    q.nonce = protocol::qualifying_data(protocol::QuoteDomain::PlatformReport, bytes_of(json));
     q.selection = {{alg::kSha256, {0, 4, 7}}};
     q.pcr_digest = pcr_digest(quoted ? *quoted : quoted_pcrs());
     q.clock = next_clock();
@@ -450,6 +492,24 @@ TEST_P(ASemiAutonomousReport, IsRefusedWhenTheReportIsNotTheOneQuoted) {
   edited.checks[1].reason = "allowed, honestly";
   write("report.json", protocol::to_json(edited));
   expect_refused(check(f), "quote.report_digest");
+}
+
+// The attack quote domains stop: evidence for a nonce that is the report's SHA-256 (what
+// GetEvidence gives anyone who may call it) presented as the report's quote.
+TEST_P(ASemiAutonomousReport, IsRefusedWithEvidenceQuotedForTheReportsHash) {
+  auto f = make(report_);
+  const std::string json = protocol::to_json(report_);
+  QuoteSpec q;
+  q.nonce = evidence_qualifying_data(sha(alg::kSha256, json));
+  q.selection = {{alg::kSha256, {0, 4, 7}}};
+  q.pcr_digest = pcr_digest(quoted_pcrs());
+  q.clock = next_clock();
+  const Bytes message = attest_message(q);
+  write("quote.msg", message);
+  write("quote.sig", tpm_sign(ak_.get(), message));
+  auto r = check(f);
+  expect_refused(r, "quote.report_digest");
+  EXPECT_TRUE(contains(r.err, "evidence domain")) << r.err;
 }
 
 TEST_P(ASemiAutonomousReport, IsRefusedWhenItsPcrsAreNotTheQuotedOnes) {

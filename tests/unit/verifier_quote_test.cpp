@@ -33,7 +33,7 @@ class EvidenceTest : public ::testing::TestWithParam<const char*> {
     ev.nonce = nonce;
     ev.ak_public = tpm_public(ak_.get(), kAkAttributes);
     ev.pcrs = {{"sha256", {{0, pcrs_[0]}, {4, pcrs_[4]}, {7, pcrs_[7]}}}};
-    q.nonce = nonce;
+    if (q.nonce.empty()) q.nonce = evidence_qualifying_data(nonce);
     if (q.selection.empty()) q.selection = {{alg::kSha256, {0, 4, 7}}};
     if (q.pcr_digest.empty()) q.pcr_digest = digest_of({0, 4, 7});
     ev.quote_message = attest_message(q);
@@ -85,6 +85,25 @@ TEST_P(EvidenceTest, WithATamperedQuoteIsRefused) {
 TEST_P(EvidenceTest, ForAnotherNonceIsRefused) {
   options_.nonce = Bytes(32, 0x77);
   expect_refused(verify(evidence_, options_), "quote.nonce", "replayed");
+}
+
+TEST_P(EvidenceTest, QuotedForTheBareNonceOrInAnotherDomainIsRefused) {
+  QuoteSpec bare;
+  bare.nonce = nonce_;  // a quote whose extraData is the nonce itself, as before quote domains
+  auto r = verify(make(nonce_, bare), options_);
+  expect_refused(r, "quote.nonce", "bare nonce");
+  for (auto domain : {protocol::QuoteDomain::PlatformReport, protocol::QuoteDomain::InstallReceipt,
+                      protocol::QuoteDomain::DeletionReceipt}) {
+    QuoteSpec other;
+    other.nonce = protocol::qualifying_data(domain, nonce_);
+    expect_refused(verify(make(nonce_, other), options_), "quote.nonce",
+                   "made in the " + std::string(protocol::short_name(domain)) + " domain");
+  }
+  // The same quote checked as what it is passes.
+  QuoteSpec report;
+  report.nonce = protocol::qualifying_data(protocol::QuoteDomain::PlatformReport, nonce_);
+  options_.domain = protocol::QuoteDomain::PlatformReport;
+  EXPECT_TRUE(verify(make(nonce_, report), options_).ok);
 }
 
 TEST_P(EvidenceTest, WithCountersGoingBackIsRefusedAsReplayed) {
@@ -203,7 +222,7 @@ TEST(ImaEvidence, ReplaysIntoPcr10) {
   ev.ak_public = tpm_public(ak.get(), kAkAttributes);
   ev.pcrs = {{"sha1", {{10, pcr10}}}};
   QuoteSpec q;
-  q.nonce = ev.nonce;
+  q.nonce = evidence_qualifying_data(ev.nonce);
   q.selection = {{alg::kSha1, {10}}};
   q.pcr_digest = sha(alg::kSha256, pcr10);
   ev.quote_message = attest_message(q);
