@@ -79,13 +79,34 @@ Status check_pcr_digest(const Attest& quote, const Quoted& quoted, uint16_t hash
   return {};
 }
 
+// Serial number arithmetic (RFC 1982 §3.2) on 32-bit counters: a is after b when a − b mod 2^32
+// is in 1 … 2^31 − 1. Part 3 §18.1: for a signing key outside the endorsement and platform
+// hierarchies the TPM adds a fixed per-key offset mod 2^32 to resetCount and restartCount in
+// every attestation (obfuscation), so an AK under the SRK sees them wrap at any value.
+enum class Order { Same, After, Before };
+Order compare_counter(uint32_t now, uint32_t last) {
+  const uint32_t delta = now - last;  // unsigned: mod 2^32
+  if (delta == 0) return Order::Same;
+  return delta < (1u << 31) ? Order::After : Order::Before;
+}
+
+}  // namespace
+
 Status check_clock(const ClockInfo& now, const ClockInfo& last) {
   // Part 1 §36.6: resetCount grows on every TPM Reset, restartCount on every Restart/Resume
-  // (and is cleared by a Reset); clock only goes forward while both stay.
-  bool stale = now.reset_count < last.reset_count ||
-               (now.reset_count == last.reset_count &&
-                (now.restart_count < last.restart_count ||
-                 (now.restart_count == last.restart_count && now.clock <= last.clock)));
+  // (and is cleared by a Reset, so after a Reset it says nothing); clock only goes forward while
+  // both stay. Clock is never obfuscated (Part 3 §18.1), the counters are: compared mod 2^32.
+  bool stale = false;
+  switch (compare_counter(now.reset_count, last.reset_count)) {
+    case Order::After: break;
+    case Order::Before: stale = true; break;
+    case Order::Same:
+      switch (compare_counter(now.restart_count, last.restart_count)) {
+        case Order::After: break;
+        case Order::Before: stale = true; break;
+        case Order::Same: stale = now.clock <= last.clock; break;
+      }
+  }
   if (stale)
     return fail(Code::InvalidArgument,
                 "replayed or stale evidence: reset/restart/clock " + std::to_string(now.reset_count) + "/" +
@@ -94,6 +115,8 @@ Status check_clock(const ClockInfo& now, const ClockInfo& last) {
                     std::to_string(last.clock));
   return {};
 }
+
+namespace {
 
 Status check_replay(const PcrValues& replayed, const Quoted& quoted, std::string& detail) {
   std::string problems;

@@ -47,6 +47,13 @@ struct VerificationResult {
   std::string failures() const;
 };
 
+// quote.clock: `now` is after `last` — resetCount later, or the same and restartCount later, or
+// both the same and clock later. The counters are compared mod 2^32 (RFC 1982 serial numbers):
+// an AK outside the endorsement/platform hierarchies sees them offset by a per-key constant
+// (TPM 2.0 Part 3 §18.1), so they may wrap; a difference of 2^31 or more counts as going back.
+// InvalidArgument "replayed or stale evidence: …" otherwise.
+[[nodiscard]] Status check_clock(const ClockInfo& now, const ClockInfo& last);
+
 // Verifies evidence. Checks, in this order, each recorded with pass/fail and reason:
 //   ak.public          the AK's TPM2B_PUBLIC parses (RSA or ECC)
 //   ak.attributes      restricted, fixedTPM, fixedParent, sensitiveDataOrigin, sign, not decrypt;
@@ -63,8 +70,8 @@ struct VerificationResult {
 //   quote.pcr_selection  the evidence carries exactly the quoted PCRs (no extra, none missing),
 //                      each of its bank's digest size
 //   quote.pcr_digest   H_sig(selected PCR values in selection order) equals the quote's pcrDigest
-//   quote.clock        (with last_clock) resetCount/restartCount did not go back, and the clock
-//                      advanced when neither changed — else "replayed or stale evidence"
+//   quote.clock        (with last_clock) check_clock: resetCount/restartCount moved forward (mod
+//                      2^32), or clock did while neither changed — else "replayed or stale evidence"
 //   eventlog.parse     (with a firmware log) it parses within the limits
 //   eventlog.replay    every quoted PCR the log extends replays to its quoted value
 //   ima.replay         (with an IMA log) it parses, each ima-ng entry's template hash matches its

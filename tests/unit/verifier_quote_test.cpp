@@ -258,3 +258,34 @@ TEST(TheSeedEvidence, DecodesAndVerifies) {
 }
 
 }  // namespace
+
+namespace {
+
+// An AK under the SRK gets resetCount and restartCount offset by a per-key constant mod 2^32
+// (TPM 2.0 Part 3 §18.1), so the counters it reports can wrap: that must never lock it out.
+TEST(TheClockCheck, AcceptsCountersThatWrapAtTwoToThe32) {
+  constexpr uint32_t kTop = 0xFFFFFFFFu;
+  // resetCount wraps: a TPM Reset after the last quote.
+  EXPECT_TRUE(check_clock(ClockInfo{10, 0, 77, true}, ClockInfo{5000, kTop, 3, true}));
+  EXPECT_TRUE(check_clock(ClockInfo{10, 2, 0, true}, ClockInfo{5000, kTop - 1, 9, true}));
+  // restartCount wraps within one reset cycle.
+  EXPECT_TRUE(check_clock(ClockInfo{100, 7, 0, true}, ClockInfo{90, 7, kTop, true}));
+  // And the same quote seen again, or one from before the wrap, is still stale.
+  auto same = check_clock(ClockInfo{10, 0, 77, true}, ClockInfo{10, 0, 77, true});
+  ASSERT_FALSE(same);
+  EXPECT_NE(same.error().message.find("replayed or stale evidence"), std::string::npos);
+  EXPECT_FALSE(check_clock(ClockInfo{5000, kTop, 3, true}, ClockInfo{10, 0, 77, true}));
+  EXPECT_FALSE(check_clock(ClockInfo{90, 7, kTop, true}, ClockInfo{100, 7, 0, true}));
+}
+
+TEST(TheClockCheck, TakesHalfTheCounterSpaceOrMoreAsGoingBack) {
+  // RFC 1982 §3.2: a difference of 2^31 or more is "before".
+  EXPECT_TRUE(check_clock(ClockInfo{1, 0x7FFFFFFFu, 0, true}, ClockInfo{9, 0, 0, true}));
+  EXPECT_FALSE(check_clock(ClockInfo{1, 0x80000000u, 0, true}, ClockInfo{9, 0, 0, true}));
+  EXPECT_FALSE(check_clock(ClockInfo{1, 0x80000005u, 0, true}, ClockInfo{9, 5, 0, true}));
+  // Within a reset cycle and restart, only the clock decides.
+  EXPECT_TRUE(check_clock(ClockInfo{10, 3, 4, true}, ClockInfo{9, 3, 4, true}));
+  EXPECT_FALSE(check_clock(ClockInfo{8, 3, 4, true}, ClockInfo{9, 3, 4, true}));
+}
+
+}  // namespace
