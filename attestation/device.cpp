@@ -131,6 +131,24 @@ Result<protocol::EnrolmentRequest> enrolment_request(tpm::Context& tpm, const tp
   return request;
 }
 
+Status remember_enrolled_ek_type(const std::filesystem::path& attestation_dir, tpm::EkType ek_type) {
+  return write_file_atomic(attestation_dir / kEnrolledEkTypeFile,
+                           std::string_view(ek_type == tpm::EkType::Rsa2048 ? "rsa\n" : "ecc\n"));
+}
+
+Result<std::optional<tpm::EkType>> enrolled_ek_type(const std::filesystem::path& attestation_dir) {
+  const auto path = attestation_dir / kEnrolledEkTypeFile;
+  constexpr std::size_t kMaxSize = 16;
+  auto text = read_text_file(path, kMaxSize);
+  if (!text) {
+    if (text.error().code == Code::NotFound) return std::optional<tpm::EkType>();
+    return tl::unexpected(text.error());
+  }
+  if (*text == "rsa\n") return std::optional<tpm::EkType>(tpm::EkType::Rsa2048);
+  if (*text == "ecc\n") return std::optional<tpm::EkType>(tpm::EkType::EccP256);
+  return fail(Code::InvalidArgument, path.string() + " names no EK type (expected rsa or ecc)");
+}
+
 Result<SecureBytes> activate_credential(tpm::Context& tpm, const tpm::KeyBlob& ak, tpm::EkType ek_type,
                                         const protocol::CredentialChallenge& challenge) {
   return tpm.activate_credential(ak, ek_type, tpm::CredentialChallenge{challenge.credential_blob,

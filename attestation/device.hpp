@@ -4,6 +4,7 @@
 #include <cstdint>
 #include <filesystem>
 #include <functional>
+#include <optional>
 #include <span>
 #include <string>
 #include <vector>
@@ -60,6 +61,15 @@ struct EvidenceOptions {
 // and the AK public, for an operator to answer with a credential challenge.
 [[nodiscard]] Result<protocol::EnrolmentRequest> enrolment_request(tpm::Context& tpm, const tpm::KeyBlob& ak,
                                                                    tpm::EkType ek_type);
+
+// The EK type the operator enrolled, kept as a one-word file ("rsa" or "ecc") in the device's
+// attestation folder so evidence carries the certificate of that EK (EvidenceOptions::ek_type).
+// Written when the device activates its enrolment credential with that EK.
+inline constexpr std::string_view kEnrolledEkTypeFile = "ek-type";
+[[nodiscard]] Status remember_enrolled_ek_type(const std::filesystem::path& attestation_dir, tpm::EkType ek_type);
+// nullopt when none was recorded (a device enrolled before the file existed: ECC P-256, the only
+// type mcimctl offered then); InvalidArgument naming the file for anything but "rsa"/"ecc".
+[[nodiscard]] Result<std::optional<tpm::EkType>> enrolled_ek_type(const std::filesystem::path& attestation_dir);
 
 // Releases the secret of the operator's challenge (TPM2_ActivateCredential); see
 // tpm::Context::activate_credential for the checks and errors.

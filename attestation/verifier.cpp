@@ -13,6 +13,9 @@ class Recorder {
   explicit Recorder(VerificationResult& r) : r_(r) {}
   void pass(std::string name, std::string detail = {}) { r_.checks.push_back({std::move(name), true, std::move(detail)}); }
   void failed(std::string name, std::string reason) { r_.checks.push_back({std::move(name), false, std::move(reason)}); }
+  void not_checked(std::string name, std::string reason) {
+    r_.checks.push_back({std::move(name), true, "not checked: " + std::move(reason), /*not_checked=*/true});
+  }
   // Records a Status as a check; returns whether it passed.
   bool status(std::string name, const Status& s, std::string detail = {}) {
     if (s) pass(std::move(name), std::move(detail));
@@ -198,6 +201,11 @@ Status check_qualifying_data(const Bytes& extra_data, const protocol::Evidence& 
 
 }  // namespace
 
+std::string_view outcome(const Check& check) {
+  if (!check.passed) return "fail";
+  return check.not_checked ? "not checked" : "pass";
+}
+
 const Check* VerificationResult::find(std::string_view name) const {
   for (const auto& c : checks)
     if (c.name == name) return &c;
@@ -229,15 +237,17 @@ VerificationResult verify(const protocol::Evidence& ev, const VerifierOptions& o
     else rec.failed("ak.enrolled", "attestation key differs from the enrolled one");
   }
 
-  // Endorsement key certificate.
-  if (opt.ek_cas) {
-    if (!ev.ek_certificate) {
-      rec.failed("ek.chain", "evidence carries no EK certificate");
-    } else {
-      std::optional<std::span<const uint8_t>> ek_pub;
-      if (opt.ek_public) ek_pub = *opt.ek_public;
-      rec.status("ek.chain", verify_ek_certificate(*ev.ek_certificate, *opt.ek_cas, ek_pub));
-    }
+  // Endorsement key certificate: verified, refused, or visibly not checked — never absent.
+  if (!opt.ek_cas) {
+    rec.not_checked("ek.chain", ev.ek_certificate ? "no EK CA bundle given; the EK certificate is not verified"
+                                                  : "no EK CA bundle given and no EK certificate");
+  } else if (!ev.ek_certificate) {
+    rec.failed("ek.chain", "evidence carries no EK certificate");
+  } else {
+    std::optional<std::span<const uint8_t>> ek_pub;
+    if (opt.ek_public) ek_pub = *opt.ek_public;
+    rec.status("ek.chain", verify_ek_certificate(*ev.ek_certificate, *opt.ek_cas, ek_pub),
+               "certified by a TPM manufacturer CA");
   }
 
   // Quote.

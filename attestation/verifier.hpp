@@ -35,7 +35,12 @@ struct Check {
   std::string name;    // "quote.signature", "policy.pcr[7]", …
   bool passed = false;
   std::string reason;  // why it failed, or what was verified
+  // A check this verifier could not make (no EK CA bundle given, …): it does not refuse the
+  // evidence (passed is true) but must show as "not checked", never as verified.
+  bool not_checked = false;
 };
+// "pass", "fail" or "not checked".
+std::string_view outcome(const Check& check);
 
 struct VerificationResult {
   bool ok = false;                  // true only when every check passed (and there is at least one)
@@ -59,8 +64,8 @@ struct VerificationResult {
 //   ak.attributes      restricted, fixedTPM, fixedParent, sensitiveDataOrigin, sign, not decrypt;
 //                      ECDSA P-256 or RSASSA/RSAPSS, SHA-256
 //   ak.enrolled        (with enrolled_ak_public) the evidence's AK is the enrolled one
-//   ek.chain           (with ek_cas) the EK certificate is present, chains to the bundle and, with
-//                      ek_public, certifies that key
+//   ek.chain           always made: with ek_cas the EK certificate is present, chains to the bundle
+//                      and, with ek_public, certifies that key; without ek_cas "not checked"
 //   quote.format       the message is a well-formed TPMS_ATTEST
 //   quote.signature    the TPMT_SIGNATURE verifies with the AK over the message
 //   quote.magic        magic is TPM_GENERATED_VALUE

@@ -468,7 +468,11 @@ void ServiceCore::get_evidence(Bytes nonce, api::Reply<std::string> reply) {
       [this, nonce = std::move(nonce)](tpm::Context& tpm, store::Store&) -> Result<std::string> {
         MCIMD_CHECK(check_nonce(nonce));
         auto ak = MCIMD_TRY(attestation_key(tpm));
-        auto evidence = MCIMD_TRY(attestation::collect_evidence(tpm, ak, nonce, evidence_options()));
+        auto options = evidence_options();
+        // The certificate of the EK type the operator enrolled.
+        options.ek_type = MCIMD_TRY(attestation::enrolled_ek_type(config_.store / "attestation"))
+                              .value_or(tpm::EkType::EccP256);
+        auto evidence = MCIMD_TRY(attestation::collect_evidence(tpm, ak, nonce, options));
         return protocol::to_json(evidence);
       },
       std::move(reply));

@@ -69,13 +69,15 @@ Result<Bytes> parse_nonce(const std::string& hex) {
 
 ordered_json checks_json(const std::vector<Check>& checks) {
   ordered_json list = ordered_json::array();
-  for (const auto& c : checks) list.push_back({{"name", c.name}, {"passed", c.passed}, {"reason", c.reason}});
+  for (const auto& c : checks)
+    list.push_back({{"name", c.name}, {"passed", c.passed}, {"status", attestation::outcome(c)}, {"reason", c.reason}});
   return list;
 }
 
+// One line per check: "pass  ", "FAIL  " or "SKIP  " (not checked) and the name and reason.
 void print_checks_text(std::ostream& out, const std::vector<Check>& checks) {
   for (const auto& c : checks) {
-    out << (c.passed ? "pass  " : "FAIL  ") << c.name;
+    out << (!c.passed ? "FAIL  " : c.not_checked ? "SKIP  " : "pass  ") << c.name;
     if (!c.reason.empty()) out << ": " << c.reason;
     out << '\n';
   }
@@ -114,6 +116,7 @@ struct AttestationCommands::Options {
   std::vector<std::string> cas, chain;
   unsigned days = 365;
   bool json = false;
+  bool allow_uncertified_ek = false;
 
   int run_enroll(std::ostream& out, std::ostream& err);
   int run_enroll_finish(std::ostream& out, std::ostream& err);
@@ -139,6 +142,9 @@ AttestationCommands::AttestationCommands(CLI::App& app) : o_(std::make_unique<Op
   o.enroll->add_option("--request", o.request, "enrolment request JSON (mcimctl attest endorsement)")->required();
   state_option(o.enroll);
   o.enroll->add_option("--ca", o.cas, "TPM manufacturer CA bundle (PEM); the EK certificate must chain to it");
+  o.enroll->add_flag("--allow-uncertified-ek", o.allow_uncertified_ek,
+                     "enrol an EK that has no certificate (nothing vouches it is in a genuine TPM); recorded and "
+                     "shown whenever the device is verified");
   o.enroll->add_option("--out", o.out_file, "write the challenge JSON here instead of stdout");
   o.enroll->add_option("--out-tpm2-tools", o.out_tpm2_tools,
                        "also write the challenge as tpm2_activatecredential -i reads it");
@@ -235,6 +241,7 @@ int AttestationCommands::Options::run_enroll(std::ostream& out, std::ostream& er
   auto req = protocol::enrolment_request_from_json(*text);
   if (!req) return usage(err, "--request", req.error().message);
   EnrolmentOptions options;
+  options.allow_uncertified_ek = allow_uncertified_ek;
   if (!cas.empty()) {
     auto bundle = load_cas(cas);
     if (!bundle) return usage(err, "--ca", bundle.error().message);

@@ -29,6 +29,16 @@ Result<std::optional<DeviceRecord>> find_enrolled(const DeviceRegistry& registry
   return rec;
 }
 
+// ek.chain for a device enrolled without an EK certificate: say so, whatever the verifier found.
+void note_uncertified_ek(std::vector<Check>& checks, const DeviceRecord& rec) {
+  if (!rec.uncertified_ek) return;
+  for (auto& c : checks) {
+    if (c.name != "ek.chain") continue;
+    if (c.not_checked) c.reason = std::string(kUncertifiedEk);
+    else c.reason += " (the EK was enrolled as uncertified, --allow-uncertified-ek)";
+  }
+}
+
 Status remember_clock(const DeviceRegistry& registry, DeviceRecord& rec,
                       const std::optional<attestation::ClockInfo>& clock) {
   if (!clock) return {};
@@ -92,6 +102,7 @@ Result<DeviceVerification> verify_device(const DeviceRegistry& registry, const p
   }
 
   out.result = attestation::verify(evidence, verifier);
+  if (rec) note_uncertified_ek(out.result.checks, *rec);
   if (!rec) {
     insert_after_ak_checks(out.result.checks, Check{std::string(kAkEnrolled), false, not_enrolled});
     out.result.ok = false;
@@ -141,8 +152,12 @@ Result<ReportVerification> verify_report(const DeviceRegistry& registry, const R
                             : std::string("the quote is not for this report in the platform-report domain: ") +
                                   (quoted_as_evidence_for_digest(in) ? std::string(kEvidenceForDigest) : c.reason);
       }
+      if (c.name == "ek.chain" && c.not_checked)
+        c.reason = "not checked: a platform report carries no EK certificate; the AK was bound to the enrolled EK "
+                   "at enrolment";
       checks.push_back(std::move(c));
     }
+    note_uncertified_ek(checks, *rec);
     clock = result.clock;
   }
 

@@ -266,5 +266,29 @@ TEST(AProvisionedGatewayEnrolment, CarriesTheRsaEkCertificate) {
   auto evidence = attestation::collect_evidence(**ctx, *ak, kNonce, o);
   ASSERT_TRUE(evidence) << evidence.error().describe();
   EXPECT_EQ(evidence->ek_certificate, request->ek_certificate);
+  // Evidence follows the EK type asked for: swtpm has no certificate for the ECC P-256 EK, so
+  // the RSA one must not stand in for it.
+  o.ek_type = EkType::EccP256;
+  auto ecc = attestation::collect_evidence(**ctx, *ak, kNonce, o);
+  ASSERT_TRUE(ecc) << ecc.error().describe();
+  EXPECT_FALSE(ecc->ek_certificate);
   EXPECT_EQ((*ctx)->live_handles(), 0u);
+}
+
+TEST(TheEnrolledEkType, IsRememberedBesideTheAttestationKey) {
+  test::TempDir dir;
+  auto none = attestation::enrolled_ek_type(dir.path());
+  ASSERT_TRUE(none) << none.error().describe();
+  EXPECT_FALSE(*none);
+  for (EkType type : {EkType::Rsa2048, EkType::EccP256}) {
+    ASSERT_TRUE(attestation::remember_enrolled_ek_type(dir.path(), type));
+    auto back = attestation::enrolled_ek_type(dir.path());
+    ASSERT_TRUE(back && *back) << (back ? "none" : back.error().describe());
+    EXPECT_EQ(**back, type);
+  }
+  std::ofstream(dir.path() / attestation::kEnrolledEkTypeFile) << "dsa\n";
+  auto bad = attestation::enrolled_ek_type(dir.path());
+  ASSERT_FALSE(bad);
+  EXPECT_EQ(bad.error().code, Code::InvalidArgument);
+  EXPECT_NE(bad.error().message.find("ek-type"), std::string::npos) << bad.error().message;
 }

@@ -232,6 +232,60 @@ TEST_P(AnOperator, RequiresAnEkCertificateWhenGivenCas) {
   EXPECT_TRUE(contains(r.err, "no EK certificate")) << r.err;
 }
 
+TEST_P(AnOperator, RefusesAnEkWithoutACertificateUnlessTheOperatorAllowsIt) {
+  auto refused = op({"enroll", "--request", request_file(/*with_certificate=*/false), "--state", state_});
+  expect_refused(refused, "ek.chain");
+  EXPECT_TRUE(contains(refused.err, "--allow-uncertified-ek")) << refused.err;
+
+  auto allowed = op({"enroll", "--request", request_file(/*with_certificate=*/false), "--state", state_,
+                     "--allow-uncertified-ek"});
+  ASSERT_EQ(allowed.exit_code, 0) << allowed.err;
+  // The choice is in the device's record...
+  const auto record = nlohmann::json::parse(read((fs::path(state_) / "devices" / (device_ + ".json")).string()));
+  EXPECT_EQ(record.at("uncertified_ek"), true);
+  auto challenge = protocol::credential_challenge_from_json(allowed.out);
+  ASSERT_TRUE(challenge) << allowed.out;
+  auto secret = activate(ek_.get(), ek_public_, *ak_name(ak_public_), *challenge);
+  ASSERT_TRUE(secret);
+  ASSERT_EQ(op({"enroll-finish", "--state", state_, "--secret", to_hex(*secret)}).exit_code, 0);
+
+  // ...and in every verification: not checked, never silently absent or "pass".
+  auto uncertified = [&] {  // fresh evidence each time: a quote is accepted once
+    auto ev = evidence(nonce_);
+    ev.ek_certificate.reset();
+    return ev;
+  };
+  auto r = verify(uncertified());
+  ASSERT_EQ(r.exit_code, 0) << r.out << r.err;
+  EXPECT_TRUE(contains(r.out, "SKIP  ek.chain: not checked: the EK has no certificate; the operator enrolled it as "
+                              "uncertified (--allow-uncertified-ek)"))
+      << r.out;
+  auto j = verify(uncertified(), kHonestNonce, {"--json"});
+  ASSERT_EQ(j.exit_code, 0) << j.err;
+  bool seen = false;
+  const auto doc = nlohmann::json::parse(j.out);
+  for (const auto& c : doc.at("checks"))
+    if (c.at("name") == "ek.chain") {
+      seen = true;
+      EXPECT_EQ(c.at("status"), "not checked") << c.dump();
+    }
+  EXPECT_TRUE(seen) << j.out;
+  // With a CA bundle the uncertified EK fails, and says why.
+  auto with_ca = verify(uncertified(), kHonestNonce, {"--ca", ca_pem_});
+  expect_refused(with_ca, "ek.chain");
+  EXPECT_TRUE(contains(with_ca.err, "enrolled as uncertified")) << with_ca.err;
+}
+
+TEST_P(AnOperator, ShowsTheEkChainAsNotCheckedWithoutACaBundle) {
+  enroll_and_finish();
+  auto r = verify(evidence(nonce_));
+  ASSERT_EQ(r.exit_code, 0) << r.out << r.err;
+  EXPECT_TRUE(contains(r.out, "SKIP  ek.chain: not checked: no EK CA bundle given")) << r.out;
+  auto enrol = op({"enroll", "--request", request_file(), "--state", (dir_.path() / "other-state").string(),
+                   "--out", (dir_.path() / "c.json").string()});
+  ASSERT_EQ(enrol.exit_code, 0) << enrol.err;
+}
+
 TEST_P(AnOperator, RefusesAnAkThatIsNotARestrictedSigningKey) {
   const Bytes unrestricted = tpm_public(ak_.get(), kAkAttributes & ~attr::kRestricted);
   auto r = op({"enroll", "--request", request_file(true, &unrestricted), "--state", state_});

@@ -75,6 +75,13 @@ TEST_P(EvidenceTest, FromAHealthyDevicePassesEveryCheck) {
     EXPECT_NE(r.find(name), nullptr) << name;
   ASSERT_TRUE(r.clock);
   EXPECT_EQ(r.clock->reset_count, 1u);
+  // Without a CA bundle the EK chain is visibly not checked, never absent.
+  const Check* ek = r.find("ek.chain");
+  ASSERT_NE(ek, nullptr);
+  EXPECT_TRUE(ek->passed);
+  EXPECT_TRUE(ek->not_checked);
+  EXPECT_EQ(outcome(*ek), "not checked");
+  EXPECT_TRUE(ek->reason.starts_with("not checked: no EK CA bundle given")) << ek->reason;
 }
 
 TEST_P(EvidenceTest, WithATamperedQuoteIsRefused) {
