@@ -4,33 +4,17 @@
 #include <map>
 #include <set>
 
+#include "attestation/log_checks.hpp"
+#include "attestation/policy_check.hpp"
+#include "attestation/uefi_events.hpp"
+
 namespace mcimd::attestation {
 
 namespace {
 
-class Recorder {
- public:
-  explicit Recorder(VerificationResult& r) : r_(r) {}
-  void pass(std::string name, std::string detail = {}) { r_.checks.push_back({std::move(name), true, std::move(detail)}); }
-  void failed(std::string name, std::string reason) { r_.checks.push_back({std::move(name), false, std::move(reason)}); }
-  void not_checked(std::string name, std::string reason) {
-    r_.checks.push_back({std::move(name), true, "not checked: " + std::move(reason), /*not_checked=*/true});
-  }
-  // Records a Status as a check; returns whether it passed.
-  bool status(std::string name, const Status& s, std::string detail = {}) {
-    if (s) pass(std::move(name), std::move(detail));
-    else failed(std::move(name), s.error().message);
-    return bool(s);
-  }
-
- private:
-  VerificationResult& r_;
-};
-
-std::string pcr_label(uint16_t bank, unsigned pcr) { return hash_alg_name(bank) + ":" + std::to_string(pcr); }
 
 // Quoted PCR values by bank and index, built from the evidence only after it matched the selection.
-using Quoted = std::map<uint16_t, std::map<unsigned, Bytes>>;
+using Quoted = PcrValues;
 
 Status check_selection(const protocol::Evidence& ev, const Attest& quote, Quoted& quoted) {
   std::set<std::pair<uint16_t, unsigned>> selected;
@@ -121,65 +105,6 @@ Status check_clock(const ClockInfo& now, const ClockInfo& last) {
 
 namespace {
 
-Status check_replay(const PcrValues& replayed, const Quoted& quoted, std::string& detail) {
-  std::string problems;
-  std::size_t compared = 0;
-  for (const auto& [alg_id, pcrs] : replayed) {
-    auto q = quoted.find(alg_id);
-    if (q == quoted.end()) continue;
-    for (const auto& [pcr, value] : pcrs) {
-      auto v = q->second.find(pcr);
-      if (v == q->second.end()) continue;
-      ++compared;
-      if (v->second != value)
-        problems += (problems.empty() ? "" : ", ") + pcr_label(alg_id, pcr);
-    }
-  }
-  if (!problems.empty()) return fail(Code::InvalidArgument, "event log does not replay to the quoted " + problems);
-  if (compared == 0) return fail(Code::InvalidArgument, "no PCR the event log extends is quoted");
-  detail = std::to_string(compared) + " quoted PCRs replayed";
-  return {};
-}
-
-Status check_ima(const std::string& text, const Quoted& quoted, const EventLogLimits& limits, std::string& detail) {
-  auto entries = MCIMD_TRY(parse_ima_log(text, limits));
-  for (std::size_t i = 0; i < entries.size(); ++i) {
-    const auto& e = entries[i];
-    if (e.violation()) continue;
-    auto h = ima_template_hash(e, alg::kSha1);
-    if (h && *h != e.template_hash)
-      return fail(Code::InvalidArgument, "IMA entry " + std::to_string(i + 1) + " (" + e.filename +
-                                             "): template hash does not match its fields");
-  }
-  ImaReplay r = MCIMD_TRY(replay_ima(entries));
-  auto value = [&](uint16_t bank) -> const Bytes* {
-    auto b = quoted.find(bank);
-    if (b == quoted.end()) return nullptr;
-    auto v = b->second.find(10);
-    return v == b->second.end() ? nullptr : &v->second;
-  };
-  detail = std::to_string(r.entries) + " IMA entries";
-  if (const Bytes* v = value(alg::kSha1)) {
-    if (*v != r.sha1) return fail(Code::InvalidArgument, "IMA log does not replay to the quoted sha1:10");
-    detail += " replayed into sha1:10";
-    return {};
-  }
-  if (const Bytes* v = value(alg::kSha256)) {
-    if (r.sha256_per_bank && *v == *r.sha256_per_bank) {
-      detail += " replayed into sha256:10 (per-bank template digests)";
-      return {};
-    }
-    if (*v == r.sha256_padded) {
-      detail += " replayed into sha256:10 (padded SHA-1 template hashes)";
-      return {};
-    }
-    return fail(Code::InvalidArgument, "IMA log does not replay to the quoted sha256:10");
-  }
-  return fail(Code::InvalidArgument, "PCR 10 is not quoted, so the IMA log cannot be verified");
-}
-
-std::string hex_short(const Bytes& b) { return to_hex(b).substr(0, 16) + "…"; }
-
 // quote.nonce: the quote's extraData against the qualifying data this verifier expects, and
 // when they differ, what the quote was made for instead.
 Status check_qualifying_data(const Bytes& extra_data, const protocol::Evidence& ev, const VerifierOptions& opt) {
@@ -221,7 +146,7 @@ std::string VerificationResult::failures() const {
 
 VerificationResult verify(const protocol::Evidence& ev, const VerifierOptions& opt) {
   VerificationResult result;
-  Recorder rec(result);
+  CheckRecorder rec(result.checks);
 
   // Attestation key.
   std::optional<TpmPublic> ak;
@@ -286,12 +211,15 @@ VerificationResult verify(const protocol::Evidence& ev, const VerifierOptions& o
     result.clock = quote->clock;
   }
 
-  // Firmware event log.
-  std::optional<EventLog> log;
+  // Firmware event log: its content counts only once it replayed to the quoted PCRs.
+  std::optional<EventContent> content;
+  std::string no_content_reason = "no firmware event log";
   if (ev.event_log) {
-    auto parsed = parse_event_log(*ev.event_log, opt.limits);
-    if (parsed) {
-      log = std::move(*parsed);
+    no_content_reason = "the firmware event log does not replay to the quoted PCRs";
+    if (auto log = parse_event_log(*ev.event_log, opt.limits); !log) {
+      rec.failed("eventlog.parse", log.error().message);
+      no_content_reason = "the firmware event log does not parse";
+    } else {
       rec.pass("eventlog.parse", std::to_string(log->events.size()) + " events");
       auto replayed = replay_event_log(*log);
       if (!replayed) {
@@ -300,90 +228,38 @@ VerificationResult verify(const protocol::Evidence& ev, const VerifierOptions& o
         rec.failed("eventlog.replay", "no verified quoted PCR values to compare with");
       } else {
         std::string detail;
-        auto s = check_replay(*replayed, quoted, detail);
-        rec.status("eventlog.replay", s, detail);
+        if (rec.status("eventlog.replay", check_event_log_replay(*replayed, quoted, detail), detail))
+          content = read_event_content(*log);
       }
-    } else {
-      rec.failed("eventlog.parse", parsed.error().message);
     }
   }
 
   // IMA measurement list.
   if (ev.ima_log) {
-    if (!pcrs_match_quote) {
+    auto entries = parse_ima_log(*ev.ima_log, opt.limits);
+    if (!entries) {
+      rec.failed("ima.replay", entries.error().message);
+    } else if (!pcrs_match_quote) {
       rec.failed("ima.replay", "no verified quoted PCR values to compare with");
+    } else if (auto replayed = check_ima_replay(*entries, quoted); !replayed) {
+      rec.failed("ima.replay", replayed.error().message);
+      rec.failed("ima.boot_aggregate", "the IMA log does not replay to the quoted PCR 10");
     } else {
-      std::string detail;
-      auto s = check_ima(*ev.ima_log, quoted, opt.limits, detail);
-      rec.status("ima.replay", s, detail);
+      rec.pass("ima.replay", replayed->detail);
+      rec.status("ima.boot_aggregate", check_ima_boot_aggregate(*entries, quoted),
+                 "the first entry is the hash of the quoted boot PCRs");
     }
   }
 
   // Reference policy.
   if (opt.policy) {
-    const ReferencePolicy& p = *opt.policy;
-    if (p.require_event_log) {
-      if (ev.event_log) rec.pass("policy.event_log");
-      else rec.failed("policy.event_log", "policy requires a firmware event log");
-    }
-    if (p.require_ima_log) {
-      if (ev.ima_log) rec.pass("policy.ima_log");
-      else rec.failed("policy.ima_log", "policy requires an IMA log");
-    }
-    if (!p.required_pcrs.empty()) {
-      std::string missing;
-      for (const auto& [bank, pcrs] : p.required_pcrs)
-        for (unsigned pcr : pcrs)
-          if (!quoted.count(bank) || !quoted.at(bank).count(pcr))
-            missing += (missing.empty() ? "" : ", ") + pcr_label(bank, pcr);
-      if (missing.empty()) rec.pass("policy.required_pcrs");
-      else rec.failed("policy.required_pcrs", "not quoted: " + missing);
-    }
-    std::map<unsigned, std::vector<std::pair<uint16_t, const std::vector<Bytes>*>>> by_pcr;
-    for (const auto& [bank, pcrs] : p.pcrs)
-      for (const auto& [pcr, allowed] : pcrs) by_pcr[pcr].emplace_back(bank, &allowed);
-    for (const auto& [pcr, banks] : by_pcr) {
-      std::string name = "policy.pcr[" + std::to_string(pcr) + "]";
-      std::string problem;
-      for (const auto& [bank, allowed] : banks) {
-        auto b = quoted.find(bank);
-        if (b == quoted.end() || !b->second.count(pcr)) {
-          problem = pcr_label(bank, pcr) + " is not quoted";
-          break;
-        }
-        const Bytes& v = b->second.at(pcr);
-        if (std::find(allowed->begin(), allowed->end(), v) == allowed->end()) {
-          problem = pcr_label(bank, pcr) + " value " + hex_short(v) + " is not allowed";
-          break;
-        }
-      }
-      if (problem.empty()) rec.pass(name);
-      else rec.failed(name, problem);
-    }
-    for (const auto& [type, banks] : p.events) {
-      std::string name = "policy.event[" + event_type_name(type) + "]";
-      if (!log) {
-        rec.failed(name, "no parsed firmware event log");
-        continue;
-      }
-      std::string problem;
-      std::size_t seen = 0;
-      for (const auto& e : log->events) {
-        if (e.type != type) continue;
-        ++seen;
-        for (const auto& [bank, allowed] : banks) {
-          const Bytes* d = e.digest(bank);
-          if (!d || std::find(allowed.begin(), allowed.end(), *d) == allowed.end()) {
-            problem = "event " + std::to_string(e.sequence) + " " + hash_alg_name(bank) + " digest " +
-                      (d ? hex_short(*d) : std::string("(none)")) + " is not allowed";
-            break;
-          }
-        }
-        if (!problem.empty()) break;
-      }
-      if (problem.empty()) rec.pass(name, std::to_string(seen) + " events allowed");
-      else rec.failed(name, problem);
-    }
+    PolicyInputs inputs;
+    inputs.quoted = &quoted;
+    inputs.has_event_log = ev.event_log.has_value();
+    inputs.has_ima_log = ev.ima_log.has_value();
+    inputs.content = content ? &*content : nullptr;
+    inputs.no_content_reason = no_content_reason;
+    check_policy(*opt.policy, inputs, result.checks);
   }
 
   result.ok = !result.checks.empty() &&

@@ -7,7 +7,9 @@
 #include <string_view>
 #include <vector>
 
+#include "attestation/check.hpp"
 #include "attestation/eventlog.hpp"
+#include "attestation/ima.hpp"
 #include "attestation/policy.hpp"
 #include "attestation/verifier_ek.hpp"
 #include "attestation/verifier_tpm.hpp"
@@ -31,16 +33,6 @@ struct VerifierOptions {
   EventLogLimits limits;
 };
 
-struct Check {
-  std::string name;    // "quote.signature", "policy.pcr[7]", …
-  bool passed = false;
-  std::string reason;  // why it failed, or what was verified
-  // A check this verifier could not make (no EK CA bundle given, …): it does not refuse the
-  // evidence (passed is true) but must show as "not checked", never as verified.
-  bool not_checked = false;
-};
-// "pass", "fail" or "not checked".
-std::string_view outcome(const Check& check);
 
 struct VerificationResult {
   bool ok = false;                  // true only when every check passed (and there is at least one)
@@ -77,14 +69,14 @@ struct VerificationResult {
 //   quote.pcr_digest   H_sig(selected PCR values in selection order) equals the quote's pcrDigest
 //   quote.clock        (with last_clock) check_clock: resetCount/restartCount moved forward (mod
 //                      2^32), or clock did while neither changed — else "replayed or stale evidence"
-//   eventlog.parse     (with a firmware log) it parses within the limits
-//   eventlog.replay    every quoted PCR the log extends replays to its quoted value
-//   ima.replay         (with an IMA log) it parses, each ima-ng entry's template hash matches its
-//                      fields, and PCR 10 replays (sha1 bank, else sha256 by either kernel rule)
-//   policy.event_log / policy.ima_log   (when the policy requires them) the log is present
-//   policy.required_pcrs  the quote covers every PCR the policy requires
-//   policy.pcr[N]      for each PCR the policy lists: its quoted value in each listed bank is allowed
-//   policy.event[TYPE] for each event type the policy lists: every such event's digests are allowed
+//   eventlog.parse     (with a firmware log) it parses within the limits; legacy SHA-1 logs refused
+//   eventlog.replay    check_event_log_replay: every quoted PCR the log covers (0–7 and every PCR it
+//                      extends) replays to its quoted value
+//   ima.replay         (with an IMA list) check_ima_replay: the quoted prefix replays to PCR 10 and
+//                      its template hashes match their fields
+//   ima.boot_aggregate (with an IMA list) check_ima_boot_aggregate over the quoted PCRs
+//   policy.*           (with a policy) check_policy (policy_check.hpp), with the firmware log's
+//                      content (uefi_events.hpp) only when eventlog.replay passed
 // Checks whose inputs are missing are not made (no quote.* after quote.format fails, no quote.signature
 // without a usable AK); no other failure stops the list.
 VerificationResult verify(const protocol::Evidence& evidence, const VerifierOptions& options);

@@ -58,10 +58,10 @@ class AnOperator : public ::testing::TestWithParam<const char*> {
     device_ = to_hex(*ak_name(ak_public_));
     ca_pem_ = write("ca.pem", ca_.pem());
     log_.add(0, ev::kSCrtmVersion, "firmware 1.0");
-    log_.add(7, ev::kEfiVariableDriverConfig, "SecureBoot=1");
-    log_.add(4, ev::kEfiBootServicesApplication, "shimx64.efi");
+    log_.add_variable(7, ev::kEfiVariableDriverConfig, kEfiGlobalVariable, "SecureBoot", {1});
+    log_.add_application("\\EFI\\BOOT\\BOOTX64.EFI", "shim image");
     for (uint32_t pcr : {0u, 4u, 7u}) log_.add(pcr, ev::kSeparator, std::string(4, '\0'));
-    pcrs_ = (*replay_event_log(*parse_event_log(log_.bytes())))[alg::kSha256];
+    pcrs_ = replay_event_log(*parse_event_log(log_.bytes()))->pcrs[alg::kSha256];
   }
 
   std::string write(const std::string& name, std::string_view content) {
