@@ -1,6 +1,7 @@
 #pragma once
 // Device side of platform validation (3GPP TR 33.812 §6.1, the TRE proving the M2ME's state):
-// evidence for an operator's nonce, and the enrolment request binding the AK to the EK.
+// evidence for an operator's nonce, quotes of documents in their domain, the enrolment request
+// binding the AK to the EK, and semi-autonomous validation (platform_report.cpp).
 #include <cstdint>
 #include <filesystem>
 #include <functional>
@@ -11,6 +12,7 @@
 
 #include "common/bytes.hpp"
 #include "common/error.hpp"
+#include "attestation/verifier_ek.hpp"
 #include "protocol/evidence.hpp"
 #include "protocol/quote_domain.hpp"
 #include "tpm/tpm.hpp"
@@ -75,5 +77,36 @@ inline constexpr std::string_view kEnrolledEkTypeFile = "ek-type";
 // tpm::Context::activate_credential for the checks and errors.
 [[nodiscard]] Result<SecureBytes> activate_credential(tpm::Context& tpm, const tpm::KeyBlob& ak, tpm::EkType ek_type,
                                                       const protocol::CredentialChallenge& challenge);
+
+// --- semi-autonomous validation (TR 33.812 §6.1.3; platform_report.cpp) -------------------------
+// The TRE evaluates an operator's signed reference policy against its own evidence and binds what
+// it evaluated to a quote in the platform-report domain. The verdict in the report is
+// informational; the operator evaluates the policy again on the values and logs the report
+// carries (op::verify_report).
+
+struct PlatformValidationOptions {
+  std::string signed_policy;   // JWS compact, exactly as the operator issued it
+  Bytes nonce;                 // the operator's challenge (1–64 bytes)
+  EvidenceOptions evidence;    // what to quote and which logs to read
+  unsigned max_attempts = 3;   // evaluate-then-quote rounds while the PCRs keep moving; at least 1
+};
+
+struct PlatformValidation {
+  protocol::PlatformReport report;
+  std::string report_json;  // the bytes the quote binds: send exactly these
+  tpm::Quote quote;         // in the platform-report domain over report_json
+};
+
+// Checks, in order:
+//   - the policy's JWS verifies against `trust` (NotAuthorized otherwise) and parses;
+//   - evidence for the nonce is collected and verified against the policy (attestation::verify);
+//     the report lists its checks, its verdict, the quoted PCR values, and the logs the policy
+//     needs (ReferencePolicy::needs_event_log / needs_ima_log) when the device has them;
+//   - the report is quoted with the same PCR selection in the platform-report domain, and the
+//     quote's PCR digest must be the hash of the values the report lists — otherwise the PCRs
+//     moved and the round is redone, up to max_attempts, then Busy.
+[[nodiscard]] Result<PlatformValidation> validate_platform(tpm::Context& tpm, const tpm::KeyBlob& ak,
+                                                           const CaBundle& trust,
+                                                           const PlatformValidationOptions& options);
 
 }  // namespace mcimd::attestation

@@ -411,6 +411,7 @@ int AttestationCommands::Options::run_verify_report(std::ostream& out, std::ostr
   in.quote_signature = as_bytes(*signature);
   auto jws = read_input(err, "--policy-jws", policy_jws, kMaxSmallFile, code);
   if (!jws) return code;
+  if (auto p = policy_from_jws(*jws); !p) return usage(err, "--policy-jws", p.error().message);
   in.policy_jws = std::move(*jws);
   if (verify_report->count("--device") > 0) {
     if (!from_hex(device, "--device")) return usage(err, "--device", "is not a hex device id");
@@ -438,7 +439,7 @@ int AttestationCommands::Options::run_verify_report(std::ostream& out, std::ostr
         << '\n';
   } else {
     out << "device: " << r.device << '\n';
-    out << "device verdict: " << (in.report.trusted ? "trusted" : "untrusted") << '\n';
+    out << "device verdict (informational, not used): " << (in.report.trusted ? "trusted" : "untrusted") << '\n';
     for (const auto& c : in.report.checks) {
       out << "  device " << (c.passed ? "pass  " : "FAIL  ") << c.name;
       if (!c.reason.empty()) out << ": " << c.reason;

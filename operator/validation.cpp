@@ -2,6 +2,7 @@
 
 #include <algorithm>
 
+#include "attestation/jws.hpp"
 #include "attestation/verifier_tpm.hpp"
 #include "protocol/quote.hpp"
 
@@ -71,13 +72,6 @@ bool quoted_as_evidence_for_digest(const ReportInputs& in) {
          quote->extra_data == protocol::qualifying_data(protocol::QuoteDomain::OperatorEvidence, *digest);
 }
 
-std::string device_failures(const protocol::PlatformReport& report) {
-  std::string out;
-  for (const auto& c : report.checks)
-    if (!c.passed) out += (out.empty() ? "" : "; ") + c.name + ": " + c.reason;
-  return out;
-}
-
 }  // namespace
 
 Result<DeviceVerification> verify_device(const DeviceRegistry& registry, const protocol::Evidence& evidence,
@@ -139,9 +133,13 @@ Result<ReportVerification> verify_report(const DeviceRegistry& registry, const R
     evidence.quote_signature = in.quote_signature;
     evidence.pcrs = in.report.pcrs;
     evidence.ak_public = rec->ak_public;
+    evidence.event_log = in.report.event_log;
+    evidence.ima_log = in.report.ima_log;
     attestation::VerifierOptions verifier;
     verifier.nonce = in.report_bytes;
     verifier.domain = protocol::QuoteDomain::PlatformReport;
+    // The operator's own evaluation of its policy, never the device's verdict.
+    verifier.policy = MCIMD_TRY(policy_from_jws(in.policy_jws));
     verifier.enrolled_ak_public = rec->ak_public;
     verifier.last_clock = rec->last_clock;
     auto result = attestation::verify(evidence, verifier);
@@ -174,25 +172,31 @@ Result<ReportVerification> verify_report(const DeviceRegistry& registry, const R
                                                          to_hex(in.report.policy_digest) + ", expected " +
                                                          to_hex(digest) + ")"});
 
-  if (in.report.trusted)
-    checks.push_back({"report.trusted", true,
-                      "the device's " + std::to_string(in.report.checks.size()) + " checks passed"});
-  else
-    checks.push_back({"report.trusted", false, "the device refused its own state: " + device_failures(in.report)});
-
   out.ok = all_passed(checks);
   if (out.ok && rec) MCIMD_CHECK(remember_clock(registry, *rec, clock));
   return out;
 }
 
-Result<Bytes> policy_digest(std::string_view policy_jws) {
-  // A JWS compact serialization holds no whitespace (RFC 7515 §7.1), so whitespace around it is
-  // the file's, not part of what was signed; mcimctl strips it the same way before sending.
+// A JWS compact serialization holds no whitespace (RFC 7515 §7.1), so whitespace around it is
+// the file's, not part of what was signed; mcimctl strips it the same way before sending.
+std::string_view compact_jws(std::string_view policy_jws) {
   constexpr std::string_view kSpace = " \t\r\n";
   const auto first = policy_jws.find_first_not_of(kSpace);
-  const std::string_view compact =
-      first == std::string_view::npos ? std::string_view()
-                                      : policy_jws.substr(first, policy_jws.find_last_not_of(kSpace) - first + 1);
+  return first == std::string_view::npos ? std::string_view()
+                                         : policy_jws.substr(first, policy_jws.find_last_not_of(kSpace) - first + 1);
+}
+
+Result<attestation::ReferencePolicy> policy_from_jws(std::string_view policy_jws) {
+  auto content = attestation::jws_verify_as_signed(compact_jws(policy_jws));
+  if (!content) return fail(Code::InvalidArgument, "the signed policy: " + content.error().message);
+  auto policy = attestation::parse_policy(
+      std::string_view(reinterpret_cast<const char*>(content->payload.data()), content->payload.size()));
+  if (!policy) return fail(Code::InvalidArgument, "the signed policy: " + policy.error().message);
+  return policy;
+}
+
+Result<Bytes> policy_digest(std::string_view policy_jws) {
+  const std::string_view compact = compact_jws(policy_jws);
   return attestation::hash(attestation::alg::kSha256,
                            std::span<const uint8_t>(reinterpret_cast<const uint8_t*>(compact.data()), compact.size()));
 }

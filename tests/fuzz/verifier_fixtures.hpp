@@ -360,6 +360,12 @@ struct TestCa {
     add_ext(cert.get(), cert.get(), NID_subject_key_identifier, "hash");
     X509_sign(cert.get(), key.get(), EVP_sha256());
   }
+  Bytes der() const {
+    Bytes out(static_cast<std::size_t>(i2d_X509(cert.get(), nullptr)));
+    unsigned char* p = out.data();
+    i2d_X509(cert.get(), &p);
+    return out;
+  }
   std::string pem() const {
     BIO* bio = BIO_new(BIO_s_mem());
     PEM_write_bio_X509(bio, cert.get());

@@ -10,6 +10,8 @@
 #include "protocol/evidence.hpp"
 #include "protocol/quote.hpp"
 #include "protocol/quote_domain.hpp"
+#include "attestation/jws.hpp"
+#include "tests/fuzz/verifier_fixtures.hpp"
 #include "tests/support/process.hpp"
 #include "tests/support/swtpm.hpp"
 #include "tests/support/temp_dir.hpp"
@@ -245,6 +247,51 @@ TEST_F(EvidenceTest, BuildsAnEnrolmentRequestTheOperatorCanChallenge) {
   auto back = protocol::enrolment_request_from_json(protocol::to_json(*request));
   ASSERT_TRUE(back) << back.error().describe();
   EXPECT_EQ(*back, *request);
+  EXPECT_EQ(ctx_->live_handles(), 0u);
+}
+
+// Semi-autonomous validation on the device: the report names what was evaluated, carries the
+// logs the policy needs, and is quoted in the platform-report domain over exactly its bytes.
+TEST_F(EvidenceTest, ValidatesThePlatformAndCarriesTheLogsThePolicyNeeds) {
+  test::verifier::TestCa signer("operator policy signer");
+  auto trust = attestation::CaBundle::from_pem(signer.pem());
+  ASSERT_TRUE(trust);
+  auto sign = [&](const std::string& yaml) {
+    return *attestation::jws_sign(Bytes(yaml.begin(), yaml.end()), signer.key.get(), {signer.der()});
+  };
+  attestation::PlatformValidationOptions o{sign("require_event_log: true\n"), kNonce, options()};
+  o.evidence.pcrs = {0, 7, 16};
+  o.evidence.event_log_path = file("log", std::string("not a log", 9));
+  o.evidence.ima_log_path = file("ima", "10 x ima-ng sha256:00 /x\n");
+  auto v = attestation::validate_platform(*ctx_, ak_, *trust, o);
+  ASSERT_TRUE(v) << v.error().describe();
+  EXPECT_EQ(v->report.event_log, Bytes({'n', 'o', 't', ' ', 'a', ' ', 'l', 'o', 'g'}));
+  EXPECT_FALSE(v->report.ima_log);  // the policy does not need it
+  EXPECT_FALSE(v->report.trusted);  // that log does not parse
+  EXPECT_EQ(v->report.nonce, kNonce);
+  EXPECT_EQ(protocol::to_json(v->report), v->report_json);
+  auto info = protocol::parse_quote_message(v->quote.message);
+  ASSERT_TRUE(info);
+  EXPECT_EQ(info->nonce, protocol::qualifying_data(protocol::QuoteDomain::PlatformReport,
+                                                   Bytes(v->report_json.begin(), v->report_json.end())));
+  EXPECT_EQ(*protocol::pcr_digest(info->selection, v->report.pcrs, "sha256"), info->pcr_digest);
+
+  // A policy on PCR values alone needs no log: none travels, and with readable logs (none here)
+  // the platform passes.
+  o.signed_policy = sign("required_pcrs:\n  sha256: [16]\n");
+  o.evidence.event_log_path.clear();
+  o.evidence.ima_log_path.clear();
+  v = attestation::validate_platform(*ctx_, ak_, *trust, o);
+  ASSERT_TRUE(v) << v.error().describe();
+  EXPECT_FALSE(v->report.event_log);
+  EXPECT_TRUE(v->report.trusted) << v->report_json;
+
+  // Signed by someone the device does not trust: refused before anything is quoted.
+  test::verifier::TestCa rogue("rogue");
+  o.signed_policy = *attestation::jws_sign(Bytes{'{', '}'}, rogue.key.get(), {rogue.der()});
+  auto refused = attestation::validate_platform(*ctx_, ak_, *trust, o);
+  ASSERT_FALSE(refused);
+  EXPECT_EQ(refused.error().code, Code::NotAuthorized);
   EXPECT_EQ(ctx_->live_handles(), 0u);
 }
 

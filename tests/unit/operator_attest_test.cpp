@@ -468,14 +468,17 @@ class ASemiAutonomousReport : public AnOperator {
   void SetUp() override {
     AnOperator::SetUp();
     enroll_and_finish();
-    key_ = ec_key();
-    policy_jws_ = write("policy.jws", *jws_sign(bytes_of("require_event_log: true\n"), key_.get()));
+    policy_jws_ = write("policy.jws", signed_policy("require_event_log: true\n"));
     report_.nonce = nonce_;
     report_.policy_digest = sha(alg::kSha256, read(policy_jws_));
     report_.trusted = true;
     report_.checks = {{"policy.signature", true, "signed by the operator"}, {"policy.pcr[7]", true, "allowed"}};
     report_.pcrs = {{"sha256", quoted_pcrs()}};
+    report_.event_log = log_.bytes();  // the policy requires it
   }
+
+  // A policy signed by the operator's key, its certificate in x5c.
+  std::string signed_policy(const std::string& yaml) { return *jws_sign(bytes_of(yaml), signer_.key.get(), {signer_.der()}); }
 
   struct Files {
     std::string report, message, signature;
@@ -502,7 +505,7 @@ class ASemiAutonomousReport : public AnOperator {
     return op(args);
   }
 
-  EvpPkey key_;
+  TestCa signer_{"operator policy signer"};
   std::string policy_jws_;
   protocol::PlatformReport report_;
 };
@@ -511,9 +514,9 @@ TEST_P(ASemiAutonomousReport, IsAcceptedWhenEveryBindingHolds) {
   auto r = check(make(report_));
   ASSERT_EQ(r.exit_code, 0) << r.out << r.err;
   EXPECT_TRUE(contains(r.out, "device: " + device_)) << r.out;
-  EXPECT_TRUE(contains(r.out, "device verdict: trusted")) << r.out;
+  EXPECT_TRUE(contains(r.out, "device verdict (informational, not used): trusted")) << r.out;
   for (const char* name : {"ak.enrolled", "quote.signature", "quote.report_digest", "quote.pcr_digest",
-                           "report.nonce", "report.policy_digest", "report.trusted"})
+                           "eventlog.replay", "policy.event_log", "report.nonce", "report.policy_digest"})
     EXPECT_TRUE(contains(r.out, std::string("pass  ") + name)) << name << "\n" << r.out;
 
   auto j = check(make(report_), kHonestNonce, {"--device", device_, "--json"});
@@ -536,7 +539,7 @@ TEST_P(ASemiAutonomousReport, HashesThePolicyWithoutTheFilesLineEnd) {
 
 TEST_P(ASemiAutonomousReport, IsRefusedForAnotherPolicy) {
   auto f = make(report_);
-  policy_jws_ = write("other.jws", *jws_sign(bytes_of("require_ima_log: true\n"), key_.get()));
+  policy_jws_ = write("other.jws", signed_policy("require_ima_log: true\n"));
   expect_refused(check(f), "report.policy_digest");
 }
 
@@ -576,14 +579,42 @@ TEST_P(ASemiAutonomousReport, IsRefusedWhenItsPcrsAreNotTheQuotedOnes) {
   expect_refused(check(make(extra)), "quote.pcr_selection");
 }
 
-TEST_P(ASemiAutonomousReport, IsRefusedWhenTheDeviceDistrustsItself) {
+// The device's verdict is its software's opinion: the operator's own evaluation decides, both ways.
+TEST_P(ASemiAutonomousReport, IsJudgedByTheOperatorsEvaluationNotTheDevicesVerdict) {
   auto untrusted = report_;
   untrusted.trusted = false;
   untrusted.checks[1] = {"policy.pcr[7]", false, "value not allowed"};
   auto r = check(make(untrusted));
-  expect_refused(r, "report.trusted");
-  EXPECT_TRUE(contains(r.out, "device verdict: untrusted")) << r.out;
-  EXPECT_TRUE(contains(r.err, "policy.pcr[7]: value not allowed")) << r.err;
+  EXPECT_EQ(r.exit_code, 0) << r.out << r.err;
+  EXPECT_TRUE(contains(r.out, "device verdict (informational, not used): untrusted")) << r.out;
+  EXPECT_TRUE(contains(r.out, "device FAIL  policy.pcr[7]: value not allowed")) << r.out;
+
+  // A report that says "trusted" for PCR values the policy does not allow is refused.
+  policy_jws_ = write("strict.jws", signed_policy("pcrs:\n  sha256:\n    7: [\"" + std::string(64, 'a') + "\"]\n"));
+  report_.policy_digest = sha(alg::kSha256, read(policy_jws_));
+  r = check(make(report_));
+  expect_refused(r, "policy.pcr[7]");
+  EXPECT_TRUE(contains(r.out, "device verdict (informational, not used): trusted")) << r.out;
+}
+
+TEST_P(ASemiAutonomousReport, IsRefusedWithoutALogThePolicyNeeds) {
+  auto bare = report_;
+  bare.event_log.reset();
+  expect_refused(check(make(bare)), "policy.event_log");
+  // A log that does not replay to the quoted PCRs does not count either.
+  EventLogBuilder other;
+  other.add(7, ev::kSeparator, std::string(4, '\0'));
+  bare.event_log = other.bytes();
+  expect_refused(check(make(bare)), "eventlog.replay");
+}
+
+TEST_P(ASemiAutonomousReport, RefusesAPolicyDocumentThatDoesNotVerifyAsAUsageError) {
+  std::string jws = read(policy_jws_);
+  jws[jws.size() - 3] = jws[jws.size() - 3] == 'A' ? 'B' : 'A';  // the signature no longer verifies
+  policy_jws_ = write("tampered.jws", jws);
+  auto r = check(make(report_));
+  EXPECT_EQ(r.exit_code, 2) << r.out << r.err;
+  EXPECT_TRUE(contains(r.err, "--policy-jws")) << r.err;
 }
 
 TEST_P(ASemiAutonomousReport, IsRefusedWhenNoEnrolledAkSignedIt) {

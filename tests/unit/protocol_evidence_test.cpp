@@ -325,3 +325,30 @@ TEST(AQuoteDomain, NeverSharesAQualifyingValueWithAnother) {
   EXPECT_FALSE(quote_domain_from_name("operator-evidence"));
   EXPECT_FALSE(quote_domain_from_name(""));
 }
+
+// The semi-autonomous platform report, with and without the logs the policy needs.
+TEST(APlatformReport, SurvivesAJsonRoundTripWithItsLogs) {
+  PlatformReport r;
+  r.nonce = Bytes(32, 7);
+  r.policy_digest = Bytes(32, 9);
+  r.trusted = true;
+  r.checks = {{"policy.pcr[7]", true, "allowed"}};
+  r.pcrs = {PcrBank{"sha256", {{7, Bytes(32, 1)}}}};
+  auto plain = platform_report_from_json(to_json(r));
+  ASSERT_TRUE(plain) << plain.error().describe();
+  EXPECT_EQ(*plain, r);
+  EXPECT_EQ(json::parse(to_json(r)).count("event_log"), 0u);
+  r.event_log = Bytes{0x00, 0x01, 0xFF};
+  r.ima_log = std::string("10 aa ima-ng sha256:00 /usr/bin/\xe9t\xe9\n");  // not UTF-8
+  auto back = platform_report_from_json(to_json(r));
+  ASSERT_TRUE(back) << back.error().describe();
+  EXPECT_EQ(*back, r);
+  auto j = json::parse(to_json(r));
+  j["event_log"] = 42;
+  auto bad = platform_report_from_json(j.dump());
+  ASSERT_FALSE(bad);
+  EXPECT_NE(bad.error().message.find("platform_report.event_log"), std::string::npos) << bad.error().message;
+  j = json::parse(to_json(r));
+  j["firmware_log"] = "AA";
+  EXPECT_FALSE(platform_report_from_json(j.dump()));
+}
