@@ -47,7 +47,8 @@ struct EventLogLimits {
   std::size_t max_event_data = 1u << 20;   // bytes of one event's data
   std::size_t max_algorithms = 8;          // entries in the Spec ID header
   std::size_t max_ima_lines = 200000;
-  std::size_t max_ima_line = 8192;         // characters (an ima-sig/ima-buf field in hex included)
+  std::size_t max_ima_line = 65536;        // characters: an ima-buf field (a measured key or
+                                           // certificate) travels in hex on the line
 };
 
 struct EventDigest {
@@ -55,10 +56,13 @@ struct EventDigest {
   Bytes digest;
 };
 
+// One TCG_PCR_EVENT2. Only the digests are extended into the PCR: the replay authenticates the
+// PCR index and the digests, never the type or the data (uefi_events.hpp reads the data only
+// where the digests are its hash).
 struct Event {
   std::size_t sequence = 0;  // position in the log, 0 = the Spec ID header event
   uint32_t pcr = 0;
-  uint32_t type = 0;
+  uint32_t type = 0;         // as claimed
   std::vector<EventDigest> digests;
   Bytes data;
   // The digest in one bank, nullptr when the event carries none for it.

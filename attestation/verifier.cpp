@@ -204,8 +204,9 @@ VerificationResult verify(const protocol::Evidence& ev, const VerifierOptions& o
     else rec.failed("quote.type", "attestation type is not TPM_ST_ATTEST_QUOTE");
     rec.status("quote.nonce", check_qualifying_data(quote->extra_data, ev, opt));
     if (quote->type == kTpmStAttestQuote) {
-      pcrs_match_quote = rec.status("quote.pcr_selection", check_selection(ev, *quote, quoted));
-      if (pcrs_match_quote) rec.status("quote.pcr_digest", check_pcr_digest(*quote, quoted, digest_alg));
+      // The values count as quoted only once they are exactly the selection and hash to its digest.
+      pcrs_match_quote = rec.status("quote.pcr_selection", check_selection(ev, *quote, quoted)) &&
+                         rec.status("quote.pcr_digest", check_pcr_digest(*quote, quoted, digest_alg));
     }
     if (opt.last_clock) rec.status("quote.clock", check_clock(quote->clock, *opt.last_clock));
     result.clock = quote->clock;
