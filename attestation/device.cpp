@@ -72,15 +72,13 @@ Result<protocol::Evidence> collect_evidence(tpm::Context& tpm, const tpm::KeyBlo
   for (unsigned attempt = 1; attempt <= options.max_attempts && !consistent; ++attempt) {
     auto before = MCIMD_TRY(read_pcrs(tpm, selection));
     if (options.before_quote) options.before_quote(attempt);
-    auto quote = MCIMD_TRY(tpm.quote(ak, nonce, selection));
+    auto quote = MCIMD_TRY(quote_payload(tpm, ak, protocol::QuoteDomain::OperatorEvidence, nonce, selection));
     auto after = MCIMD_TRY(read_pcrs(tpm, selection));
     if (before != after) {
       log::debug("PCRs changed while quoting (attempt " + std::to_string(attempt) + "), quoting again");
       continue;
     }
     auto info = MCIMD_TRY(protocol::parse_quote_message(quote.message));
-    if (info.nonce != evidence.nonce)
-      return fail(Code::TpmFailure, "Failed to collect evidence: the TPM's quote does not carry the nonce");
     auto hash = MCIMD_TRY(protocol::signature_hash(quote.signature));
     auto digest = MCIMD_TRY(protocol::pcr_digest(info.selection, before, hash));
     if (digest != info.pcr_digest) {
@@ -108,6 +106,17 @@ Result<protocol::Evidence> collect_evidence(tpm::Context& tpm, const tpm::KeyBlo
   evidence.event_log = MCIMD_TRY(read_log<Bytes>(options.event_log_path, protocol::kMaxEventLogSize, "event log"));
   evidence.ima_log = MCIMD_TRY(read_log<std::string>(options.ima_log_path, protocol::kMaxImaLogSize, "IMA log"));
   return evidence;
+}
+
+Result<tpm::Quote> quote_payload(tpm::Context& tpm, const tpm::KeyBlob& ak, protocol::QuoteDomain domain,
+                                 std::span<const uint8_t> payload, std::span<const tpm::PcrSelection> selection) {
+  const Bytes qualifying = protocol::qualifying_data(domain, payload);
+  auto quote = MCIMD_TRY(tpm.quote(ak, qualifying, selection));
+  auto info = MCIMD_TRY(protocol::parse_quote_message(quote.message));
+  if (info.nonce != qualifying)
+    return fail(Code::TpmFailure, "Failed to quote the " + std::string(protocol::short_name(domain)) +
+                                      ": the TPM's quote does not carry the qualifying data");
+  return quote;
 }
 
 Result<protocol::EnrolmentRequest> enrolment_request(tpm::Context& tpm, const tpm::KeyBlob& ak, tpm::EkType ek_type) {

@@ -56,10 +56,14 @@ constexpr std::array kEventTypes{
     TypeName{0x800000E2, "EV_EFI_SPDM_FIRMWARE_CONFIG"},
 };
 
-// PFP §10.4.5.1 TCG_EfiSpecIDEventStruct.signature and §10.4.5.3 StartupLocality signature.
+// PFP §10.4.5.1 TCG_EfiSpecIDEventStruct.signature and §10.4.5.3 StartupLocality signature;
+// "Spec ID Event00" heads a TCG EFI Protocol 1.2 (SHA-1 only) log.
 constexpr char kSpecId03[16] = "Spec ID Event03";
+constexpr char kSpecId00[16] = "Spec ID Event00";
 constexpr char kStartupLocality[16] = "StartupLocality";
 constexpr unsigned kMaxPcr = 23;  // PC Client TPMs have PCR 0..23
+constexpr unsigned kFirmwarePcrs = 8;  // PC Client PFP §3.3.4: PCRs 0–7 are the firmware's
+constexpr uint8_t kHcrtmLocality = 4;  // TPM 2.0 Part 1 §34.3: H-CRTM starts PCR 0 at 0…0‖04
 
 // Little-endian reader that never reads past its span and reports where it failed.
 class Reader {
@@ -107,7 +111,11 @@ Result<void> parse_spec_id(const Bytes& data, EventLog& log, const EventLogLimit
   Bytes signature;
   uint32_t platform_class = 0, count = 0;
   uint8_t minor = 0, major = 0, errata = 0, uintn = 0;
-  if (!r.bytes(16, signature) || std::memcmp(signature.data(), kSpecId03, 16) != 0)
+  if (r.bytes(16, signature) && std::memcmp(signature.data(), kSpecId00, 16) == 0)
+    return log_error("legacy_format", 0, 32,
+                     "a TCG 1.2 \"Spec ID Event00\" log holds SHA-1 digests only; only crypto-agile logs "
+                     "(\"Spec ID Event03\") are accepted");
+  if (signature.size() != 16 || std::memcmp(signature.data(), kSpecId03, 16) != 0)
     return log_error("bad_header", 0, 32, "not a crypto-agile log (no \"Spec ID Event03\" signature)");
   if (!r.u32(platform_class) || !r.u8(minor) || !r.u8(major) || !r.u8(errata) || !r.u8(uintn) || !r.u32(count))
     return log_error("truncated", 0, 32 + r.offset(), "Spec ID header cut short");
@@ -134,24 +142,15 @@ Result<void> parse_spec_id(const Bytes& data, EventLog& log, const EventLogLimit
   return {};
 }
 
-void extend(uint16_t alg_id, Bytes& pcr, const Bytes& digest) {
+}  // namespace
+
+void extend_pcr(uint16_t hash_alg, Bytes& pcr, std::span<const uint8_t> digest) {
   Bytes input = pcr;
   input.insert(input.end(), digest.begin(), digest.end());
-  pcr = *hash(alg_id, input);  // alg_id is a known hash: cannot fail
+  pcr = *hash(hash_alg, input);  // a known hash (callers check): cannot fail
 }
 
-bool parse_hex(std::string_view text, Bytes& out) {
-  auto r = from_hex(text, "hex");
-  if (!r) return false;
-  out = std::move(*r);
-  return true;
-}
-
-void put_le32(Bytes& out, std::size_t v) {
-  for (int i = 0; i < 4; ++i) out.push_back(uint8_t(v >> (8 * i)));
-}
-
-}  // namespace
+std::string pcr_label(uint16_t hash_alg, unsigned pcr) { return hash_alg_name(hash_alg) + ":" + std::to_string(pcr); }
 
 std::string event_type_name(uint32_t type) {
   for (const auto& t : kEventTypes)
@@ -184,8 +183,15 @@ Result<EventLog> parse_event_log(std::span<const uint8_t> data, const EventLogLi
   Bytes digest, body;
   if (!r.u32(pcr) || !r.u32(type) || !r.bytes(20, digest) || !r.u32(size))
     return log_error("truncated", 0, r.offset(), "header event cut short");
-  if (pcr != 0 || type != ev::kNoAction)
+  if (pcr != 0 || type != ev::kNoAction) {
+    // A whole first record in the SHA-1 format that is not the Spec ID event: a legacy log.
+    if (pcr <= kMaxPcr && size <= r.remaining())
+      return log_error("legacy_format", 0, 0,
+                       "the log starts with " + event_type_name(type) + " in PCR " + std::to_string(pcr) +
+                           ", not the \"Spec ID Event03\" header: a SHA-1-only log of TCG_PCClientPCREvent "
+                           "records (PFP §10.2.1); only crypto-agile logs (TCG_PCR_EVENT2) are accepted");
     return log_error("bad_header", 0, 0, "first event is not EV_NO_ACTION in PCR 0");
+  }
   if (size > limits.max_event_data || size > r.remaining())
     return log_error("truncated", 0, r.offset(), "header event data of " + std::to_string(size) + " bytes");
   r.bytes(size, body);
@@ -235,126 +241,44 @@ Result<EventLog> parse_event_log(std::span<const uint8_t> data, const EventLogLi
   return log;
 }
 
-Result<PcrValues> replay_event_log(const EventLog& log) {
-  PcrValues out;
-  for (const auto& declared : log.algorithms) {
-    const uint16_t alg_id = declared.first;
-    const std::size_t size = declared.second;
-    if (!hash_size(alg_id)) continue;  // e.g. SM3: declared, not replayable here
-    auto& bank = out[alg_id];
-    auto pcr_of = [&](unsigned index) -> Bytes& {
-      auto it = bank.find(index);
-      if (it == bank.end()) it = bank.emplace(index, Bytes(size, 0)).first;
-      return it->second;
-    };
-    if (log.startup_locality) pcr_of(0).back() = *log.startup_locality;
-    for (const auto& e : log.events) {
-      if (e.type == ev::kNoAction) continue;  // PFP §10.4.2: informational, never extended
-      const Bytes* d = e.digest(alg_id);
-      if (!d)
-        return fail(Code::InvalidArgument, "missing_digest: event " + std::to_string(e.sequence) + " has no " +
-                                               hash_alg_name(alg_id) + " digest");
-      extend(alg_id, pcr_of(e.pcr), *d);
+Result<EventLogReplay> replay_event_log(const EventLog& log) {
+  EventLogReplay out;
+  // PC Client PFP §3.3.4: PCRs 0–7 belong to the firmware, which measures into each of them.
+  for (unsigned pcr = 0; pcr < kFirmwarePcrs; ++pcr) out.covered.insert(pcr);
+  std::optional<uint8_t> pcr0_start = log.startup_locality;
+  bool pcr0_extended = false;
+  for (const auto& e : log.events) {
+    if (e.type == ev::kNoAction) continue;
+    out.covered.insert(e.pcr);
+    if (e.pcr != 0) continue;
+    if (e.type == ev::kEfiHcrtmEvent) {
+      // TPM 2.0 Part 1 §34.3: the H-CRTM sequence starts PCR 0 at 0…0‖04 before anything else.
+      if (pcr0_extended || (pcr0_start && *pcr0_start != kHcrtmLocality))
+        return fail(Code::InvalidArgument, "bad_hcrtm: event " + std::to_string(e.sequence) +
+                                               " is an H-CRTM measurement after PCR 0 was started otherwise");
+      pcr0_start = kHcrtmLocality;
     }
+    pcr0_extended = true;
   }
-  return out;
-}
-
-bool ImaEntry::violation() const {
-  return std::all_of(template_hash.begin(), template_hash.end(), [](uint8_t b) { return b == 0; });
-}
-
-Result<std::vector<ImaEntry>> parse_ima_log(std::string_view text, const EventLogLimits& limits) {
-  if (text.size() > limits.max_log_size) return fail(Code::InvalidArgument, "too_large: IMA log exceeds the limit");
-  std::vector<ImaEntry> out;
-  std::size_t line_no = 0;
-  while (!text.empty()) {
-    ++line_no;
-    std::size_t nl = text.find('\n');
-    std::string_view line = text.substr(0, nl);
-    text = nl == std::string_view::npos ? std::string_view{} : text.substr(nl + 1);
-    if (line.empty()) continue;
-    auto bad = [&](const std::string& why) {
-      return fail(Code::InvalidArgument, "bad_ima_line: IMA log line " + std::to_string(line_no) + ": " + why);
-    };
-    if (line.size() > limits.max_ima_line) return bad("longer than " + std::to_string(limits.max_ima_line));
-    if (out.size() >= limits.max_ima_lines) return bad("more than " + std::to_string(limits.max_ima_lines) + " lines");
-    std::string_view f[4];
-    for (auto& field : f) {
-      std::size_t sp = line.find(' ');
-      if (sp == std::string_view::npos) return bad("fewer than five fields");
-      field = line.substr(0, sp);
-      line = line.substr(sp + 1);
-    }
-    ImaEntry e;
-    if (f[0].empty() || f[0].size() > 2 || !std::all_of(f[0].begin(), f[0].end(), [](char c) { return c >= '0' && c <= '9'; })) return bad("bad PCR");
-    e.pcr = unsigned(std::stoul(std::string(f[0])));
-    if (e.pcr > kMaxPcr) return bad("PCR out of range");
-    if (!parse_hex(f[1], e.template_hash) || e.template_hash.size() != 20) return bad("template hash is not SHA-1 hex");
-    e.template_name = std::string(f[2]);
-    if (e.template_name == "ima") {
-      e.filedata_alg = "sha1";
-      if (!parse_hex(f[3], e.filedata_hash) || e.filedata_hash.size() != 20) return bad("file hash is not SHA-1 hex");
-    } else {
-      std::size_t colon = f[3].find(':');
-      if (colon == std::string_view::npos) return bad("file hash lacks \"alg:\"");
-      e.filedata_alg = std::string(f[3].substr(0, colon));
-      if (!parse_hex(f[3].substr(colon + 1), e.filedata_hash) || e.filedata_hash.empty() || e.filedata_hash.size() > 64)
-        return bad("file hash is not hex");
-    }
-    if (e.template_name == "ima-sig") {
-      // "<filename> [<signature hex>]": the kernel prints an empty signature as nothing.
-      std::size_t sp = line.rfind(' ');
-      if (sp != std::string_view::npos) line = line.substr(0, sp);
-    }
-    e.filename = std::string(line);
-    out.push_back(std::move(e));
-  }
-  return out;
-}
-
-std::optional<Bytes> ima_template_hash(const ImaEntry& e, uint16_t hash_alg) {
-  if (e.template_name != "ima-ng") return std::nullopt;
-  // security/integrity/ima/ima_template_lib.c: d-ng = "<alg>:" NUL digest; n-ng = name NUL.
-  Bytes data;
-  put_le32(data, e.filedata_alg.size() + 2 + e.filedata_hash.size());
-  data.insert(data.end(), e.filedata_alg.begin(), e.filedata_alg.end());
-  data.push_back(':');
-  data.push_back(0);
-  data.insert(data.end(), e.filedata_hash.begin(), e.filedata_hash.end());
-  put_le32(data, e.filename.size() + 1);
-  data.insert(data.end(), e.filename.begin(), e.filename.end());
-  data.push_back(0);
-  auto h = hash(hash_alg, data);
-  if (!h) return std::nullopt;
-  return *h;
-}
-
-Result<ImaReplay> replay_ima(const std::vector<ImaEntry>& entries) {
-  ImaReplay out;
-  out.sha1.assign(20, 0);
-  out.sha256_padded.assign(32, 0);
-  Bytes per_bank(32, 0);
-  bool per_bank_ok = true;
-  for (const auto& e : entries) {
-    if (e.pcr != 10) continue;
-    ++out.entries;
-    // ima_queue.c: a violation is recorded as zeros but extended as all ones.
-    if (e.violation()) {
-      extend(alg::kSha1, out.sha1, Bytes(20, 0xff));
-      extend(alg::kSha256, out.sha256_padded, Bytes(32, 0xff));
-      extend(alg::kSha256, per_bank, Bytes(32, 0xff));
+  for (const auto& [alg_id, size] : log.algorithms) {
+    if (!hash_size(alg_id)) {
+      out.unreplayable[alg_id] = "algorithm " + std::to_string(alg_id) + " is not one this verifier hashes";
       continue;
     }
-    extend(alg::kSha1, out.sha1, e.template_hash);
-    Bytes padded = e.template_hash;
-    padded.resize(32, 0);
-    extend(alg::kSha256, out.sha256_padded, padded);
-    auto h = ima_template_hash(e, alg::kSha256);
-    if (h) extend(alg::kSha256, per_bank, *h);
-    else per_bank_ok = false;
+    const auto missing = std::find_if(log.events.begin(), log.events.end(), [&, alg = alg_id](const Event& e) {
+      return e.type != ev::kNoAction && !e.digest(alg);
+    });
+    if (missing != log.events.end()) {
+      out.unreplayable[alg_id] =
+          "event " + std::to_string(missing->sequence) + " has no " + hash_alg_name(alg_id) + " digest";
+      continue;
+    }
+    auto& bank = out.pcrs[alg_id];
+    for (unsigned pcr : out.covered) bank.emplace(pcr, Bytes(size, 0));
+    if (pcr0_start) bank[0].back() = *pcr0_start;
+    for (const auto& e : log.events)
+      if (e.type != ev::kNoAction) extend_pcr(alg_id, bank[e.pcr], *e.digest(alg_id));  // PFP §10.4.2
   }
-  if (per_bank_ok) out.sha256_per_bank = per_bank;
   return out;
 }
 

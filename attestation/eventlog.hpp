@@ -1,10 +1,12 @@
 #pragma once
-// Measured-boot logs as evidence: the TCG PC Client Platform Firmware Profile binary event log
-// (crypto-agile, "Spec ID Event03") and the Linux IMA ASCII measurement list, parsed from hostile
-// input (every read bounds-checked, counts and sizes capped) and replayed into PCR values.
+// The firmware's measured-boot log as evidence: the TCG PC Client Platform Firmware Profile binary
+// event log (crypto-agile, "Spec ID Event03"), parsed from hostile input (every read
+// bounds-checked, counts and sizes capped) and replayed into PCR values. What the events say is
+// read in uefi_events.hpp; the IMA list is ima.hpp.
 #include <cstdint>
 #include <map>
 #include <optional>
+#include <set>
 #include <span>
 #include <string>
 #include <string_view>
@@ -29,6 +31,8 @@ inline constexpr uint32_t kEfiBootServicesApplication = 0x80000003;
 inline constexpr uint32_t kEfiBootServicesDriver = 0x80000004;
 inline constexpr uint32_t kEfiAction = 0x80000007;
 inline constexpr uint32_t kEfiPlatformFirmwareBlob = 0x80000008;
+inline constexpr uint32_t kEfiVariableBoot2 = 0x8000000C;
+inline constexpr uint32_t kEfiHcrtmEvent = 0x80000010;
 inline constexpr uint32_t kEfiVariableAuthority = 0x800000E0;
 }  // namespace ev
 
@@ -43,7 +47,8 @@ struct EventLogLimits {
   std::size_t max_event_data = 1u << 20;   // bytes of one event's data
   std::size_t max_algorithms = 8;          // entries in the Spec ID header
   std::size_t max_ima_lines = 200000;
-  std::size_t max_ima_line = 8192;         // characters
+  std::size_t max_ima_line = 65536;        // characters: an ima-buf field (a measured key or
+                                           // certificate) travels in hex on the line
 };
 
 struct EventDigest {
@@ -51,10 +56,13 @@ struct EventDigest {
   Bytes digest;
 };
 
+// One TCG_PCR_EVENT2. Only the digests are extended into the PCR: the replay authenticates the
+// PCR index and the digests, never the type or the data (uefi_events.hpp reads the data only
+// where the digests are its hash).
 struct Event {
   std::size_t sequence = 0;  // position in the log, 0 = the Spec ID header event
   uint32_t pcr = 0;
-  uint32_t type = 0;
+  uint32_t type = 0;         // as claimed
   std::vector<EventDigest> digests;
   Bytes data;
   // The digest in one bank, nullptr when the event carries none for it.
@@ -72,53 +80,39 @@ struct EventLog {
 // (SHA-1 format) of type EV_NO_ACTION in PCR 0 carrying TCG_EfiSpecIDEvent "Spec ID Event03";
 // every later event a TCG_PCR_EVENT2 whose digests use only algorithms the header declared, with
 // the sizes it declared. Errors are InvalidArgument whose message starts with a stable reason:
-// "truncated", "too_large", "too_many_events", "bad_header", "unknown_algorithm",
-// "bad_digest_count", "pcr_out_of_range", "bad_startup_locality" — followed by the event number
-// and byte offset.
+// "legacy_format" (a SHA-1-only log of TCG_PCClientPCREvent records, PFP §10.2.1, or a TCG 1.2
+// "Spec ID Event00" header: only crypto-agile logs are accepted), "truncated", "too_large",
+// "too_many_events", "bad_header", "unknown_algorithm", "bad_digest_count", "pcr_out_of_range",
+// "bad_startup_locality" — followed by the event number and byte offset.
 [[nodiscard]] Result<EventLog> parse_event_log(std::span<const uint8_t> log, const EventLogLimits& limits = {});
+
+// PCR := H(PCR ‖ digest) (TPM 2.0 Part 1 §17.2, TPM2_PCR_Extend) with a hash hash_size() knows.
+void extend_pcr(uint16_t hash_alg, Bytes& pcr, std::span<const uint8_t> digest);
 
 // PCR values by bank (TPM_ALG_ID) and index.
 using PcrValues = std::map<uint16_t, std::map<unsigned, Bytes>>;
+// "sha256:7".
+std::string pcr_label(uint16_t hash_alg, unsigned pcr);
 
-// Replays every event into the banks the header declares that we can hash (SHA-1/256/384/512):
-// PCR := H(PCR ‖ digest) starting from zeros, except PCR 0 which starts at 0…0‖locality when a
-// StartupLocality event is present (PFP §10.4.5.3). EV_NO_ACTION events are not extended. Only
-// PCRs the log touches appear in the result (and PCR 0 when a locality was given). PCRs 17..22
-// (DRTM, initial value all ones) are replayed from zeros too, so they never match a DRTM platform.
-[[nodiscard]] Result<PcrValues> replay_event_log(const EventLog& log);
-
-// One line of an IMA ASCII measurement list:
-//   "<pcr> <template-hash> <template-name> <filedata-hash> <filename>"
-// with filedata-hash "<alg>:<hex>" for ima-ng/ima-sig and bare SHA-1 hex for the "ima" template.
-struct ImaEntry {
-  unsigned pcr = 10;
-  Bytes template_hash;        // SHA-1 over the template data (ascii_runtime_measurements)
-  std::string template_name;  // "ima-ng", "ima-sig", "ima"
-  std::string filedata_alg;   // "sha256", ... ("sha1" for the "ima" template)
-  Bytes filedata_hash;
-  std::string filename;       // for ima-sig: without the trailing signature field
-  bool violation() const;     // all-zero template hash: a measurement violation
+// What a firmware log says about the PCRs.
+struct EventLogReplay {
+  // Every covered PCR of every bank the log can be replayed in.
+  PcrValues pcrs;
+  // The PCRs the log speaks for: 0–7, the firmware's own (PC Client PFP §3.3.4: each ends with an
+  // EV_SEPARATOR, so a log without events for one of them is cut short), and every PCR an event
+  // extends. A covered PCR no event extends replays to its initial value.
+  std::set<unsigned> covered;
+  // Banks the header declares that cannot be replayed, and why (an event without a digest for it,
+  // a hash this verifier does not know).
+  std::map<uint16_t, std::string> unreplayable;
 };
 
-// Parses the list; lines must follow the format above (empty lines ignored). Errors name the
-// line number.
-[[nodiscard]] Result<std::vector<ImaEntry>> parse_ima_log(std::string_view text, const EventLogLimits& limits = {});
-
-// The ima-ng template data (d-ng and n-ng fields, each a little-endian u32 length and its
-// bytes) hashed with hash_alg. nullopt for other templates.
-std::optional<Bytes> ima_template_hash(const ImaEntry& entry, uint16_t hash_alg);
-
-// PCR 10 as the kernel extends it (security/integrity/ima/ima_queue.c):
-//   sha1: extended with each template hash (all ones for a violation);
-//   sha256 per-bank (kernels 5.8+ with the bank allocated): extended with SHA-256 of the template
-//     data, available only when every entry is ima-ng (or a violation);
-//   sha256 padded (older kernels): extended with the SHA-1 template hash zero-padded to 32 bytes.
-struct ImaReplay {
-  Bytes sha1;
-  std::optional<Bytes> sha256_per_bank;
-  Bytes sha256_padded;
-  std::size_t entries = 0;
-};
-[[nodiscard]] Result<ImaReplay> replay_ima(const std::vector<ImaEntry>& entries);
+// Replays every event into each bank the header declares: PCR := H(PCR ‖ digest) from its initial
+// value — zeros, except PCR 0 which starts at 0…0‖locality when a StartupLocality event is
+// present (PFP §10.4.5.3) and at 0…0‖04 after an H-CRTM sequence (EV_EFI_HCRTM_EVENT, TPM 2.0
+// Part 1 §34.3; it must come before any other PCR 0 measurement). EV_NO_ACTION events are not
+// extended (PFP §10.4.2). PCRs 17..22 (DRTM, initial value all ones) are replayed from zeros, so
+// they never match a DRTM platform. InvalidArgument "bad_hcrtm" for a misplaced H-CRTM event.
+[[nodiscard]] Result<EventLogReplay> replay_event_log(const EventLog& log);
 
 }  // namespace mcimd::attestation

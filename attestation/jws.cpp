@@ -175,6 +175,14 @@ Result<JwsContent> jws_verify(std::string_view compact, const CaBundle& trust) {
   return std::move(p.content);
 }
 
+Result<JwsContent> jws_verify_as_signed(std::string_view compact) {
+  Parsed p = MCIMD_TRY(split(compact));
+  if (p.content.x5c.empty()) return fail(Code::InvalidArgument, "JWS header has no x5c chain");
+  X509Ptr leaf = MCIMD_TRY(parse_der(p.content.x5c[0]));
+  MCIMD_CHECK(check_signature(p, X509_get0_pubkey(leaf.get())));
+  return std::move(p.content);
+}
+
 Result<JwsContent> jws_verify(std::string_view compact, EVP_PKEY* key) {
   Parsed p = MCIMD_TRY(split(compact));
   if (!key) return fail(Code::InvalidArgument, "no JWS verification key");

@@ -35,5 +35,9 @@ struct JwsContent {
 [[nodiscard]] Result<JwsContent> jws_verify(std::string_view compact, const CaBundle& trust);
 // The same checks with a known public key instead of a chain ("x5c" optional, not evaluated).
 [[nodiscard]] Result<JwsContent> jws_verify(std::string_view compact, EVP_PKEY* key);
+// The same checks with the key of the x5c leaf, whoever issued it: whether the document is intact
+// as its signer made it, not whether that signer is trusted. For documents this process issued
+// itself (the operator reading back its own signed policy).
+[[nodiscard]] Result<JwsContent> jws_verify_as_signed(std::string_view compact);
 
 }  // namespace mcimd::attestation

@@ -7,17 +7,24 @@
 #include <string_view>
 #include <vector>
 
+#include "attestation/check.hpp"
 #include "attestation/eventlog.hpp"
+#include "attestation/ima.hpp"
 #include "attestation/policy.hpp"
 #include "attestation/verifier_ek.hpp"
 #include "attestation/verifier_tpm.hpp"
 #include "common/bytes.hpp"
 #include "protocol/evidence.hpp"
+#include "protocol/quote_domain.hpp"
 
 namespace mcimd::attestation {
 
 struct VerifierOptions {
-  Bytes nonce;                               // the challenge this verifier sent
+  // What the quote must answer: its qualifying data must be protocol::qualifying_data(domain,
+  // nonce). For remote validation the challenge this verifier sent; for a platform report the
+  // report's bytes (domain PlatformReport).
+  Bytes nonce;
+  protocol::QuoteDomain domain = protocol::QuoteDomain::OperatorEvidence;
   std::optional<CaBundle> ek_cas;            // when set, the evidence's EK certificate must chain to it
   std::optional<Bytes> ek_public;            // enrolled EK (TPM2B_PUBLIC): the certificate must be for it
   std::optional<Bytes> enrolled_ak_public;   // enrolled AK (TPM2B_PUBLIC): the evidence must use it
@@ -26,11 +33,6 @@ struct VerifierOptions {
   EventLogLimits limits;
 };
 
-struct Check {
-  std::string name;    // "quote.signature", "policy.pcr[7]", …
-  bool passed = false;
-  std::string reason;  // why it failed, or what was verified
-};
 
 struct VerificationResult {
   bool ok = false;                  // true only when every check passed (and there is at least one)
@@ -42,31 +44,39 @@ struct VerificationResult {
   std::string failures() const;
 };
 
+// quote.clock: `now` is after `last` — resetCount later, or the same and restartCount later, or
+// both the same and clock later. The counters are compared mod 2^32 (RFC 1982 serial numbers):
+// an AK outside the endorsement/platform hierarchies sees them offset by a per-key constant
+// (TPM 2.0 Part 3 §18.1), so they may wrap; a difference of 2^31 or more counts as going back.
+// InvalidArgument "replayed or stale evidence: …" otherwise.
+[[nodiscard]] Status check_clock(const ClockInfo& now, const ClockInfo& last);
+
 // Verifies evidence. Checks, in this order, each recorded with pass/fail and reason:
 //   ak.public          the AK's TPM2B_PUBLIC parses (RSA or ECC)
 //   ak.attributes      restricted, fixedTPM, fixedParent, sensitiveDataOrigin, sign, not decrypt;
 //                      ECDSA P-256 or RSASSA/RSAPSS, SHA-256
 //   ak.enrolled        (with enrolled_ak_public) the evidence's AK is the enrolled one
-//   ek.chain           (with ek_cas) the EK certificate is present, chains to the bundle and, with
-//                      ek_public, certifies that key
+//   ek.chain           always made: with ek_cas the EK certificate is present, chains to the bundle
+//                      and, with ek_public, certifies that key; without ek_cas "not checked"
 //   quote.format       the message is a well-formed TPMS_ATTEST
 //   quote.signature    the TPMT_SIGNATURE verifies with the AK over the message
 //   quote.magic        magic is TPM_GENERATED_VALUE
 //   quote.type         type is TPM_ST_ATTEST_QUOTE
-//   quote.nonce        extraData equals the verifier's nonce
+//   quote.nonce        extraData equals protocol::qualifying_data(domain, nonce); the reason
+//                      says when it answers another nonce or was made for another domain
 //   quote.pcr_selection  the evidence carries exactly the quoted PCRs (no extra, none missing),
 //                      each of its bank's digest size
 //   quote.pcr_digest   H_sig(selected PCR values in selection order) equals the quote's pcrDigest
-//   quote.clock        (with last_clock) resetCount/restartCount did not go back, and the clock
-//                      advanced when neither changed — else "replayed or stale evidence"
-//   eventlog.parse     (with a firmware log) it parses within the limits
-//   eventlog.replay    every quoted PCR the log extends replays to its quoted value
-//   ima.replay         (with an IMA log) it parses, each ima-ng entry's template hash matches its
-//                      fields, and PCR 10 replays (sha1 bank, else sha256 by either kernel rule)
-//   policy.event_log / policy.ima_log   (when the policy requires them) the log is present
-//   policy.required_pcrs  the quote covers every PCR the policy requires
-//   policy.pcr[N]      for each PCR the policy lists: its quoted value in each listed bank is allowed
-//   policy.event[TYPE] for each event type the policy lists: every such event's digests are allowed
+//   quote.clock        (with last_clock) check_clock: resetCount/restartCount moved forward (mod
+//                      2^32), or clock did while neither changed — else "replayed or stale evidence"
+//   eventlog.parse     (with a firmware log) it parses within the limits; legacy SHA-1 logs refused
+//   eventlog.replay    check_event_log_replay: every quoted PCR the log covers (0–7 and every PCR it
+//                      extends) replays to its quoted value
+//   ima.replay         (with an IMA list) check_ima_replay: the quoted prefix replays to PCR 10 and
+//                      its template hashes match their fields
+//   ima.boot_aggregate (with an IMA list) check_ima_boot_aggregate over the quoted PCRs
+//   policy.*           (with a policy) check_policy (policy_check.hpp), with the firmware log's
+//                      content (uefi_events.hpp) only when eventlog.replay passed
 // Checks whose inputs are missing are not made (no quote.* after quote.format fails, no quote.signature
 // without a usable AK); no other failure stops the list.
 VerificationResult verify(const protocol::Evidence& evidence, const VerifierOptions& options);

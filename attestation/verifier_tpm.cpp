@@ -227,6 +227,7 @@ Status check_attestation_key(const TpmPublic& ak) {
 }
 
 Result<Attest> parse_attest(std::span<const uint8_t> in) {
+  if (in.empty()) return fail(Code::InvalidArgument, "TPMS_ATTEST: empty");
   TPMS_ATTEST a{};
   std::size_t offset = 0;
   TSS2_RC rc = Tss2_MU_TPMS_ATTEST_Unmarshal(in.data(), in.size(), &offset, &a);
@@ -257,6 +258,7 @@ Result<Attest> parse_attest(std::span<const uint8_t> in) {
 
 Result<uint16_t> verify_signature(const TpmPublic& key, std::span<const uint8_t> message,
                                   std::span<const uint8_t> tpmt_signature) {
+  if (tpmt_signature.empty()) return fail(Code::InvalidArgument, "TPMT_SIGNATURE: empty");
   TPMT_SIGNATURE sig{};
   std::size_t offset = 0;
   TSS2_RC rc = Tss2_MU_TPMT_SIGNATURE_Unmarshal(tpmt_signature.data(), tpmt_signature.size(), &offset, &sig);

@@ -38,14 +38,14 @@ struct Setup {
     EventLogBuilder log({alg::kSha256});
     log.add(0, ev::kSCrtmVersion, "firmware 1.0");
     log.add(0, ev::kEfiPlatformFirmwareBlob, "platform firmware volume");
-    log.add(1, ev::kEfiVariableBoot, "BootOrder=0001");
+    log.add_variable(1, ev::kEfiVariableBoot, kEfiGlobalVariable, "BootOrder", {0x01, 0x00});
     log.add(2, ev::kEfiBootServicesDriver, "option rom");
-    log.add(7, ev::kEfiVariableDriverConfig, "SecureBoot=1");
-    log.add(7, ev::kEfiVariableDriverConfig, "PK");
-    const auto shim = log.add(4, ev::kEfiBootServicesApplication, "shimx64.efi");
-    const auto grub = log.add(4, ev::kEfiBootServicesApplication, "grubx64.efi");
+    log.add_variable(7, ev::kEfiVariableDriverConfig, kEfiGlobalVariable, "SecureBoot", {1});
+    log.add_variable(7, ev::kEfiVariableDriverConfig, kEfiGlobalVariable, "PK", Bytes(800, 0x50));
+    const auto shim = log.add_application("\\EFI\\BOOT\\BOOTX64.EFI", "shim image");
+    const auto grub = log.add_application("\\EFI\\BOOT\\grubx64.efi", "grub image");
     for (uint32_t pcr : {0u, 1u, 2u, 4u, 7u}) log.add(pcr, ev::kSeparator, std::string(4, '\0'));
-    auto replayed = (*replay_event_log(*parse_event_log(log.bytes())))[alg::kSha256];
+    auto replayed = replay_event_log(*parse_event_log(log.bytes()))->pcrs[alg::kSha256];
 
     std::map<unsigned, Bytes> pcrs;
     std::vector<unsigned> all;
@@ -59,7 +59,7 @@ struct Setup {
 
     const Bytes nonce(32, 0x5A);
     QuoteSpec q;
-    q.nonce = nonce;
+    q.nonce = evidence_qualifying_data(nonce);
     q.selection = {{alg::kSha256, all}};
     q.pcr_digest = sha(alg::kSha256, concat);
     evidence.nonce = nonce;
@@ -76,7 +76,9 @@ struct Setup {
                                "    0: [\"" + to_hex(pcrs[0]) + "\"]\n"
                                "    4: [\"" + to_hex(pcrs[4]) + "\"]\n"
                                "    7: [\"" + to_hex(pcrs[7]) + "\"]\n"
-                               "events:\n  EV_EFI_BOOT_SERVICES_APPLICATION:\n    sha256: [\"" +
+                               "variables:\n  - guid: 8be4df61-93ca-11d2-aa0d-00e098032b8c\n"
+                               "    name: SecureBoot\n    values: [\"01\"]\n"
+                               "applications:\n  - sha256: [\"" +
                                to_hex(shim[0]) + "\", \"" + to_hex(grub[0]) + "\"]\n"
                                "require_event_log: true\n";
     options.nonce = nonce;

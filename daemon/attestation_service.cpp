@@ -1,11 +1,7 @@
 // Attestation: endorsement data, credential activation, evidence and semi-autonomous validation.
-#include <openssl/sha.h>
-
-#include "attestation/jws.hpp"
 #include "attestation/verifier.hpp"
 #include "common/file.hpp"
 #include "common/log.hpp"
-#include "protocol/quote.hpp"
 
 #include "daemon/service_core.hpp"
 #include "daemon/service_helpers.hpp"
@@ -28,12 +24,6 @@ Status check_nonce(const Bytes& nonce) {
   if (nonce.empty() || nonce.size() > 64)
     return fail(Code::InvalidArgument, "The nonce must be 1 to 64 bytes, got " + std::to_string(nonce.size()));
   return {};
-}
-
-Bytes sha256(std::span<const uint8_t> data) {
-  Bytes out(SHA256_DIGEST_LENGTH);
-  SHA256(data.data(), data.size(), out.data());
-  return out;
 }
 
 }  // namespace
@@ -125,43 +115,14 @@ void ServiceCore::validate_platform(std::string signed_policy, Bytes nonce, api:
         MCIMD_CHECK(check_nonce(nonce));
         if (config_.attestation.policy_trust.empty())
           return fail(Code::Unsupported, "No operator is trusted to sign reference policies (attestation.policy-trust)");
-        // 1. The policy must be signed by a trusted operator.
         auto trust = MCIMD_TRY(attestation::CaBundle::load(config_.attestation.policy_trust));
-        auto content = attestation::jws_verify(jws, trust);
-        if (!content) return fail(Code::NotAuthorized, "The reference policy's signature: " + content.error().message);
-        auto policy = MCIMD_TRY(attestation::parse_policy(
-            std::string_view(reinterpret_cast<const char*>(content->payload.data()), content->payload.size())));
         auto ak = MCIMD_TRY(attestation_key(d));
-        auto& tpm = *MCIMD_TRY(d.tpm());
-        // 2. Evaluate the platform against it, then 3. bind the verdict to a quote over the same
-        // PCR values; if they moved in between, evaluate again.
-        for (unsigned attempt = 0; attempt < 3; ++attempt) {
-          auto evidence = MCIMD_TRY(attestation::collect_evidence(tpm, ak, nonce, evidence_options()));
-          attestation::VerifierOptions options;
-          options.nonce = nonce;
-          options.policy = policy;
-          auto verdict = attestation::verify(evidence, options);
-          protocol::PlatformReport report;
-          report.nonce = nonce;
-          report.policy_digest = sha256(std::span(reinterpret_cast<const uint8_t*>(jws.data()), jws.size()));
-          report.trusted = verdict.ok;
-          for (auto& c : verdict.checks) report.checks.push_back({c.name, c.passed, c.reason});
-          report.pcrs = evidence.pcrs;
-          auto report_json = protocol::to_json(report);
-          auto first = MCIMD_TRY(protocol::parse_quote_message(evidence.quote_message));
-          std::vector<tpm::PcrSelection> selection;
-          for (auto& bank : first.selection) selection.push_back(tpm::PcrSelection{bank.bank, bank.pcrs});
-          auto bound = MCIMD_TRY(tpm.quote(
-              ak, sha256(std::span(reinterpret_cast<const uint8_t*>(report_json.data()), report_json.size())),
-              selection));
-          auto info = MCIMD_TRY(protocol::parse_quote_message(bound.message));
-          auto expected = MCIMD_TRY(protocol::pcr_digest(info.selection, report.pcrs, "sha256"));
-          if (expected != info.pcr_digest) continue;
-          log::info(std::string("Semi-autonomous validation: platform ") + (report.trusted ? "trusted" : "not trusted"));
-          d.platform_state = report.trusted ? "trusted" : "changed";
-          return api::PlatformReport{std::move(report_json), std::move(bound.message), std::move(bound.signature)};
-        }
-        return fail(Code::Busy, "The PCRs kept changing while the platform was being validated; try again");
+        attestation::PlatformValidationOptions options{jws, nonce, evidence_options()};
+        auto validation = MCIMD_TRY(attestation::validate_platform(*MCIMD_TRY(d.tpm()), ak, trust, options));
+        const bool trusted = validation.report.trusted;
+        log::info(std::string("Semi-autonomous validation: platform ") + (trusted ? "trusted" : "not trusted"));
+        return api::PlatformReport{std::move(validation.report_json), std::move(validation.quote.message),
+                                   std::move(validation.quote.signature)};
       },
       std::move(reply));
 }

@@ -17,6 +17,7 @@
 #include "operator/registry.hpp"
 #include "operator/validation.hpp"
 #include "protocol/evidence.hpp"
+#include "protocol/quote_domain.hpp"
 
 namespace mcimd::op {
 
@@ -68,13 +69,15 @@ Result<Bytes> parse_nonce(const std::string& hex) {
 
 ordered_json checks_json(const std::vector<Check>& checks) {
   ordered_json list = ordered_json::array();
-  for (const auto& c : checks) list.push_back({{"name", c.name}, {"passed", c.passed}, {"reason", c.reason}});
+  for (const auto& c : checks)
+    list.push_back({{"name", c.name}, {"passed", c.passed}, {"status", attestation::outcome(c)}, {"reason", c.reason}});
   return list;
 }
 
+// One line per check: "pass  ", "FAIL  " or "SKIP  " (not checked) and the name and reason.
 void print_checks_text(std::ostream& out, const std::vector<Check>& checks) {
   for (const auto& c : checks) {
-    out << (c.passed ? "pass  " : "FAIL  ") << c.name;
+    out << (!c.passed ? "FAIL  " : c.not_checked ? "SKIP  " : "pass  ") << c.name;
     if (!c.reason.empty()) out << ": " << c.reason;
     out << '\n';
   }
@@ -105,12 +108,15 @@ struct AttestationCommands::Options {
   CLI::App* verify_report = nullptr;
   CLI::App* policy_sign = nullptr;
   CLI::App* policy_keygen = nullptr;
+  CLI::App* qualifying_data = nullptr;
 
   std::string state, request, out_file, out_tpm2_tools, secret, activation, device, evidence, nonce, policy, report,
-      quote_message, quote_signature, policy_jws, key, cert, out_key, out_cert, subject;
+      quote_message, quote_signature, policy_jws, key, cert, out_key, out_cert, subject, domain, payload_hex,
+      payload_file;
   std::vector<std::string> cas, chain;
   unsigned days = 365;
   bool json = false;
+  bool allow_uncertified_ek = false;
 
   int run_enroll(std::ostream& out, std::ostream& err);
   int run_enroll_finish(std::ostream& out, std::ostream& err);
@@ -119,6 +125,7 @@ struct AttestationCommands::Options {
   int run_verify_report(std::ostream& out, std::ostream& err);
   int run_policy_sign(std::ostream& out, std::ostream& err);
   int run_policy_keygen(std::ostream& out, std::ostream& err);
+  int run_qualifying_data(std::ostream& out, std::ostream& err);
 };
 
 AttestationCommands::AttestationCommands(CLI::App& app) : o_(std::make_unique<Options>()) {
@@ -135,6 +142,9 @@ AttestationCommands::AttestationCommands(CLI::App& app) : o_(std::make_unique<Op
   o.enroll->add_option("--request", o.request, "enrolment request JSON (mcimctl attest endorsement)")->required();
   state_option(o.enroll);
   o.enroll->add_option("--ca", o.cas, "TPM manufacturer CA bundle (PEM); the EK certificate must chain to it");
+  o.enroll->add_flag("--allow-uncertified-ek", o.allow_uncertified_ek,
+                     "enrol an EK that has no certificate (nothing vouches it is in a genuine TPM); recorded and "
+                     "shown whenever the device is verified");
   o.enroll->add_option("--out", o.out_file, "write the challenge JSON here instead of stdout");
   o.enroll->add_option("--out-tpm2-tools", o.out_tpm2_tools,
                        "also write the challenge as tpm2_activatecredential -i reads it");
@@ -187,6 +197,18 @@ AttestationCommands::AttestationCommands(CLI::App& app) : o_(std::make_unique<Op
   o.policy_keygen->add_option("--subject", o.subject, "subject common name (CN=… or the name alone)")->required();
   o.policy_keygen->add_option("--days", o.days, "validity in days (default 365)");
   json_flag(o.policy_keygen);
+
+  o.qualifying_data = app.add_subcommand(
+      "qualifying-data",
+      "Print the qualifying data mcimd quotes with: SHA-256(domain label, NUL, payload), for tpm2_checkquote -q");
+  o.qualifying_data
+      ->add_option("--domain", o.domain, "evidence (payload: the nonce), report (the report's bytes), "
+                                         "install-receipt or deletion-receipt")
+      ->required();
+  auto* hex = o.qualifying_data->add_option("--payload-hex", o.payload_hex, "the payload, hex");
+  auto* file = o.qualifying_data->add_option("--payload-file", o.payload_file, "the payload, a file's bytes");
+  hex->excludes(file);
+  json_flag(o.qualifying_data);
 }
 
 AttestationCommands::~AttestationCommands() = default;
@@ -194,7 +216,7 @@ AttestationCommands::~AttestationCommands() = default;
 std::vector<std::string> AttestationCommands::names() const {
   return {o_->enroll->get_name(),        o_->enroll_finish->get_name(), o_->challenge->get_name(),
           o_->verify->get_name(),        o_->verify_report->get_name(), o_->policy_sign->get_name(),
-          o_->policy_keygen->get_name()};
+          o_->policy_keygen->get_name(), o_->qualifying_data->get_name()};
 }
 
 std::optional<int> AttestationCommands::run(std::ostream& out, std::ostream& err) {
@@ -206,6 +228,7 @@ std::optional<int> AttestationCommands::run(std::ostream& out, std::ostream& err
   if (o.verify_report->parsed()) return o.run_verify_report(out, err);
   if (o.policy_sign->parsed()) return o.run_policy_sign(out, err);
   if (o.policy_keygen->parsed()) return o.run_policy_keygen(out, err);
+  if (o.qualifying_data->parsed()) return o.run_qualifying_data(out, err);
   return std::nullopt;
 }
 
@@ -218,6 +241,7 @@ int AttestationCommands::Options::run_enroll(std::ostream& out, std::ostream& er
   auto req = protocol::enrolment_request_from_json(*text);
   if (!req) return usage(err, "--request", req.error().message);
   EnrolmentOptions options;
+  options.allow_uncertified_ek = allow_uncertified_ek;
   if (!cas.empty()) {
     auto bundle = load_cas(cas);
     if (!bundle) return usage(err, "--ca", bundle.error().message);
@@ -387,6 +411,7 @@ int AttestationCommands::Options::run_verify_report(std::ostream& out, std::ostr
   in.quote_signature = as_bytes(*signature);
   auto jws = read_input(err, "--policy-jws", policy_jws, kMaxSmallFile, code);
   if (!jws) return code;
+  if (auto p = policy_from_jws(*jws); !p) return usage(err, "--policy-jws", p.error().message);
   in.policy_jws = std::move(*jws);
   if (verify_report->count("--device") > 0) {
     if (!from_hex(device, "--device")) return usage(err, "--device", "is not a hex device id");
@@ -414,7 +439,7 @@ int AttestationCommands::Options::run_verify_report(std::ostream& out, std::ostr
         << '\n';
   } else {
     out << "device: " << r.device << '\n';
-    out << "device verdict: " << (in.report.trusted ? "trusted" : "untrusted") << '\n';
+    out << "device verdict (informational, not used): " << (in.report.trusted ? "trusted" : "untrusted") << '\n';
     for (const auto& c : in.report.checks) {
       out << "  device " << (c.passed ? "pass  " : "FAIL  ") << c.name;
       if (!c.reason.empty()) out << ": " << c.reason;
@@ -489,6 +514,33 @@ int AttestationCommands::Options::run_policy_keygen(std::ostream& out, std::ostr
         << '\n';
   else
     out << "key: " << out_key << "\ncertificate: " << out_cert << "\nsubject: CN=" << cn << '\n';
+  return kExitOk;
+}
+
+// --- qualifying-data ------------------------------------------------------------------------------
+
+int AttestationCommands::Options::run_qualifying_data(std::ostream& out, std::ostream& err) {
+  auto d = protocol::quote_domain_from_name(domain);
+  if (!d) return usage(err, "--domain", "'" + domain + "' is not evidence, report, install-receipt or deletion-receipt");
+  Bytes payload;
+  if (qualifying_data->count("--payload-hex") > 0) {
+    auto decoded = from_hex(payload_hex, "--payload-hex");
+    if (!decoded) return usage(err, "--payload-hex", decoded.error().message);
+    payload = std::move(*decoded);
+  } else if (qualifying_data->count("--payload-file") > 0) {
+    int code = kExitOk;
+    auto text = read_input(err, "--payload-file", payload_file, protocol::kMaxDocumentSize, code);
+    if (!text) return code;
+    payload = as_bytes(*text);
+  } else {
+    return usage(err, "--payload-hex", "--payload-hex or --payload-file is required");
+  }
+  const std::string value = to_hex(protocol::qualifying_data(*d, payload));
+  if (json)
+    out << ordered_json{{"domain", domain}, {"label", protocol::label(*d)}, {"qualifying_data", value}}.dump(2)
+        << '\n';
+  else
+    out << value << '\n';
   return kExitOk;
 }
 

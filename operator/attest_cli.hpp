@@ -4,6 +4,7 @@
 //   challenge               a fresh nonce
 //   verify, verify-report   remote and semi-autonomous validation of an enrolled device
 //   policy-sign, policy-keygen   signed reference policies
+//   qualifying-data         a quote domain's qualifying data, for tpm2_checkquote -q
 // Exit codes as in cli.hpp: 1 when a check refused (each failed check listed with its reason),
 // 2 for bad input (the message names the option).
 #include <CLI/CLI.hpp>

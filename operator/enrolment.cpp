@@ -34,14 +34,21 @@ Result<EnrolmentStart> start_enrolment(const DeviceRegistry& registry, const pro
     out.device = device_id(ak->name);
   }
 
-  if (options.ek_cas) {
-    if (!request.ek_certificate)
-      checks.push_back({"ek.chain", false, "the request carries no EK certificate"});
+  if (!request.ek_certificate) {
+    if (options.allow_uncertified_ek)
+      checks.push_back({"ek.chain", true, std::string(kUncertifiedEk), /*not_checked=*/true});
     else
-      record(checks, "ek.chain",
-             attestation::verify_ek_certificate(*request.ek_certificate, *options.ek_cas,
-                                                std::span<const uint8_t>(request.ek_public)),
-             "certified by the TPM manufacturer");
+      checks.push_back({"ek.chain", false,
+                        "the request carries no EK certificate, so nothing vouches that the EK is in a genuine "
+                        "TPM; enrol it anyway only with --allow-uncertified-ek"});
+  } else if (!options.ek_cas) {
+    checks.push_back({"ek.chain", true, "not checked: no EK CA bundle given (--ca); the certificate is recorded",
+                      /*not_checked=*/true});
+  } else {
+    record(checks, "ek.chain",
+           attestation::verify_ek_certificate(*request.ek_certificate, *options.ek_cas,
+                                              std::span<const uint8_t>(request.ek_public)),
+           "certified by the TPM manufacturer");
   }
 
   std::optional<DeviceRecord> existing;
@@ -69,6 +76,7 @@ Result<EnrolmentStart> start_enrolment(const DeviceRegistry& registry, const pro
   rec.ak_public = request.ak_public;
   rec.ek_public = request.ek_public;
   rec.ek_certificate = request.ek_certificate;
+  rec.uncertified_ek = !request.ek_certificate;
   rec.pending_secret_sha256 = MCIMD_TRY(sha256(secret));
   MCIMD_CHECK(registry.store(rec));
 

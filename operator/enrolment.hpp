@@ -20,7 +20,10 @@ namespace mcimd::op {
 inline constexpr std::size_t kCredentialSecretSize = 32;
 
 struct EnrolmentOptions {
-  std::optional<attestation::CaBundle> ek_cas;  // when set, the request must carry a certificate chaining to it
+  std::optional<attestation::CaBundle> ek_cas;  // when set, a certificate in the request must chain to it
+  // An EK without a certificate is refused unless the operator allows it explicitly; the choice
+  // is recorded in the device's record and shown whenever the device is verified.
+  bool allow_uncertified_ek = false;
 };
 
 struct EnrolmentStart {
@@ -33,8 +36,10 @@ struct EnrolmentStart {
 // Starts enrolling a device. Checks, each recorded with its reason:
 //   ak.public       the AK's TPM2B_PUBLIC parses
 //   ak.attributes   it is a restricted signing key fit for quotes (attestation::check_attestation_key)
-//   ek.chain        (with ek_cas) the request carries an EK certificate that chains to the bundle
-//                   and certifies the request's EK public key
+//   ek.chain        the request carries an EK certificate (else refused, unless allow_uncertified_ek:
+//                   then "not checked", and the record says the EK is uncertified); with ek_cas it
+//                   chains to the bundle and certifies the request's EK public key, without ek_cas
+//                   it is recorded "not checked"
 //   ak.registered   the AK is not already registered for another EK
 //   ek.credential   TPM2_MakeCredential succeeds for the EK (a restricted decryption key with an
 //                   AES-CFB inner wrapper, TPM 2.0 Part 1 §24)

@@ -78,6 +78,7 @@ std::string to_json(const DeviceRecord& r) {
   j["ek_public"] = b64(r.ek_public);
   if (r.ek_certificate) j["ek_certificate"] = b64(*r.ek_certificate);
   j["enrolled"] = r.enrolled;
+  if (r.uncertified_ek) j["uncertified_ek"] = true;
   if (r.pending_secret_sha256) j["pending_secret_sha256"] = b64(*r.pending_secret_sha256);
   if (r.last_clock) {
     j["last_clock"] = {{"clock", r.last_clock->clock},
@@ -95,8 +96,9 @@ Result<DeviceRecord> device_record_from_json(std::string_view text) {
   const json* format = MCIMD_TRY(r.get("format", true));
   if (*format != kRecordFormat) return fail(Code::StoreCorrupt, "device record format is not mcim-operator-device-1");
   for (const auto& [key, value] : j.items()) {
-    static const char* const kKnown[] = {"format",   "device",   "ak_public", "ek_public", "ek_certificate",
-                                         "enrolled", "pending_secret_sha256", "last_clock"};
+    static const char* const kKnown[] = {"format",         "device",   "ak_public",
+                                         "ek_public",      "ek_certificate", "enrolled",
+                                         "uncertified_ek", "pending_secret_sha256", "last_clock"};
     if (std::find(std::begin(kKnown), std::end(kKnown), key) == std::end(kKnown))
       return fail(Code::StoreCorrupt, "device record has unknown field \"" + key + "\"");
   }
@@ -110,6 +112,12 @@ Result<DeviceRecord> device_record_from_json(std::string_view text) {
   const json* enrolled = MCIMD_TRY(r.get("enrolled", true));
   if (!enrolled->is_boolean()) return fail(Code::StoreCorrupt, "device record \"enrolled\" is not true or false");
   out.enrolled = enrolled->get<bool>();
+  // Records written before the flag existed: an EK enrolled without a certificate is uncertified.
+  out.uncertified_ek = !out.ek_certificate;
+  if (const json* uncertified = MCIMD_TRY(r.get("uncertified_ek", false))) {
+    if (!uncertified->is_boolean() || uncertified->get<bool>() != out.uncertified_ek)
+      return fail(Code::StoreCorrupt, "device record \"uncertified_ek\" contradicts its EK certificate");
+  }
   if (const json* clock = MCIMD_TRY(r.get("last_clock", false))) out.last_clock = MCIMD_TRY(clock_from_json(*clock));
 
   // The name is derived, never trusted from the file: a record renamed or edited by hand to

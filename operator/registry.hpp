@@ -22,6 +22,9 @@ struct DeviceRecord {
   Bytes ek_public;                       // marshaled TPM2B_PUBLIC
   std::optional<Bytes> ek_certificate;   // DER, as the enrolment request carried it
   bool enrolled = false;                 // the device proved the AK and EK share a TPM
+  // The operator enrolled the EK without a certificate (--allow-uncertified-ek): no manufacturer
+  // vouches that it is in a genuine TPM. Shown in every verification of the device.
+  bool uncertified_ek = false;
   // SHA-256 of the secret of the outstanding credential challenge. The secret is 32 random
   // bytes, so its hash cannot be inverted and the secret itself never reaches the disk.
   std::optional<Bytes> pending_secret_sha256;
@@ -30,6 +33,10 @@ struct DeviceRecord {
 
 // The device id the operator prints and accepts: the AK name in lower-case hex.
 std::string device_id(std::span<const uint8_t> ak_name);
+
+// How an uncertified EK shows in enrolment and verification output.
+inline constexpr std::string_view kUncertifiedEk =
+    "not checked: the EK has no certificate; the operator enrolled it as uncertified (--allow-uncertified-ek)";
 
 class DeviceRegistry {
  public:

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 
+#include "attestation/jws.hpp"
 #include "attestation/verifier_tpm.hpp"
 #include "protocol/quote.hpp"
 
@@ -29,6 +30,16 @@ Result<std::optional<DeviceRecord>> find_enrolled(const DeviceRegistry& registry
   return rec;
 }
 
+// ek.chain for a device enrolled without an EK certificate: say so, whatever the verifier found.
+void note_uncertified_ek(std::vector<Check>& checks, const DeviceRecord& rec) {
+  if (!rec.uncertified_ek) return;
+  for (auto& c : checks) {
+    if (c.name != "ek.chain") continue;
+    if (c.not_checked) c.reason = std::string(kUncertifiedEk);
+    else c.reason += " (the EK was enrolled as uncertified, --allow-uncertified-ek)";
+  }
+}
+
 Status remember_clock(const DeviceRegistry& registry, DeviceRecord& rec,
                       const std::optional<attestation::ClockInfo>& clock) {
   if (!clock) return {};
@@ -48,11 +59,17 @@ Result<std::optional<DeviceRecord>> find_signer(const DeviceRegistry& registry, 
   return std::optional<DeviceRecord>();
 }
 
-std::string device_failures(const protocol::PlatformReport& report) {
-  std::string out;
-  for (const auto& c : report.checks)
-    if (!c.passed) out += (out.empty() ? "" : "; ") + c.name + ": " + c.reason;
-  return out;
+constexpr std::string_view kEvidenceForDigest =
+    "it is evidence (the evidence domain) for a nonce equal to the report's SHA-256, as GetEvidence makes for "
+    "anyone who may call it";
+
+// Whether the quote is operator evidence whose nonce is SHA-256 of the report: what binding a
+// report by its digest alone allowed anyone with GetEvidence to forge.
+bool quoted_as_evidence_for_digest(const ReportInputs& in) {
+  auto quote = attestation::parse_attest(in.quote_message);
+  auto digest = attestation::hash(attestation::alg::kSha256, in.report_bytes);
+  return quote && digest &&
+         quote->extra_data == protocol::qualifying_data(protocol::QuoteDomain::OperatorEvidence, *digest);
 }
 
 }  // namespace
@@ -79,6 +96,7 @@ Result<DeviceVerification> verify_device(const DeviceRegistry& registry, const p
   }
 
   out.result = attestation::verify(evidence, verifier);
+  if (rec) note_uncertified_ek(out.result.checks, *rec);
   if (!rec) {
     insert_after_ak_checks(out.result.checks, Check{std::string(kAkEnrolled), false, not_enrolled});
     out.result.ok = false;
@@ -108,27 +126,36 @@ Result<ReportVerification> verify_report(const DeviceRegistry& registry, const R
   if (rec) {
     out.device = device_id(rec->ak_name);
     // The quote checks are the remote validation ones over a document made of the report's
-    // PCR values, with SHA-256 of the report's bytes in the nonce's place.
-    const Bytes report_digest = MCIMD_TRY(attestation::hash(attestation::alg::kSha256, in.report_bytes));
+    // PCR values, in the platform-report domain with the report's bytes as the payload.
     protocol::Evidence evidence;
-    evidence.nonce = report_digest;
+    evidence.nonce = in.report_bytes;
     evidence.quote_message = in.quote_message;
     evidence.quote_signature = in.quote_signature;
     evidence.pcrs = in.report.pcrs;
     evidence.ak_public = rec->ak_public;
+    evidence.event_log = in.report.event_log;
+    evidence.ima_log = in.report.ima_log;
     attestation::VerifierOptions verifier;
-    verifier.nonce = report_digest;
+    verifier.nonce = in.report_bytes;
+    verifier.domain = protocol::QuoteDomain::PlatformReport;
+    // The operator's own evaluation of its policy, never the device's verdict.
+    verifier.policy = MCIMD_TRY(policy_from_jws(in.policy_jws));
     verifier.enrolled_ak_public = rec->ak_public;
     verifier.last_clock = rec->last_clock;
     auto result = attestation::verify(evidence, verifier);
     for (auto& c : result.checks) {
       if (c.name == "quote.nonce") {
         c.name = "quote.report_digest";
-        c.reason = c.passed ? "the quote's extraData is SHA-256 of the report"
-                            : "the quote's extraData is not SHA-256 of the report: the quote is for another report";
+        c.reason = c.passed ? "the quote's qualifying data is the report's in the platform-report domain"
+                            : std::string("the quote is not for this report in the platform-report domain: ") +
+                                  (quoted_as_evidence_for_digest(in) ? std::string(kEvidenceForDigest) : c.reason);
       }
+      if (c.name == "ek.chain" && c.not_checked)
+        c.reason = "not checked: a platform report carries no EK certificate; the AK was bound to the enrolled EK "
+                   "at enrolment";
       checks.push_back(std::move(c));
     }
+    note_uncertified_ek(checks, *rec);
     clock = result.clock;
   }
 
@@ -145,25 +172,31 @@ Result<ReportVerification> verify_report(const DeviceRegistry& registry, const R
                                                          to_hex(in.report.policy_digest) + ", expected " +
                                                          to_hex(digest) + ")"});
 
-  if (in.report.trusted)
-    checks.push_back({"report.trusted", true,
-                      "the device's " + std::to_string(in.report.checks.size()) + " checks passed"});
-  else
-    checks.push_back({"report.trusted", false, "the device refused its own state: " + device_failures(in.report)});
-
   out.ok = all_passed(checks);
   if (out.ok && rec) MCIMD_CHECK(remember_clock(registry, *rec, clock));
   return out;
 }
 
-Result<Bytes> policy_digest(std::string_view policy_jws) {
-  // A JWS compact serialization holds no whitespace (RFC 7515 §7.1), so whitespace around it is
-  // the file's, not part of what was signed; mcimctl strips it the same way before sending.
+// A JWS compact serialization holds no whitespace (RFC 7515 §7.1), so whitespace around it is
+// the file's, not part of what was signed; mcimctl strips it the same way before sending.
+std::string_view compact_jws(std::string_view policy_jws) {
   constexpr std::string_view kSpace = " \t\r\n";
   const auto first = policy_jws.find_first_not_of(kSpace);
-  const std::string_view compact =
-      first == std::string_view::npos ? std::string_view()
-                                      : policy_jws.substr(first, policy_jws.find_last_not_of(kSpace) - first + 1);
+  return first == std::string_view::npos ? std::string_view()
+                                         : policy_jws.substr(first, policy_jws.find_last_not_of(kSpace) - first + 1);
+}
+
+Result<attestation::ReferencePolicy> policy_from_jws(std::string_view policy_jws) {
+  auto content = attestation::jws_verify_as_signed(compact_jws(policy_jws));
+  if (!content) return fail(Code::InvalidArgument, "the signed policy: " + content.error().message);
+  auto policy = attestation::parse_policy(
+      std::string_view(reinterpret_cast<const char*>(content->payload.data()), content->payload.size()));
+  if (!policy) return fail(Code::InvalidArgument, "the signed policy: " + policy.error().message);
+  return policy;
+}
+
+Result<Bytes> policy_digest(std::string_view policy_jws) {
+  const std::string_view compact = compact_jws(policy_jws);
   return attestation::hash(attestation::alg::kSha256,
                            std::span<const uint8_t>(reinterpret_cast<const uint8_t*>(compact.data()), compact.size()));
 }

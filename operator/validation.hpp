@@ -48,23 +48,36 @@ struct ReportInputs {
 };
 
 struct ReportVerification {
-  bool ok = false;   // every check passed, the device's own verdict included
+  bool ok = false;   // every check passed; the device's own verdict is not one of them
   std::string device;
   std::vector<attestation::Check> checks;
 };
 
-// Semi-autonomous validation (TR 33.812 §6.1.3). Checks:
+// Semi-autonomous validation (TR 33.812 §6.1.3). The report's "trusted" and its checks are the
+// device's own opinion, made by software an attacker may control (or written by anyone who can
+// load the AK), so they are never part of the verdict: the operator evaluates its policy itself on
+// the PCR values the quote covers and the logs the report carries. Checks:
 //   ak.enrolled          an enrolled device (the one named, else the one whose AK verifies the quote)
-//   ak.public, ak.attributes, quote.format, quote.signature, quote.magic, quote.type,
+//   ak.public, ak.attributes, ek.chain (not checked: reports carry no EK certificate),
+//   quote.format, quote.signature, quote.magic, quote.type,
 //   quote.pcr_selection  the report lists exactly the PCRs the quote covers
 //   quote.pcr_digest     the report's PCR values hash to the quote's pcrDigest
 //   quote.clock          (once the device was seen) counters and clock moved forward
-//   quote.report_digest  the quote's extraData is SHA-256 of the report's bytes
+//   quote.report_digest  the quote's extraData is protocol::qualifying_data(PlatformReport, the
+//                        report's bytes): a quote made for anything else (evidence for a nonce
+//                        that happens to be the report's hash, another report) is refused
+//   eventlog.*, ima.*    the logs the report carries, as attestation::verify checks them
+//   policy.*             the signed policy's rules (attestation::check_policy) on the quoted values
+//                        and logs; a rule needing a log the report lacks fails
 //   report.nonce         the report answers this nonce
 //   report.policy_digest the report names SHA-256 of this signed policy
-//   report.trusted       the device's verdict: every check it made passed
+// InvalidArgument when the signed policy itself does not verify or parse (policy_from_jws).
 // When every check passes the quote's clock info becomes the device's last one.
 [[nodiscard]] Result<ReportVerification> verify_report(const DeviceRegistry& registry, const ReportInputs& inputs);
+
+// The reference policy a signed policy (JWS compact, whitespace around it ignored) carries,
+// checked with the key of its own x5c leaf: the operator reading back what it issued.
+[[nodiscard]] Result<attestation::ReferencePolicy> policy_from_jws(std::string_view policy_jws);
 
 // SHA-256 of a signed policy as a device computes it: over the JWS compact serialization,
 // without whitespace a file holding it may add around it (as mcimctl attest validate sends it).

@@ -196,6 +196,20 @@ void put_le32(Bytes& out, std::size_t at, uint32_t v) {
 
 }  // namespace
 
+// The optional logs, as evidence and platform reports carry them. The IMA list travels
+// base64url: file names in it need not be UTF-8, which a JSON string must be.
+static void write_logs(json& j, const std::optional<Bytes>& event_log, const std::optional<std::string>& ima_log) {
+  if (event_log) j["event_log"] = b64(*event_log);
+  if (ima_log) j["ima_log"] = base64url_encode(std::span(reinterpret_cast<const uint8_t*>(ima_log->data()), ima_log->size()));
+}
+
+static Status read_logs(Reader& r, std::optional<Bytes>& event_log, std::optional<std::string>& ima_log) {
+  event_log = MCIMD_TRY(r.optional_binary("event_log", kMaxEventLogSize));
+  auto ima = MCIMD_TRY(r.optional_binary("ima_log", kMaxImaLogSize));
+  if (ima) ima_log = std::string(ima->begin(), ima->end());
+  return {};
+}
+
 static json write_pcrs(const std::vector<PcrBank>& banks) {
   json pcrs = json::array();
   for (const auto& bank : banks) {
@@ -216,8 +230,7 @@ std::string to_json(const Evidence& e) {
   j["pcrs"] = write_pcrs(e.pcrs);
   j["ak_public"] = b64(e.ak_public);
   if (e.ek_certificate) j["ek_certificate"] = b64(*e.ek_certificate);
-  if (e.event_log) j["event_log"] = b64(*e.event_log);
-  if (e.ima_log) j["ima_log"] = base64url_encode(std::span(reinterpret_cast<const uint8_t*>(e.ima_log->data()), e.ima_log->size()));
+  write_logs(j, e.event_log, e.ima_log);
   return dump(j);
 }
 
@@ -239,9 +252,7 @@ Result<Evidence> evidence_from_json(std::string_view text) {
     e.ak_public = MCIMD_TRY(r.binary("ak_public", kMaxTpmStructureSize));
     MCIMD_CHECK((check_structure<TPM2B_PUBLIC, Tss2_MU_TPM2B_PUBLIC_Unmarshal>(e.ak_public, r.name("ak_public"))));
     e.ek_certificate = MCIMD_TRY(r.optional_binary("ek_certificate", kMaxEkCertificateSize));
-    e.event_log = MCIMD_TRY(r.optional_binary("event_log", kMaxEventLogSize));
-    auto ima = MCIMD_TRY(r.optional_binary("ima_log", kMaxImaLogSize));
-    if (ima) e.ima_log = std::string(ima->begin(), ima->end());
+    MCIMD_CHECK(read_logs(r, e.event_log, e.ima_log));
     MCIMD_CHECK(r.finish());
     return e;
   });
@@ -373,6 +384,7 @@ std::string to_json(const PlatformReport& report) {
   for (const auto& c : report.checks) checks.push_back({{"name", c.name}, {"passed", c.passed}, {"reason", c.reason}});
   j["checks"] = std::move(checks);
   j["pcrs"] = write_pcrs(report.pcrs);
+  write_logs(j, report.event_log, report.ima_log);
   return dump(j);
 }
 
@@ -408,6 +420,7 @@ Result<PlatformReport> platform_report_from_json(std::string_view text) {
     }
     const json* pcrs = MCIMD_TRY(r.get("pcrs", true));
     out.pcrs = MCIMD_TRY(read_pcrs(*pcrs, r.name("pcrs")));
+    MCIMD_CHECK(read_logs(r, out.event_log, out.ima_log));
     MCIMD_CHECK(r.finish());
     bool all = !out.checks.empty();
     for (const auto& c : out.checks) all = all && c.passed;

@@ -96,9 +96,13 @@ std::string to_json(const CredentialChallenge& c);
 [[nodiscard]] Result<CredentialChallenge> credential_challenge_from_json(std::string_view text);
 
 // Semi-autonomous validation (TR 33.812 §6.1.3): the device checks a signed reference policy
-// itself and reports its verdict. The report is bound to a TPM quote whose qualifying data is
-// SHA-256 of the report's JSON bytes, and the quote covers the PCRs the report lists, so the
-// operator can check the verdict came from this TPM in this state.
+// itself and reports what it evaluated. The report is bound to a TPM quote in the platform-report
+// domain over the report's JSON bytes (protocol/quote_domain.hpp), and the quote covers the PCRs
+// the report lists; the operator evaluates the policy again on those values and logs. The
+// device's own verdict is informational: it comes from software that may be compromised.
+//   {"format":"mcimd-platform-report-1","nonce":B64,"policy_digest":B64,"trusted":bool,
+//    "checks":[{"name","passed","reason"}],"pcrs":[…as in the evidence…],
+//    "event_log":B64?,"ima_log":B64?}
 struct ReportCheck {
   std::string name;
   bool passed = false;
@@ -108,9 +112,13 @@ struct ReportCheck {
 struct PlatformReport {
   Bytes nonce;                    // the operator's challenge
   Bytes policy_digest;            // SHA-256 of the signed policy (JWS compact) the device evaluated
-  bool trusted = false;           // every check passed
+  bool trusted = false;           // the device's verdict: every check it made passed (informational)
   std::vector<ReportCheck> checks;
   std::vector<PcrBank> pcrs;      // the values evaluated; the quote's PCR digest covers them
+  // The logs the policy's rules need (the device includes them when it has them): the firmware
+  // event log for variable/application rules or require_event_log, the IMA list for require_ima_log.
+  std::optional<Bytes> event_log;
+  std::optional<std::string> ima_log;
   bool operator==(const PlatformReport&) const = default;
 };
 std::string to_json(const PlatformReport& report);

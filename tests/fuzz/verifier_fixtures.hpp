@@ -14,15 +14,18 @@
 #include <tss2/tss2_mu.h>
 
 #include <cstring>
+#include <map>
 #include <optional>
 #include <stdexcept>
 #include <string>
 #include <vector>
 
 #include "attestation/credential.hpp"
+#include "attestation/uefi_events.hpp"
 #include "attestation/verifier_tpm.hpp"
 #include "common/bytes.hpp"
 #include "protocol/evidence.hpp"
+#include "protocol/quote_domain.hpp"
 
 namespace mcimd::test::verifier {
 
@@ -81,6 +84,54 @@ class EventLogBuilder {
     put32(log_, uint32_t(data.size()));
     log_.insert(log_.end(), data.begin(), data.end());
   }
+  // A UEFI variable measured as firmware does for DRIVER_CONFIG/AUTHORITY/BOOT2: digests over the
+  // whole UEFI_VARIABLE_DATA (PFP §10.2.6). Returns the per-bank digests.
+  std::vector<Bytes> add_variable(uint32_t pcr, uint32_t type, const attestation::Guid& guid, std::string_view name,
+                                  const Bytes& data) {
+    const Bytes v = uefi_variable(guid, name, data);
+    return add(pcr, type, std::string_view(reinterpret_cast<const char*>(v.data()), v.size()));
+  }
+  // EV_EFI_VARIABLE_BOOT the EDK2 way: digests over VariableData only.
+  std::vector<Bytes> add_boot_variable_data_only(std::string_view name, const Bytes& data) {
+    std::vector<Bytes> digests;
+    for (uint16_t b : banks_) digests.push_back(sha(b, data));
+    const Bytes v = uefi_variable(attestation::kEfiGlobalVariable, name, data);
+    add_digests(1, 0x80000002, digests, std::string_view(reinterpret_cast<const char*>(v.data()), v.size()));
+    return digests;
+  }
+  // EV_EFI_BOOT_SERVICES_APPLICATION in PCR 4 for an image whose Authenticode digest is H(image)
+  // in each bank, with a device path holding one Media File Path node (PFP §10.2.3).
+  std::vector<Bytes> add_application(std::string_view path, std::string_view image) {
+    std::vector<Bytes> digests;
+    for (uint16_t b : banks_) digests.push_back(sha(b, image));
+    const Bytes e = image_load_event(path);
+    add_digests(4, 0x80000003, digests, std::string_view(reinterpret_cast<const char*>(e.data()), e.size()));
+    return digests;
+  }
+  static Bytes uefi_variable(const attestation::Guid& guid, std::string_view name, const Bytes& data) {
+    Bytes v(guid.begin(), guid.end());
+    put64(v, name.size());
+    put64(v, data.size());
+    for (char c : name) put16(v, uint8_t(c));
+    v.insert(v.end(), data.begin(), data.end());
+    return v;
+  }
+  static Bytes image_load_event(std::string_view path) {
+    Bytes node = {0x04, 0x04, 0, 0};  // Media / File Path (UEFI 2.x §10.3.5.4)
+    for (char c : path) put16(node, uint8_t(c));
+    put16(node, 0);
+    node[2] = uint8_t(node.size());
+    node[3] = uint8_t(node.size() >> 8);
+    const Bytes end = {0x7F, 0xFF, 0x04, 0x00};
+    Bytes e;
+    put64(e, 0x7e000000);  // ImageLocationInMemory
+    put64(e, 0x100000);    // ImageLengthInMemory
+    put64(e, 0);           // ImageLinkTimeAddress
+    put64(e, node.size() + end.size());
+    e.insert(e.end(), node.begin(), node.end());
+    e.insert(e.end(), end.begin(), end.end());
+    return e;
+  }
   void startup_locality(uint8_t locality) {
     std::string data("StartupLocality\0", 16);
     data.push_back(char(locality));
@@ -95,6 +146,9 @@ class EventLogBuilder {
   }
   static void put32(Bytes& b, uint32_t v) {
     for (int i = 0; i < 4; ++i) b.push_back(uint8_t(v >> (8 * i)));
+  }
+  static void put64(Bytes& b, uint64_t v) {
+    for (int i = 0; i < 8; ++i) b.push_back(uint8_t(v >> (8 * i)));
   }
 
  private:
@@ -165,7 +219,7 @@ inline Bytes tpm_public(EVP_PKEY* key, uint32_t attributes, uint16_t rsa_scheme 
 }
 
 struct QuoteSpec {
-  Bytes nonce;
+  Bytes nonce;  // the quote's extraData (qualifying data): see evidence_qualifying_data
   std::vector<std::pair<uint16_t, std::vector<unsigned>>> selection;  // bank → PCRs
   Bytes pcr_digest;
   uint64_t clock = 1000;
@@ -174,6 +228,11 @@ struct QuoteSpec {
   uint32_t magic = TPM2_GENERATED_VALUE;
   uint16_t type = TPM2_ST_ATTEST_QUOTE;
 };
+
+// The qualifying data mcimd quotes with for an operator's nonce (protocol/quote_domain.hpp).
+inline Bytes evidence_qualifying_data(const Bytes& nonce) {
+  return protocol::qualifying_data(protocol::QuoteDomain::OperatorEvidence, nonce);
+}
 
 inline Bytes attest_message(const QuoteSpec& q) {
   TPMS_ATTEST a{};
@@ -238,6 +297,28 @@ inline Bytes tpm_sign(EVP_PKEY* key, const Bytes& message) {
   return out;
 }
 
+// Evidence as mcimd makes it for `nonce`: a quote by `ak` over `pcrs` of one bank (ascending),
+// in the operator-evidence domain, with the values and the AK public beside it.
+inline protocol::Evidence signed_evidence(EVP_PKEY* ak, const Bytes& nonce, uint16_t bank,
+                                          const std::map<unsigned, Bytes>& pcrs, QuoteSpec q = {}) {
+  protocol::Evidence ev;
+  ev.nonce = nonce;
+  ev.ak_public = tpm_public(ak, kAkAttributes);
+  ev.pcrs = {{attestation::hash_alg_name(bank), pcrs}};
+  Bytes concat;
+  std::vector<unsigned> selected;
+  for (const auto& [pcr, value] : pcrs) {
+    concat.insert(concat.end(), value.begin(), value.end());
+    selected.push_back(pcr);
+  }
+  q.nonce = evidence_qualifying_data(nonce);
+  q.selection = {{bank, selected}};
+  q.pcr_digest = sha(attestation::alg::kSha256, concat);
+  ev.quote_message = attest_message(q);
+  ev.quote_signature = tpm_sign(ak, ev.quote_message);
+  return ev;
+}
+
 using X509Ptr = std::unique_ptr<X509, decltype(&X509_free)>;
 
 inline void add_ext(X509* cert, X509* issuer, int nid, const char* value) {
@@ -278,6 +359,12 @@ struct TestCa {
     add_ext(cert.get(), cert.get(), NID_key_usage, "critical,keyCertSign,cRLSign");
     add_ext(cert.get(), cert.get(), NID_subject_key_identifier, "hash");
     X509_sign(cert.get(), key.get(), EVP_sha256());
+  }
+  Bytes der() const {
+    Bytes out(static_cast<std::size_t>(i2d_X509(cert.get(), nullptr)));
+    unsigned char* p = out.data();
+    i2d_X509(cert.get(), &p);
+    return out;
   }
   std::string pem() const {
     BIO* bio = BIO_new(BIO_s_mem());

@@ -31,8 +31,8 @@ int main(int argc, char** argv) {
   EventLogBuilder b;
   b.startup_locality(3);
   b.add(0, 0x00000008, "firmware version 1.0");                  // EV_S_CRTM_VERSION
-  b.add(7, 0x80000001, "SecureBoot=1");                          // EV_EFI_VARIABLE_DRIVER_CONFIG
-  b.add(4, 0x80000003, "\\EFI\\BOOT\\BOOTX64.EFI");              // EV_EFI_BOOT_SERVICES_APPLICATION
+  b.add_variable(7, 0x80000001, attestation::kEfiGlobalVariable, "SecureBoot", {1});  // EV_EFI_VARIABLE_DRIVER_CONFIG
+  b.add_application("\\EFI\\BOOT\\BOOTX64.EFI", "boot loader image");               // EV_EFI_BOOT_SERVICES_APPLICATION
   for (uint32_t pcr = 0; pcr < 8; ++pcr) b.add(pcr, 0x00000004, std::string(4, '\0'));  // EV_SEPARATOR
   write(dir / "eventlog/minimal.bin", b.bytes());
   Bytes truncated(b.bytes().begin(), b.bytes().end() - 7);
@@ -45,7 +45,7 @@ int main(int argc, char** argv) {
   // Evidence: an ECC AK quoting sha256 PCRs 0, 4, 7 that the event log replays to.
   auto log = attestation::parse_event_log(b.bytes());
   auto replayed = attestation::replay_event_log(*log);
-  auto& bank = (*replayed)[alg::kSha256];
+  auto& bank = replayed->pcrs[alg::kSha256];
   protocol::Evidence ev;
   ev.nonce = Bytes(20, 0xA5);
   ev.pcrs = {{"sha256", {{0, bank[0]}, {4, bank[4]}, {7, bank[7]}}}};
@@ -54,7 +54,7 @@ int main(int argc, char** argv) {
   auto ak = ec_key();
   ev.ak_public = tpm_public(ak.get(), kAkAttributes);
   QuoteSpec q;
-  q.nonce = ev.nonce;
+  q.nonce = evidence_qualifying_data(ev.nonce);
   q.selection = {{alg::kSha256, {0, 4, 7}}};
   q.pcr_digest = sha(alg::kSha256, concat);
   ev.quote_message = attest_message(q);
@@ -64,5 +64,15 @@ int main(int argc, char** argv) {
   ev.event_log.reset();
   ev.ima_log = ima;
   write(dir / "evidence/evidence-ima.json", protocol::to_json(ev));
+
+  // A platform report carrying the event log.
+  protocol::PlatformReport report;
+  report.nonce = ev.nonce;
+  report.policy_digest = Bytes(32, 0x11);
+  report.trusted = true;
+  report.checks = {{"policy.variable[SecureBoot]", true, "1 measurement(s) allowed"}};
+  report.pcrs = ev.pcrs;
+  report.event_log = b.bytes();
+  write(dir / "evidence/report.json", protocol::to_json(report));
   return 0;
 }

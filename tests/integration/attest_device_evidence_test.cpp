@@ -9,6 +9,9 @@
 #include "common/file.hpp"
 #include "protocol/evidence.hpp"
 #include "protocol/quote.hpp"
+#include "protocol/quote_domain.hpp"
+#include "attestation/jws.hpp"
+#include "tests/fuzz/verifier_fixtures.hpp"
 #include "tests/support/process.hpp"
 #include "tests/support/swtpm.hpp"
 #include "tests/support/temp_dir.hpp"
@@ -44,15 +47,15 @@ class EvidenceTest : public test::TpmContextTest {
     return path;
   }
 
-  // Runs tpm2_checkquote on the exported trio; nonce in hex.
-  test::RunResult checkquote(const protocol::Evidence& evidence, const std::string& nonce_hex) {
+  // Runs tpm2_checkquote on the exported trio; qualifying data in hex.
+  test::RunResult checkquote(const protocol::Evidence& evidence, const std::string& qualifying_hex) {
     auto out = dir_.path() / "trio";
     std::filesystem::create_directories(out);
     auto written = protocol::write_tpm2_tools_files(evidence, out);
     EXPECT_TRUE(written) << written.error().describe();
     return test::run({"tpm2_checkquote", "-u", (out / "ak.pub").string(), "-m", (out / "quote.msg").string(), "-s",
                       (out / "quote.sig").string(), "-f", (out / "quote.pcrs").string(), "-g", "sha256", "-q",
-                      nonce_hex});
+                      qualifying_hex});
   }
 
   KeyBlob ak_;
@@ -165,20 +168,25 @@ TEST_F(EvidenceTest, RefusesBadOptions) {
   EXPECT_EQ(attestation::collect_evidence(*ctx_, ak_, Bytes(65, 1), options()).error().code, Code::InvalidArgument);
 }
 
-TEST_F(EvidenceTest, ExportsATrioTpm2CheckquoteAcceptsOnlyWithTheRightNonce) {
+TEST_F(EvidenceTest, ExportsATrioTpm2CheckquoteAcceptsOnlyWithTheNoncesQualifyingData) {
   ASSERT_TRUE(ctx_->pcr_extend(0, "sha1", Bytes(20, 0x01)));
   ASSERT_TRUE(ctx_->pcr_extend(10, "sha256", Bytes(32, 0x10)));
   auto evidence = attestation::collect_evidence(*ctx_, ak_, kNonce, options());  // all 4 banks × 24 PCRs
   ASSERT_TRUE(evidence) << evidence.error().describe();
   ctx_.reset();
-  auto good = checkquote(*evidence, to_hex(kNonce));
+  EXPECT_EQ(evidence->nonce, kNonce);  // the document names the operator's nonce itself
+  const std::string qualifying = to_hex(protocol::qualifying_data(protocol::QuoteDomain::OperatorEvidence, kNonce));
+  auto good = checkquote(*evidence, qualifying);
   EXPECT_EQ(good.exit_code, 0) << good.err << good.out;
-  auto wrong = checkquote(*evidence, "00" + to_hex(kNonce));
-  EXPECT_NE(wrong.exit_code, 0);
+  // The bare nonce, or the nonce's qualifying data in another domain, is not what was quoted.
+  EXPECT_NE(checkquote(*evidence, to_hex(kNonce)).exit_code, 0);
+  EXPECT_NE(checkquote(*evidence, to_hex(protocol::qualifying_data(protocol::QuoteDomain::PlatformReport, kNonce)))
+                .exit_code,
+            0);
   // A reported value that is not the quoted one is caught too.
   auto tampered = *evidence;
   tampered.pcrs.at(0).values.at(0).at(0) ^= 1;
-  EXPECT_NE(checkquote(tampered, to_hex(kNonce)).exit_code, 0);
+  EXPECT_NE(checkquote(tampered, qualifying).exit_code, 0);
 }
 
 TEST_F(EvidenceTest, WritesThePcrFileByteForByteAsTpm2QuoteDoes) {
@@ -242,6 +250,51 @@ TEST_F(EvidenceTest, BuildsAnEnrolmentRequestTheOperatorCanChallenge) {
   EXPECT_EQ(ctx_->live_handles(), 0u);
 }
 
+// Semi-autonomous validation on the device: the report names what was evaluated, carries the
+// logs the policy needs, and is quoted in the platform-report domain over exactly its bytes.
+TEST_F(EvidenceTest, ValidatesThePlatformAndCarriesTheLogsThePolicyNeeds) {
+  test::verifier::TestCa signer("operator policy signer");
+  auto trust = attestation::CaBundle::from_pem(signer.pem());
+  ASSERT_TRUE(trust);
+  auto sign = [&](const std::string& yaml) {
+    return *attestation::jws_sign(Bytes(yaml.begin(), yaml.end()), signer.key.get(), {signer.der()});
+  };
+  attestation::PlatformValidationOptions o{sign("require_event_log: true\n"), kNonce, options()};
+  o.evidence.pcrs = {0, 7, 16};
+  o.evidence.event_log_path = file("log", std::string("not a log", 9));
+  o.evidence.ima_log_path = file("ima", "10 x ima-ng sha256:00 /x\n");
+  auto v = attestation::validate_platform(*ctx_, ak_, *trust, o);
+  ASSERT_TRUE(v) << v.error().describe();
+  EXPECT_EQ(v->report.event_log, Bytes({'n', 'o', 't', ' ', 'a', ' ', 'l', 'o', 'g'}));
+  EXPECT_FALSE(v->report.ima_log);  // the policy does not need it
+  EXPECT_FALSE(v->report.trusted);  // that log does not parse
+  EXPECT_EQ(v->report.nonce, kNonce);
+  EXPECT_EQ(protocol::to_json(v->report), v->report_json);
+  auto info = protocol::parse_quote_message(v->quote.message);
+  ASSERT_TRUE(info);
+  EXPECT_EQ(info->nonce, protocol::qualifying_data(protocol::QuoteDomain::PlatformReport,
+                                                   Bytes(v->report_json.begin(), v->report_json.end())));
+  EXPECT_EQ(*protocol::pcr_digest(info->selection, v->report.pcrs, "sha256"), info->pcr_digest);
+
+  // A policy on PCR values alone needs no log: none travels, and with readable logs (none here)
+  // the platform passes.
+  o.signed_policy = sign("required_pcrs:\n  sha256: [16]\n");
+  o.evidence.event_log_path.clear();
+  o.evidence.ima_log_path.clear();
+  v = attestation::validate_platform(*ctx_, ak_, *trust, o);
+  ASSERT_TRUE(v) << v.error().describe();
+  EXPECT_FALSE(v->report.event_log);
+  EXPECT_TRUE(v->report.trusted) << v->report_json;
+
+  // Signed by someone the device does not trust: refused before anything is quoted.
+  test::verifier::TestCa rogue("rogue");
+  o.signed_policy = *attestation::jws_sign(Bytes{'{', '}'}, rogue.key.get(), {rogue.der()});
+  auto refused = attestation::validate_platform(*ctx_, ak_, *trust, o);
+  ASSERT_FALSE(refused);
+  EXPECT_EQ(refused.error().code, Code::NotAuthorized);
+  EXPECT_EQ(ctx_->live_handles(), 0u);
+}
+
 TEST(AProvisionedGatewayEnrolment, CarriesTheRsaEkCertificate) {
   test::Swtpm tpm(test::SwtpmOptions{/*provision_ek_certificates=*/true});
   auto ctx = Context::open(ContextOptions{tpm.tcti(), {}});
@@ -260,5 +313,12 @@ TEST(AProvisionedGatewayEnrolment, CarriesTheRsaEkCertificate) {
   auto evidence = attestation::collect_evidence(**ctx, *ak, kNonce, o);
   ASSERT_TRUE(evidence) << evidence.error().describe();
   EXPECT_EQ(evidence->ek_certificate, request->ek_certificate);
+  // Evidence follows the EK type asked for: swtpm has no certificate for the ECC P-256 EK, so
+  // the RSA one must not stand in for it.
+  o.ek_type = EkType::EccP256;
+  auto ecc = attestation::collect_evidence(**ctx, *ak, kNonce, o);
+  ASSERT_TRUE(ecc) << ecc.error().describe();
+  EXPECT_FALSE(ecc->ek_certificate);
   EXPECT_EQ((*ctx)->live_handles(), 0u);
 }
+

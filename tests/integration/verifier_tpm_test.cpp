@@ -66,7 +66,8 @@ class Tpm {
   }
 
   protocol::Evidence quote(const Bytes& nonce, const std::string& selection, const std::string& key = "ak") {
-    must({"tpm2_quote", "-c", f(key + ".ctx"), "-l", selection, "-q", to_hex(nonce), "-m", f("quote.msg"), "-s",
+    must({"tpm2_quote", "-c", f(key + ".ctx"), "-l", selection, "-q",
+          to_hex(evidence_qualifying_data(nonce)), "-m", f("quote.msg"), "-s",
           f("quote.sig"), "-g", "sha256"});
     protocol::Evidence ev;
     ev.nonce = nonce;

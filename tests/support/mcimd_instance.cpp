@@ -37,7 +37,7 @@ std::vector<std::string> as_user(std::optional<uid_t> uid, std::vector<std::stri
 }  // namespace
 
 McimdInstance::McimdInstance(const McimdOptions& options)
-    : tpm_(SwtpmOptions{/*provision_ek_certificates=*/false, options.log_tpm_commands}),
+    : tpm_(SwtpmOptions{options.provision_ek_certificates, options.log_tpm_commands}),
       pcrs_(options.pcrs),
       approve_at_start_(options.approve_at_start), daemon_env_(options.daemon_env) {
   auto keygen = operator_tool({"pcr-policy", "keygen", "--out", authority_key().string(), "--public-out",

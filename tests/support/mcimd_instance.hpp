@@ -30,6 +30,7 @@ struct McimdOptions {
   // first start.
   bool approve_at_start = true;
   bool allow_resettable_pcrs = true;
+  bool provision_ek_certificates = false;  // swtpm_setup with EK certificates (SwtpmOptions)
 };
 
 class McimdInstance {

@@ -58,10 +58,10 @@ class AnOperator : public ::testing::TestWithParam<const char*> {
     device_ = to_hex(*ak_name(ak_public_));
     ca_pem_ = write("ca.pem", ca_.pem());
     log_.add(0, ev::kSCrtmVersion, "firmware 1.0");
-    log_.add(7, ev::kEfiVariableDriverConfig, "SecureBoot=1");
-    log_.add(4, ev::kEfiBootServicesApplication, "shimx64.efi");
+    log_.add_variable(7, ev::kEfiVariableDriverConfig, kEfiGlobalVariable, "SecureBoot", {1});
+    log_.add_application("\\EFI\\BOOT\\BOOTX64.EFI", "shim image");
     for (uint32_t pcr : {0u, 4u, 7u}) log_.add(pcr, ev::kSeparator, std::string(4, '\0'));
-    pcrs_ = (*replay_event_log(*parse_event_log(log_.bytes())))[alg::kSha256];
+    pcrs_ = replay_event_log(*parse_event_log(log_.bytes()))->pcrs[alg::kSha256];
   }
 
   std::string write(const std::string& name, std::string_view content) {
@@ -121,7 +121,7 @@ class AnOperator : public ::testing::TestWithParam<const char*> {
     ev.pcrs = {{"sha256", quoted_pcrs()}};
     ev.ek_certificate = ek_cert_;
     ev.event_log = log_.bytes();
-    q.nonce = nonce;
+    q.nonce = evidence_qualifying_data(nonce);
     q.selection = {{alg::kSha256, {0, 4, 7}}};
     q.pcr_digest = pcr_digest(quoted_pcrs());
     if (q.clock == QuoteSpec{}.clock) q.clock = next_clock();
@@ -232,6 +232,60 @@ TEST_P(AnOperator, RequiresAnEkCertificateWhenGivenCas) {
   EXPECT_TRUE(contains(r.err, "no EK certificate")) << r.err;
 }
 
+TEST_P(AnOperator, RefusesAnEkWithoutACertificateUnlessTheOperatorAllowsIt) {
+  auto refused = op({"enroll", "--request", request_file(/*with_certificate=*/false), "--state", state_});
+  expect_refused(refused, "ek.chain");
+  EXPECT_TRUE(contains(refused.err, "--allow-uncertified-ek")) << refused.err;
+
+  auto allowed = op({"enroll", "--request", request_file(/*with_certificate=*/false), "--state", state_,
+                     "--allow-uncertified-ek"});
+  ASSERT_EQ(allowed.exit_code, 0) << allowed.err;
+  // The choice is in the device's record...
+  const auto record = nlohmann::json::parse(read((fs::path(state_) / "devices" / (device_ + ".json")).string()));
+  EXPECT_EQ(record.at("uncertified_ek"), true);
+  auto challenge = protocol::credential_challenge_from_json(allowed.out);
+  ASSERT_TRUE(challenge) << allowed.out;
+  auto secret = activate(ek_.get(), ek_public_, *ak_name(ak_public_), *challenge);
+  ASSERT_TRUE(secret);
+  ASSERT_EQ(op({"enroll-finish", "--state", state_, "--secret", to_hex(*secret)}).exit_code, 0);
+
+  // ...and in every verification: not checked, never silently absent or "pass".
+  auto uncertified = [&] {  // fresh evidence each time: a quote is accepted once
+    auto ev = evidence(nonce_);
+    ev.ek_certificate.reset();
+    return ev;
+  };
+  auto r = verify(uncertified());
+  ASSERT_EQ(r.exit_code, 0) << r.out << r.err;
+  EXPECT_TRUE(contains(r.out, "SKIP  ek.chain: not checked: the EK has no certificate; the operator enrolled it as "
+                              "uncertified (--allow-uncertified-ek)"))
+      << r.out;
+  auto j = verify(uncertified(), kHonestNonce, {"--json"});
+  ASSERT_EQ(j.exit_code, 0) << j.err;
+  bool seen = false;
+  const auto doc = nlohmann::json::parse(j.out);
+  for (const auto& c : doc.at("checks"))
+    if (c.at("name") == "ek.chain") {
+      seen = true;
+      EXPECT_EQ(c.at("status"), "not checked") << c.dump();
+    }
+  EXPECT_TRUE(seen) << j.out;
+  // With a CA bundle the uncertified EK fails, and says why.
+  auto with_ca = verify(uncertified(), kHonestNonce, {"--ca", ca_pem_});
+  expect_refused(with_ca, "ek.chain");
+  EXPECT_TRUE(contains(with_ca.err, "enrolled as uncertified")) << with_ca.err;
+}
+
+TEST_P(AnOperator, ShowsTheEkChainAsNotCheckedWithoutACaBundle) {
+  enroll_and_finish();
+  auto r = verify(evidence(nonce_));
+  ASSERT_EQ(r.exit_code, 0) << r.out << r.err;
+  EXPECT_TRUE(contains(r.out, "SKIP  ek.chain: not checked: no EK CA bundle given")) << r.out;
+  auto enrol = op({"enroll", "--request", request_file(), "--state", (dir_.path() / "other-state").string(),
+                   "--out", (dir_.path() / "c.json").string()});
+  ASSERT_EQ(enrol.exit_code, 0) << enrol.err;
+}
+
 TEST_P(AnOperator, RefusesAnAkThatIsNotARestrictedSigningKey) {
   const Bytes unrestricted = tpm_public(ak_.get(), kAkAttributes & ~attr::kRestricted);
   auto r = op({"enroll", "--request", request_file(true, &unrestricted), "--state", state_});
@@ -318,6 +372,48 @@ TEST_P(AnOperator, AppliesTheReferencePolicy) {
 
 // --- challenge and signed policies ---------------------------------------------------------------
 
+TEST(TheQualifyingDataCommand, PrintsWhatTpm2CheckquoteNeedsForEachDomain) {
+  test::TempDir dir;
+  const auto payload = dir.path() / "report.json";
+  std::ofstream(payload, std::ios::binary) << std::string("\x01\x02", 2);
+  struct Case {
+    std::vector<std::string> args;
+    std::string expected;
+  } cases[] = {
+      {{"--domain", "evidence", "--payload-hex", "0102"},
+       "a9dda7d4121c9923f5d2e05684077af51f8c161757fd6ca6cf1d51daecde63ff"},
+      {{"--domain", "report", "--payload-file", payload.string()},
+       "3ef134374465fdae4723bcadb5f4af666c911456b654b64206c316c5436a47a7"},
+      {{"--domain", "install-receipt", "--payload-hex", "0102"},
+       "2beae5cdcf86b370c504f44f47adf35603cf561f545b7ff30f51dfc2914bf375"},
+      {{"--domain", "deletion-receipt", "--payload-hex", "0102"},
+       "71fec36dbb6919ae72b6cf6e494db2c7bd6cd1b2096a2b185cfc188f37a54311"},
+  };
+  for (const auto& c : cases) {
+    std::vector<std::string> argv{kBinary, "qualifying-data"};
+    argv.insert(argv.end(), c.args.begin(), c.args.end());
+    auto r = test::run(argv);
+    EXPECT_EQ(r.exit_code, 0) << r.err;
+    EXPECT_EQ(r.out, c.expected + "\n");
+  }
+  auto j = test::run({kBinary, "qualifying-data", "--domain", "evidence", "--payload-hex", "0102", "--json"});
+  ASSERT_EQ(j.exit_code, 0) << j.err;
+  auto doc = nlohmann::json::parse(j.out);
+  EXPECT_EQ(doc.at("label"), "mcimd/quote/operator-evidence/v1");
+  EXPECT_EQ(doc.at("qualifying_data"), cases[0].expected);
+  for (const auto& bad : std::vector<std::vector<std::string>>{
+           {"--domain", "receipt", "--payload-hex", "00"},
+           {"--domain", "evidence", "--payload-hex", "0g"},
+           {"--domain", "evidence"},
+           {"--domain", "evidence", "--payload-file", (dir.path() / "absent").string()}}) {
+    std::vector<std::string> argv{kBinary, "qualifying-data"};
+    argv.insert(argv.end(), bad.begin(), bad.end());
+    auto r = test::run(argv);
+    EXPECT_EQ(r.exit_code, 2) << bad[1] << " " << r.err;
+    EXPECT_TRUE(contains(r.err, "--")) << r.err;
+  }
+}
+
 TEST(TheChallengeCommand, PrintsAFreshNonceOf32Bytes) {
   auto a = test::run({kBinary, "challenge"});
   auto b = test::run({kBinary, "challenge", "--json"});
@@ -372,24 +468,27 @@ class ASemiAutonomousReport : public AnOperator {
   void SetUp() override {
     AnOperator::SetUp();
     enroll_and_finish();
-    key_ = ec_key();
-    policy_jws_ = write("policy.jws", *jws_sign(bytes_of("require_event_log: true\n"), key_.get()));
+    policy_jws_ = write("policy.jws", signed_policy("require_event_log: true\n"));
     report_.nonce = nonce_;
     report_.policy_digest = sha(alg::kSha256, read(policy_jws_));
     report_.trusted = true;
     report_.checks = {{"policy.signature", true, "signed by the operator"}, {"policy.pcr[7]", true, "allowed"}};
     report_.pcrs = {{"sha256", quoted_pcrs()}};
+    report_.event_log = log_.bytes();  // the policy requires it
   }
+
+  // A policy signed by the operator's key, its certificate in x5c.
+  std::string signed_policy(const std::string& yaml) { return *jws_sign(bytes_of(yaml), signer_.key.get(), {signer_.der()}); }
 
   struct Files {
     std::string report, message, signature;
   };
-  // The report and a quote over SHA-256 of its bytes and over `quoted` PCR values.
+  // The report and a quote in the platform-report domain over its bytes and `quoted` PCR values.
   Files make(const protocol::PlatformReport& report, std::optional<std::map<unsigned, Bytes>> quoted = std::nullopt,
              EVP_PKEY* signer = nullptr) {
     const std::string json = protocol::to_json(report);
     QuoteSpec q;
-    q.nonce = sha(alg::kSha256, json);
+    q.nonce = protocol::qualifying_data(protocol::QuoteDomain::PlatformReport, bytes_of(json));
     q.selection = {{alg::kSha256, {0, 4, 7}}};
     q.pcr_digest = pcr_digest(quoted ? *quoted : quoted_pcrs());
     q.clock = next_clock();
@@ -406,7 +505,7 @@ class ASemiAutonomousReport : public AnOperator {
     return op(args);
   }
 
-  EvpPkey key_;
+  TestCa signer_{"operator policy signer"};
   std::string policy_jws_;
   protocol::PlatformReport report_;
 };
@@ -415,9 +514,9 @@ TEST_P(ASemiAutonomousReport, IsAcceptedWhenEveryBindingHolds) {
   auto r = check(make(report_));
   ASSERT_EQ(r.exit_code, 0) << r.out << r.err;
   EXPECT_TRUE(contains(r.out, "device: " + device_)) << r.out;
-  EXPECT_TRUE(contains(r.out, "device verdict: trusted")) << r.out;
+  EXPECT_TRUE(contains(r.out, "device verdict (informational, not used): trusted")) << r.out;
   for (const char* name : {"ak.enrolled", "quote.signature", "quote.report_digest", "quote.pcr_digest",
-                           "report.nonce", "report.policy_digest", "report.trusted"})
+                           "eventlog.replay", "policy.event_log", "report.nonce", "report.policy_digest"})
     EXPECT_TRUE(contains(r.out, std::string("pass  ") + name)) << name << "\n" << r.out;
 
   auto j = check(make(report_), kHonestNonce, {"--device", device_, "--json"});
@@ -440,7 +539,7 @@ TEST_P(ASemiAutonomousReport, HashesThePolicyWithoutTheFilesLineEnd) {
 
 TEST_P(ASemiAutonomousReport, IsRefusedForAnotherPolicy) {
   auto f = make(report_);
-  policy_jws_ = write("other.jws", *jws_sign(bytes_of("require_ima_log: true\n"), key_.get()));
+  policy_jws_ = write("other.jws", signed_policy("require_ima_log: true\n"));
   expect_refused(check(f), "report.policy_digest");
 }
 
@@ -450,6 +549,24 @@ TEST_P(ASemiAutonomousReport, IsRefusedWhenTheReportIsNotTheOneQuoted) {
   edited.checks[1].reason = "allowed, honestly";
   write("report.json", protocol::to_json(edited));
   expect_refused(check(f), "quote.report_digest");
+}
+
+// The attack quote domains stop: evidence for a nonce that is the report's SHA-256 (what
+// GetEvidence gives anyone who may call it) presented as the report's quote.
+TEST_P(ASemiAutonomousReport, IsRefusedWithEvidenceQuotedForTheReportsHash) {
+  auto f = make(report_);
+  const std::string json = protocol::to_json(report_);
+  QuoteSpec q;
+  q.nonce = evidence_qualifying_data(sha(alg::kSha256, json));
+  q.selection = {{alg::kSha256, {0, 4, 7}}};
+  q.pcr_digest = pcr_digest(quoted_pcrs());
+  q.clock = next_clock();
+  const Bytes message = attest_message(q);
+  write("quote.msg", message);
+  write("quote.sig", tpm_sign(ak_.get(), message));
+  auto r = check(f);
+  expect_refused(r, "quote.report_digest");
+  EXPECT_TRUE(contains(r.err, "evidence domain")) << r.err;
 }
 
 TEST_P(ASemiAutonomousReport, IsRefusedWhenItsPcrsAreNotTheQuotedOnes) {
@@ -462,14 +579,42 @@ TEST_P(ASemiAutonomousReport, IsRefusedWhenItsPcrsAreNotTheQuotedOnes) {
   expect_refused(check(make(extra)), "quote.pcr_selection");
 }
 
-TEST_P(ASemiAutonomousReport, IsRefusedWhenTheDeviceDistrustsItself) {
+// The device's verdict is its software's opinion: the operator's own evaluation decides, both ways.
+TEST_P(ASemiAutonomousReport, IsJudgedByTheOperatorsEvaluationNotTheDevicesVerdict) {
   auto untrusted = report_;
   untrusted.trusted = false;
   untrusted.checks[1] = {"policy.pcr[7]", false, "value not allowed"};
   auto r = check(make(untrusted));
-  expect_refused(r, "report.trusted");
-  EXPECT_TRUE(contains(r.out, "device verdict: untrusted")) << r.out;
-  EXPECT_TRUE(contains(r.err, "policy.pcr[7]: value not allowed")) << r.err;
+  EXPECT_EQ(r.exit_code, 0) << r.out << r.err;
+  EXPECT_TRUE(contains(r.out, "device verdict (informational, not used): untrusted")) << r.out;
+  EXPECT_TRUE(contains(r.out, "device FAIL  policy.pcr[7]: value not allowed")) << r.out;
+
+  // A report that says "trusted" for PCR values the policy does not allow is refused.
+  policy_jws_ = write("strict.jws", signed_policy("pcrs:\n  sha256:\n    7: [\"" + std::string(64, 'a') + "\"]\n"));
+  report_.policy_digest = sha(alg::kSha256, read(policy_jws_));
+  r = check(make(report_));
+  expect_refused(r, "policy.pcr[7]");
+  EXPECT_TRUE(contains(r.out, "device verdict (informational, not used): trusted")) << r.out;
+}
+
+TEST_P(ASemiAutonomousReport, IsRefusedWithoutALogThePolicyNeeds) {
+  auto bare = report_;
+  bare.event_log.reset();
+  expect_refused(check(make(bare)), "policy.event_log");
+  // A log that does not replay to the quoted PCRs does not count either.
+  EventLogBuilder other;
+  other.add(7, ev::kSeparator, std::string(4, '\0'));
+  bare.event_log = other.bytes();
+  expect_refused(check(make(bare)), "eventlog.replay");
+}
+
+TEST_P(ASemiAutonomousReport, RefusesAPolicyDocumentThatDoesNotVerifyAsAUsageError) {
+  std::string jws = read(policy_jws_);
+  jws[jws.size() - 3] = jws[jws.size() - 3] == 'A' ? 'B' : 'A';  // the signature no longer verifies
+  policy_jws_ = write("tampered.jws", jws);
+  auto r = check(make(report_));
+  EXPECT_EQ(r.exit_code, 2) << r.out << r.err;
+  EXPECT_TRUE(contains(r.err, "--policy-jws")) << r.err;
 }
 
 TEST_P(ASemiAutonomousReport, IsRefusedWhenNoEnrolledAkSignedIt) {

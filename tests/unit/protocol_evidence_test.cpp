@@ -9,6 +9,7 @@
 
 #include "protocol/evidence.hpp"
 #include "protocol/quote.hpp"
+#include "protocol/quote_domain.hpp"
 #include "tests/support/temp_dir.hpp"
 #include "common/file.hpp"
 
@@ -287,4 +288,67 @@ TEST(EnrolmentJson, IsParsedStrictly) {
   rc = credential_challenge_from_json(c.dump());
   ASSERT_FALSE(rc);
   EXPECT_NE(rc.error().message.find("credential_challenge.encrypted_secret"), std::string::npos);
+}
+
+// Qualifying data: SHA-256(label ‖ NUL ‖ payload), values computed independently with Python's
+// hashlib: sha256(b"mcimd/quote/<purpose>/v1\0" + bytes.fromhex("0102")).
+TEST(AQuoteDomain, HashesItsLabelItsNulAndThePayload) {
+  const Bytes payload = {0x01, 0x02};
+  EXPECT_EQ(to_hex(qualifying_data(QuoteDomain::OperatorEvidence, payload)),
+            "a9dda7d4121c9923f5d2e05684077af51f8c161757fd6ca6cf1d51daecde63ff");
+  EXPECT_EQ(to_hex(qualifying_data(QuoteDomain::PlatformReport, payload)),
+            "3ef134374465fdae4723bcadb5f4af666c911456b654b64206c316c5436a47a7");
+  EXPECT_EQ(to_hex(qualifying_data(QuoteDomain::InstallReceipt, payload)),
+            "2beae5cdcf86b370c504f44f47adf35603cf561f545b7ff30f51dfc2914bf375");
+  EXPECT_EQ(to_hex(qualifying_data(QuoteDomain::DeletionReceipt, payload)),
+            "71fec36dbb6919ae72b6cf6e494db2c7bd6cd1b2096a2b185cfc188f37a54311");
+  EXPECT_EQ(to_hex(qualifying_data(QuoteDomain::OperatorEvidence, Bytes{})),
+            "9451ab3a74714d660d0b4da8d282e430a0f87981efa566693ddf5dd2ea485043");
+  EXPECT_EQ(label(QuoteDomain::OperatorEvidence), "mcimd/quote/operator-evidence/v1");
+  EXPECT_EQ(label(QuoteDomain::PlatformReport), "mcimd/quote/platform-report/v1");
+  EXPECT_EQ(label(QuoteDomain::InstallReceipt), "mcimd/quote/install-receipt/v1");
+  EXPECT_EQ(label(QuoteDomain::DeletionReceipt), "mcimd/quote/deletion-receipt/v1");
+}
+
+TEST(AQuoteDomain, NeverSharesAQualifyingValueWithAnother) {
+  const Bytes payload(32, 0x5A);
+  for (QuoteDomain a : kQuoteDomains) {
+    EXPECT_EQ(qualifying_data(a, payload).size(), kQualifyingDataSize);
+    EXPECT_EQ(quote_domain_from_name(short_name(a)), a);
+    for (QuoteDomain b : kQuoteDomains) {
+      if (a == b) continue;
+      EXPECT_NE(qualifying_data(a, payload), qualifying_data(b, payload));
+      // With the NUL, no label's hash input is a prefix of another's.
+      EXPECT_FALSE(label(b).starts_with(std::string(label(a)) + '\0'));
+    }
+  }
+  EXPECT_FALSE(quote_domain_from_name("operator-evidence"));
+  EXPECT_FALSE(quote_domain_from_name(""));
+}
+
+// The semi-autonomous platform report, with and without the logs the policy needs.
+TEST(APlatformReport, SurvivesAJsonRoundTripWithItsLogs) {
+  PlatformReport r;
+  r.nonce = Bytes(32, 7);
+  r.policy_digest = Bytes(32, 9);
+  r.trusted = true;
+  r.checks = {{"policy.pcr[7]", true, "allowed"}};
+  r.pcrs = {PcrBank{"sha256", {{7, Bytes(32, 1)}}}};
+  auto plain = platform_report_from_json(to_json(r));
+  ASSERT_TRUE(plain) << plain.error().describe();
+  EXPECT_EQ(*plain, r);
+  EXPECT_EQ(json::parse(to_json(r)).count("event_log"), 0u);
+  r.event_log = Bytes{0x00, 0x01, 0xFF};
+  r.ima_log = std::string("10 aa ima-ng sha256:00 /usr/bin/\xe9t\xe9\n");  // not UTF-8
+  auto back = platform_report_from_json(to_json(r));
+  ASSERT_TRUE(back) << back.error().describe();
+  EXPECT_EQ(*back, r);
+  auto j = json::parse(to_json(r));
+  j["event_log"] = 42;
+  auto bad = platform_report_from_json(j.dump());
+  ASSERT_FALSE(bad);
+  EXPECT_NE(bad.error().message.find("platform_report.event_log"), std::string::npos) << bad.error().message;
+  j = json::parse(to_json(r));
+  j["firmware_log"] = "AA";
+  EXPECT_FALSE(platform_report_from_json(j.dump()));
 }

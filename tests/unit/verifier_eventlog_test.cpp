@@ -19,11 +19,13 @@ TEST(AnEventLog, ReplaysEachBankFromZeros) {
   ASSERT_TRUE(log) << log.error().describe();
   EXPECT_EQ(log->algorithms.size(), 2u);
   EXPECT_EQ(log->events.size(), 2u);
-  auto pcrs = replay_event_log(*log);
-  ASSERT_TRUE(pcrs);
-  EXPECT_EQ((*pcrs)[alg::kSha1][7], extend(alg::kSha1, extend(alg::kSha1, Bytes(20, 0), d1[0]), d2[0]));
-  EXPECT_EQ((*pcrs)[alg::kSha256][7], extend(alg::kSha256, extend(alg::kSha256, Bytes(32, 0), d1[1]), d2[1]));
-  EXPECT_EQ((*pcrs)[alg::kSha256].count(0), 0u);
+  auto replay = replay_event_log(*log);
+  ASSERT_TRUE(replay);
+  EXPECT_EQ(replay->pcrs[alg::kSha1][7], extend(alg::kSha1, extend(alg::kSha1, Bytes(20, 0), d1[0]), d2[0]));
+  EXPECT_EQ(replay->pcrs[alg::kSha256][7], extend(alg::kSha256, extend(alg::kSha256, Bytes(32, 0), d1[1]), d2[1]));
+  // PCRs 0–7 are covered even when no event extends them: they replay to their initial value.
+  EXPECT_EQ(replay->covered, (std::set<unsigned>{0, 1, 2, 3, 4, 5, 6, 7}));
+  EXPECT_EQ(replay->pcrs[alg::kSha256][0], Bytes(32, 0));
 }
 
 TEST(AnEventLog, StartsPcr0AtTheStartupLocalityAndDoesNotExtendNoActionEvents) {
@@ -34,10 +36,10 @@ TEST(AnEventLog, StartsPcr0AtTheStartupLocalityAndDoesNotExtendNoActionEvents) {
   auto log = parse_event_log(b.bytes());
   ASSERT_TRUE(log) << log.error().describe();
   EXPECT_EQ(log->startup_locality, 3);
-  auto pcrs = replay_event_log(*log);
+  auto replay = replay_event_log(*log);
   Bytes initial(32, 0);
   initial.back() = 3;
-  EXPECT_EQ((*pcrs)[alg::kSha256][0], extend(alg::kSha256, initial, d[1]));
+  EXPECT_EQ(replay->pcrs[alg::kSha256][0], extend(alg::kSha256, initial, d[1]));
 }
 
 TEST(AnEventLog, CutAnywhereIsRefusedAsTruncated) {
@@ -53,12 +55,40 @@ TEST(AnEventLog, CutAnywhereIsRefusedAsTruncated) {
   }
 }
 
-TEST(AnEventLog, WithoutTheSpecIdHeaderIsRefused) {
+TEST(AnEventLog, WithoutTheSpecIdHeaderIsRefusedAsLegacyOrBad) {
   Bytes legacy(32, 0);
-  legacy[4] = 1;  // EV_POST_CODE first
+  legacy[4] = 1;  // EV_POST_CODE first: a whole SHA-1-format record, no Spec ID event
   auto r = parse_event_log(legacy);
   ASSERT_FALSE(r);
+  EXPECT_TRUE(r.error().message.starts_with("legacy_format")) << r.error().message;
+  legacy[0] = 99;  // PCR 99: not even a legacy record
+  r = parse_event_log(legacy);
+  ASSERT_FALSE(r);
   EXPECT_TRUE(r.error().message.starts_with("bad_header")) << r.error().message;
+  // A TCG 1.2 "Spec ID Event00" header is the SHA-1-only format too.
+  EventLogBuilder b;
+  Bytes v00 = b.bytes();
+  v00[32 + 14] = '0';
+  r = parse_event_log(v00);
+  ASSERT_FALSE(r);
+  EXPECT_TRUE(r.error().message.starts_with("legacy_format")) << r.error().message;
+}
+
+TEST(AnEventLog, StartsPcr0At4AfterAnHcrtmSequenceAndOnlyThen) {
+  EventLogBuilder b({alg::kSha256});
+  auto h = b.add(0, ev::kEfiHcrtmEvent, "HCRTM");
+  auto d = b.add(0, ev::kSCrtmVersion, "1.0");
+  auto replay = replay_event_log(*parse_event_log(b.bytes()));
+  ASSERT_TRUE(replay) << replay.error().describe();
+  Bytes initial(32, 0);
+  initial.back() = 4;  // TPM 2.0 Part 1 §34.3
+  EXPECT_EQ(replay->pcrs[alg::kSha256][0], extend(alg::kSha256, extend(alg::kSha256, initial, h[0]), d[0]));
+  EventLogBuilder late({alg::kSha256});
+  late.add(0, ev::kSCrtmVersion, "1.0");
+  late.add(0, ev::kEfiHcrtmEvent, "HCRTM");
+  auto r = replay_event_log(*parse_event_log(late.bytes()));
+  ASSERT_FALSE(r);
+  EXPECT_TRUE(r.error().message.starts_with("bad_hcrtm")) << r.error().message;
 }
 
 TEST(AnEventLog, WithAnUndeclaredAlgorithmIsRefused) {
@@ -118,33 +148,6 @@ TEST(EventTypeNames, RoundTrip) {
   EXPECT_EQ(event_type_from_name("EV_SEPARATOR"), ev::kSeparator);
   EXPECT_EQ(event_type_name(0x1234), "0x00001234");
   EXPECT_FALSE(event_type_from_name("EV_NOPE"));
-}
-
-TEST(AnImaLog, ParsesImaNgLinesAndRecomputesTheirTemplateHash) {
-  auto entries = parse_ima_log(
-      "10 91f34b5c671d73504b274a919661cf80dab1e127 ima-ng sha1:1801e1be3e65ef1eaa5c16617bec8f1274eaf6b3 boot_aggregate\n"
-      "\n"
-      "10 0000000000000000000000000000000000000000 ima-ng sha256:" + std::string(64, '0') + " /a file with spaces\n");
-  ASSERT_TRUE(entries) << entries.error().describe();
-  ASSERT_EQ(entries->size(), 2u);
-  EXPECT_EQ((*entries)[0].filedata_alg, "sha1");
-  EXPECT_EQ((*entries)[1].filename, "/a file with spaces");
-  EXPECT_TRUE((*entries)[1].violation());
-  auto r = replay_ima(*entries);
-  ASSERT_TRUE(r);
-  EXPECT_EQ(r->entries, 2u);
-  Bytes expected = extend(alg::kSha1, extend(alg::kSha1, Bytes(20, 0), (*entries)[0].template_hash), Bytes(20, 0xff));
-  EXPECT_EQ(r->sha1, expected);
-  EXPECT_TRUE(r->sha256_per_bank);
-}
-
-TEST(AnImaLog, WithAMalformedLineNamesTheLine) {
-  auto r = parse_ima_log("10 abc ima-ng sha1:00 x\n");
-  ASSERT_FALSE(r);
-  EXPECT_NE(r.error().message.find("line 1"), std::string::npos);
-  r = parse_ima_log("10 " + std::string(40, 'a') + " ima-ng\n");
-  ASSERT_FALSE(r);
-  EXPECT_NE(r.error().message.find("fewer than five fields"), std::string::npos);
 }
 
 }  // namespace

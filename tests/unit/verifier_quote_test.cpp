@@ -17,12 +17,12 @@ class EvidenceTest : public ::testing::TestWithParam<const char*> {
   void SetUp() override {
     ak_ = std::string(GetParam()) == "rsa" ? rsa_key() : ec_key();
     log_.add(0, ev::kSCrtmVersion, "firmware 1.0");
-    log_.add(7, ev::kEfiVariableDriverConfig, "SecureBoot=1");
-    app_ = log_.add(4, ev::kEfiBootServicesApplication, "shimx64.efi");
+    log_.add_variable(7, ev::kEfiVariableDriverConfig, kEfiGlobalVariable, "SecureBoot", {1});
+    app_ = log_.add_application("\\EFI\\BOOT\\BOOTX64.EFI", "shim image");
     for (uint32_t pcr : {0u, 4u, 7u}) log_.add(pcr, ev::kSeparator, std::string(4, '\0'));
     auto parsed = parse_event_log(log_.bytes());
     ASSERT_TRUE(parsed) << parsed.error().describe();
-    pcrs_ = (*replay_event_log(*parsed))[alg::kSha256];
+    pcrs_ = replay_event_log(*parsed)->pcrs[alg::kSha256];
     nonce_ = Bytes(32, 0x3C);
     evidence_ = make(nonce_);
     options_.nonce = nonce_;
@@ -33,7 +33,7 @@ class EvidenceTest : public ::testing::TestWithParam<const char*> {
     ev.nonce = nonce;
     ev.ak_public = tpm_public(ak_.get(), kAkAttributes);
     ev.pcrs = {{"sha256", {{0, pcrs_[0]}, {4, pcrs_[4]}, {7, pcrs_[7]}}}};
-    q.nonce = nonce;
+    if (q.nonce.empty()) q.nonce = evidence_qualifying_data(nonce);
     if (q.selection.empty()) q.selection = {{alg::kSha256, {0, 4, 7}}};
     if (q.pcr_digest.empty()) q.pcr_digest = digest_of({0, 4, 7});
     ev.quote_message = attest_message(q);
@@ -75,6 +75,13 @@ TEST_P(EvidenceTest, FromAHealthyDevicePassesEveryCheck) {
     EXPECT_NE(r.find(name), nullptr) << name;
   ASSERT_TRUE(r.clock);
   EXPECT_EQ(r.clock->reset_count, 1u);
+  // Without a CA bundle the EK chain is visibly not checked, never absent.
+  const Check* ek = r.find("ek.chain");
+  ASSERT_NE(ek, nullptr);
+  EXPECT_TRUE(ek->passed);
+  EXPECT_TRUE(ek->not_checked);
+  EXPECT_EQ(outcome(*ek), "not checked");
+  EXPECT_TRUE(ek->reason.starts_with("not checked: no EK CA bundle given")) << ek->reason;
 }
 
 TEST_P(EvidenceTest, WithATamperedQuoteIsRefused) {
@@ -85,6 +92,25 @@ TEST_P(EvidenceTest, WithATamperedQuoteIsRefused) {
 TEST_P(EvidenceTest, ForAnotherNonceIsRefused) {
   options_.nonce = Bytes(32, 0x77);
   expect_refused(verify(evidence_, options_), "quote.nonce", "replayed");
+}
+
+TEST_P(EvidenceTest, QuotedForTheBareNonceOrInAnotherDomainIsRefused) {
+  QuoteSpec bare;
+  bare.nonce = nonce_;  // a quote whose extraData is the nonce itself, as before quote domains
+  auto r = verify(make(nonce_, bare), options_);
+  expect_refused(r, "quote.nonce", "bare nonce");
+  for (auto domain : {protocol::QuoteDomain::PlatformReport, protocol::QuoteDomain::InstallReceipt,
+                      protocol::QuoteDomain::DeletionReceipt}) {
+    QuoteSpec other;
+    other.nonce = protocol::qualifying_data(domain, nonce_);
+    expect_refused(verify(make(nonce_, other), options_), "quote.nonce",
+                   "made in the " + std::string(protocol::short_name(domain)) + " domain");
+  }
+  // The same quote checked as what it is passes.
+  QuoteSpec report;
+  report.nonce = protocol::qualifying_data(protocol::QuoteDomain::PlatformReport, nonce_);
+  options_.domain = protocol::QuoteDomain::PlatformReport;
+  EXPECT_TRUE(verify(make(nonce_, report), options_).ok);
 }
 
 TEST_P(EvidenceTest, WithCountersGoingBackIsRefusedAsReplayed) {
@@ -148,21 +174,25 @@ TEST_P(EvidenceTest, IsCheckedAgainstTheReferencePolicy) {
   ReferencePolicy p;
   p.required_pcrs[alg::kSha256] = {0, 4, 7};
   p.pcrs[alg::kSha256][7] = {pcrs_[7]};
-  p.events[ev::kEfiBootServicesApplication][alg::kSha256] = {app_[1]};
+  p.applications = {ApplicationRule{"\\EFI\\BOOT\\BOOTX64.EFI", {{alg::kSha256, {app_[1]}}}}};
+  p.variables = {VariableRule{kEfiGlobalVariable, "SecureBoot", 7, {Bytes{1}}, {}}};
   options_.policy = p;
   auto r = verify(evidence_, options_);
   EXPECT_TRUE(r.ok) << r.failures();
   ASSERT_NE(r.find("policy.pcr[7]"), nullptr);
-  ASSERT_NE(r.find("policy.event[EV_EFI_BOOT_SERVICES_APPLICATION]"), nullptr);
+  ASSERT_NE(r.find("policy.applications"), nullptr);
+  ASSERT_NE(r.find("policy.variable[SecureBoot]"), nullptr);
 
   p.pcrs[alg::kSha256][7] = {Bytes(32, 1)};
-  p.events[ev::kEfiBootServicesApplication][alg::kSha256] = {Bytes(32, 2)};
+  p.applications = {ApplicationRule{std::nullopt, {{alg::kSha256, {Bytes(32, 2)}}}}};
+  p.variables = {VariableRule{kEfiGlobalVariable, "SecureBoot", std::nullopt, {Bytes{0}}, {}}};
   p.required_pcrs[alg::kSha256].insert(14);
   p.require_ima_log = true;
   options_.policy = p;
   r = verify(evidence_, options_);
   expect_refused(r, "policy.pcr[7]", "not allowed");
-  expect_refused(r, "policy.event[EV_EFI_BOOT_SERVICES_APPLICATION]", "not allowed");
+  expect_refused(r, "policy.applications", "not an allowed application");
+  expect_refused(r, "policy.variable[SecureBoot]", "not allowed");
   expect_refused(r, "policy.required_pcrs", "sha256:14");
   expect_refused(r, "policy.ima_log");
   // No early exit: the quote checks are all still there and passed.
@@ -181,46 +211,6 @@ TEST_P(EvidenceTest, WithGarbageStructuresIsRefusedWithoutCrashing) {
 
 INSTANTIATE_TEST_SUITE_P(RsaAndEcc, EvidenceTest, ::testing::Values("rsa", "ecc"));
 
-TEST(ImaEvidence, ReplaysIntoPcr10) {
-  // One ima-ng entry computed independently: d-ng = "sha256:\0" ‖ digest, n-ng = name ‖ NUL.
-  Bytes file_hash(32, 0xAB);
-  Bytes data;
-  auto le32 = [&](uint32_t v) { EventLogBuilder::put32(data, v); };
-  le32(8 + 32);
-  for (char c : std::string("sha256:")) data.push_back(uint8_t(c));
-  data.push_back(0);
-  data.insert(data.end(), file_hash.begin(), file_hash.end());
-  le32(9);
-  for (char c : std::string("/bin/lsX")) data.push_back(uint8_t(c));
-  data.push_back(0);
-  Bytes th = sha(alg::kSha1, data);
-  std::string line = "10 " + to_hex(th) + " ima-ng sha256:" + to_hex(file_hash) + " /bin/lsX\n";
-  Bytes pcr10 = extend(alg::kSha1, Bytes(20, 0), th);
-
-  auto ak = ec_key();
-  protocol::Evidence ev;
-  ev.nonce = Bytes(16, 1);
-  ev.ak_public = tpm_public(ak.get(), kAkAttributes);
-  ev.pcrs = {{"sha1", {{10, pcr10}}}};
-  QuoteSpec q;
-  q.nonce = ev.nonce;
-  q.selection = {{alg::kSha1, {10}}};
-  q.pcr_digest = sha(alg::kSha256, pcr10);
-  ev.quote_message = attest_message(q);
-  ev.quote_signature = tpm_sign(ak.get(), ev.quote_message);
-  ev.ima_log = line;
-  VerifierOptions o;
-  o.nonce = ev.nonce;
-  auto r = verify(ev, o);
-  EXPECT_TRUE(r.ok) << r.failures();
-
-  ev.ima_log = "10 " + to_hex(th) + " ima-ng sha256:" + to_hex(file_hash) + " /bin/lsY\n";  // renamed file
-  r = verify(ev, o);
-  ASSERT_NE(r.find("ima.replay"), nullptr);
-  EXPECT_FALSE(r.find("ima.replay")->passed);
-  EXPECT_NE(r.find("ima.replay")->reason.find("template hash"), std::string::npos);
-}
-
 }  // namespace
 
 namespace {
@@ -236,6 +226,37 @@ TEST(TheSeedEvidence, DecodesAndVerifies) {
   auto r = verify(*ev, o);
   EXPECT_TRUE(r.ok) << r.failures();
   EXPECT_TRUE(r.find("eventlog.replay") && r.find("eventlog.replay")->passed);
+}
+
+}  // namespace
+
+namespace {
+
+// An AK under the SRK gets resetCount and restartCount offset by a per-key constant mod 2^32
+// (TPM 2.0 Part 3 §18.1), so the counters it reports can wrap: that must never lock it out.
+TEST(TheClockCheck, AcceptsCountersThatWrapAtTwoToThe32) {
+  constexpr uint32_t kTop = 0xFFFFFFFFu;
+  // resetCount wraps: a TPM Reset after the last quote.
+  EXPECT_TRUE(check_clock(ClockInfo{10, 0, 77, true}, ClockInfo{5000, kTop, 3, true}));
+  EXPECT_TRUE(check_clock(ClockInfo{10, 2, 0, true}, ClockInfo{5000, kTop - 1, 9, true}));
+  // restartCount wraps within one reset cycle.
+  EXPECT_TRUE(check_clock(ClockInfo{100, 7, 0, true}, ClockInfo{90, 7, kTop, true}));
+  // And the same quote seen again, or one from before the wrap, is still stale.
+  auto same = check_clock(ClockInfo{10, 0, 77, true}, ClockInfo{10, 0, 77, true});
+  ASSERT_FALSE(same);
+  EXPECT_NE(same.error().message.find("replayed or stale evidence"), std::string::npos);
+  EXPECT_FALSE(check_clock(ClockInfo{5000, kTop, 3, true}, ClockInfo{10, 0, 77, true}));
+  EXPECT_FALSE(check_clock(ClockInfo{90, 7, kTop, true}, ClockInfo{100, 7, 0, true}));
+}
+
+TEST(TheClockCheck, TakesHalfTheCounterSpaceOrMoreAsGoingBack) {
+  // RFC 1982 §3.2: a difference of 2^31 or more is "before".
+  EXPECT_TRUE(check_clock(ClockInfo{1, 0x7FFFFFFFu, 0, true}, ClockInfo{9, 0, 0, true}));
+  EXPECT_FALSE(check_clock(ClockInfo{1, 0x80000000u, 0, true}, ClockInfo{9, 0, 0, true}));
+  EXPECT_FALSE(check_clock(ClockInfo{1, 0x80000005u, 0, true}, ClockInfo{9, 5, 0, true}));
+  // Within a reset cycle and restart, only the clock decides.
+  EXPECT_TRUE(check_clock(ClockInfo{10, 3, 4, true}, ClockInfo{9, 3, 4, true}));
+  EXPECT_FALSE(check_clock(ClockInfo{8, 3, 4, true}, ClockInfo{9, 3, 4, true}));
 }
 
 }  // namespace
