@@ -356,7 +356,7 @@ Result<Object> Context::Impl::start_session(TPM2_SE type, bool salted) {
     });
   };
   auto started = start();
-  if (!started && classify_rc(started.error().tss2_rc()) == RcKind::SlotsFull && kept_sessions_loaded()) {
+  if (!started && rc_base(started.error().tss2_rc()) == TPM2_RC_SESSION_MEMORY && kept_sessions_loaded()) {
     free_session_slots();
     started = start();
   }
@@ -400,17 +400,9 @@ Result<Object> Context::Impl::load(const KeyBlob& blob, std::string_view what) {
   ESYS_TR parent = MCIMD_TRY(srk_handle());
   ESYS_TR object = ESYS_TR_NONE;
   // The private area is already encrypted under the SRK: a password session is enough.
-  auto load_it = [&] {
-    return call("load " + std::string(what), [&] {
-      return Esys_Load(esys.get(), parent, ESYS_TR_PASSWORD, ESYS_TR_NONE, ESYS_TR_NONE, &priv, &pub, &object);
-    });
-  };
-  auto loaded = load_it();
-  if (!loaded && classify_rc(loaded.error().tss2_rc()) == RcKind::SlotsFull && !aes_keys.empty()) {
-    free_object_slots();
-    loaded = load_it();
-  }
-  MCIMD_CHECK(loaded);
+  MCIMD_CHECK(call("load " + std::string(what), [&] {
+    return Esys_Load(esys.get(), parent, ESYS_TR_PASSWORD, ESYS_TR_NONE, ESYS_TR_NONE, &priv, &pub, &object);
+  }));
   return Object(*self, object, /*flush_on_destroy=*/true);
 }
 

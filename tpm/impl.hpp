@@ -218,6 +218,7 @@ Status Context::Impl::call(std::string_view what, F&& fn) {
     return fail(Code::TpmFailure, "Failed to " + std::string(what) +
                                       ": the connection to the TPM was lost earlier; reopen the TPM context");
   auto backoff = retry.backoff;
+  bool freed_objects = false;
   constexpr std::chrono::milliseconds kMaxBackoff{1000};
   for (unsigned attempt = 1;; ++attempt) {
     TSS2_RC rc = fn();
@@ -228,6 +229,13 @@ Status Context::Impl::call(std::string_view what, F&& fn) {
         rc == TSS2_ESYS_RC_RSP_AUTH_FAILED)
       connection_lost = true;
     const RcKind kind = classify_rc(rc);
+    // No free object slot: the TPM refused the command before running it, so it is sent again
+    // once after the AES keys we keep have given theirs up (they load again on use).
+    if (rc_base(rc) == TPM2_RC_OBJECT_MEMORY && !aes_keys.empty() && !freed_objects) {
+      free_object_slots();
+      freed_objects = true;
+      continue;
+    }
     if ((kind != RcKind::Retry && kind != RcKind::NvRate) || attempt >= retry.max_attempts)
       return tl::unexpected(tpm_error(what, rc));
     // TPM_RC_NV_RATE (Part 2 §6.6.3): the TPM throttles NV writes for far longer than a busy spell.

@@ -281,3 +281,19 @@ TEST_F(ATrustedStore, NamesFullTpmSlotsAndRecoversWhenTheyAreFreed) {
   EXPECT_EQ(evidence.exit_code, 0) << evidence.err;
   expect_aka_works(4);
 }
+
+// Credential activation needs the AK, the EK, and the SRK for its salted session: with K kept
+// loaded that is one object slot more than swtpm has. mcimd gives K's slot up and loads K again
+// for the next AKA.
+TEST_F(ATrustedStore, ActivatesACredentialWhileKeepingKLoadedBetweenAkas) {
+  expect_aka_works(2);
+  const auto work = mcimd.dir();
+  ASSERT_EQ(mcimd.mcimctl({"attest", "endorsement", "--out", (work / "request.json").string()}).exit_code, 0);
+  auto enroll = mcimd.operator_tool({"enroll", "--request", (work / "request.json").string(), "--state",
+                                     (work / "operator").string(), "--out", (work / "challenge.json").string(),
+                                     "--allow-uncertified-ek"});
+  ASSERT_EQ(enroll.exit_code, 0) << enroll.err;
+  auto activate = mcimd.mcimctl({"attest", "activate", "--challenge", (work / "challenge.json").string(), "--json"});
+  EXPECT_EQ(activate.exit_code, 0) << activate.err << mcimd.log();
+  expect_aka_works(3);
+}
