@@ -75,6 +75,7 @@ class AnInstalledProfile : public ::testing::Test {
     auto yaml = mcimd.dir() / "profile.yaml";
     std::ofstream(yaml) << kDemoProfileYaml;
     auto r = mcimd.mcimctl({"install", yaml.string()});
+    std::filesystem::remove(yaml);  // it holds K: a factory does not leave it behind either
     ASSERT_EQ(r.exit_code, 0) << r.err << mcimd.log();
   }
 
@@ -180,26 +181,76 @@ TEST_F(AnInstalledProfile, IsRefusedOnAnotherTpmNamingTheMismatch) {
   EXPECT_NE(mcimd.log().find("TpmMismatch"), std::string::npos) << mcimd.log();
 }
 
+// Everything the daemon wrote — its store, its log (stdout and stderr), and the whole work
+// directory of the test, tools' files included — is searched for K, OPc, RES, CK and IK, as lower
+// and upper hex, base64, base64url and raw bytes. The factory YAML (which holds K) is removed
+// after the install, as a factory would.
 TEST_F(AnInstalledProfile, NeverWritesASecretToTheLogOrOutsideTheStore) {
   auto c = make_challenge(mcimd, "000000000021");
-  authenticate(c);
+  ASSERT_EQ(authenticate(c).value("res", ""), c.xres);
+  auto gsm = mcimd.mcimctl({"gsm-authenticate", "0", "--rand", c.rand});
+  ASSERT_EQ(gsm.exit_code, 0) << gsm.err;
   ASSERT_EQ(mcimd.stop(), 0);
-  auto log = mcimd.log();
-  for (std::string secret : {std::string(kSet1K), std::string(kSet1Opc), c.xres, c.ck, c.ik}) {
-    EXPECT_EQ(log.find(secret), std::string::npos) << "secret in the log";
+
+  auto bytes = [](const std::string& hex) {
+    std::string raw;
+    for (std::size_t i = 0; i + 1 < hex.size(); i += 2) raw.push_back(static_cast<char>(std::stoi(hex.substr(i, 2), nullptr, 16)));
+    return raw;
+  };
+  auto base64 = [](const std::string& raw, bool url) {
+    static const char* std_table = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    static const char* url_table = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+    const char* t = url ? url_table : std_table;
+    std::string out;
+    std::size_t i = 0;
+    for (; i + 2 < raw.size(); i += 3) {
+      unsigned v = (uint8_t(raw[i]) << 16) | (uint8_t(raw[i + 1]) << 8) | uint8_t(raw[i + 2]);
+      out += {t[v >> 18], t[(v >> 12) & 63], t[(v >> 6) & 63], t[v & 63]};
+    }
+    if (i + 1 == raw.size()) {
+      unsigned v = uint8_t(raw[i]) << 16;
+      out += {t[v >> 18], t[(v >> 12) & 63]};
+      if (!url) out += "==";
+    } else if (i + 2 == raw.size()) {
+      unsigned v = (uint8_t(raw[i]) << 16) | (uint8_t(raw[i + 1]) << 8);
+      out += {t[v >> 18], t[(v >> 12) & 63], t[(v >> 6) & 63]};
+      if (!url) out += '=';
+    }
+    return out;
+  };
+  auto upper = [](std::string s) {
+    for (auto& ch : s) ch = static_cast<char>(std::toupper(static_cast<unsigned char>(ch)));
+    return s;
+  };
+  struct Form {
+    std::string what, text;
+  };
+  std::vector<Form> forms;
+  for (auto [name, hex] : std::vector<std::pair<std::string, std::string>>{
+           {"K", kSet1K}, {"OPc", kSet1Opc}, {"RES", c.xres}, {"CK", c.ck}, {"IK", c.ik}}) {
+    const std::string raw = bytes(hex);
+    forms.push_back({name + " (hex)", hex});
+    forms.push_back({name + " (HEX)", upper(hex)});
+    forms.push_back({name + " (base64)", base64(raw, false)});
+    forms.push_back({name + " (base64url)", base64(raw, true)});
+    forms.push_back({name + " (raw bytes)", raw});
   }
-  // Nor in any store file (K and OPc exist only as TPM-wrapped blobs).
-  for (auto& e : std::filesystem::recursive_directory_iterator(mcimd.store())) {
+  std::size_t files = 0;
+  for (auto& e : std::filesystem::recursive_directory_iterator(mcimd.dir())) {
     if (!e.is_regular_file()) continue;
+    ++files;
     std::ifstream in(e.path(), std::ios::binary);
     std::string content((std::istreambuf_iterator<char>(in)), {});
-    EXPECT_EQ(content.find(kSet1K), std::string::npos) << e.path();
-    EXPECT_EQ(content.find(kSet1Opc), std::string::npos) << e.path();
-    auto perms = e.status().permissions();
-    EXPECT_EQ(perms & (std::filesystem::perms::group_all | std::filesystem::perms::others_all),
-              std::filesystem::perms::none)
-        << e.path();
+    for (const auto& f : forms) EXPECT_EQ(content.find(f.text), std::string::npos) << f.what << " in " << e.path();
+    if (e.path().string().starts_with(mcimd.store().string())) {
+      auto perms = e.status().permissions();
+      EXPECT_EQ(perms & (std::filesystem::perms::group_all | std::filesystem::perms::others_all),
+                std::filesystem::perms::none)
+          << e.path();
+    }
   }
+  EXPECT_GE(files, 8u) << "the store, its objects, the log and the policy files were searched";
+  EXPECT_NE(mcimd.log().find("Installed profile p0"), std::string::npos) << "the daemon's log was searched";
 }
 
 TEST(TheDaemon, ExitsNonZeroNamingTheKeyOfABadConfig) {
