@@ -10,7 +10,7 @@ namespace {
 
 // Part 2 §6.6.3 TPM_RC_VALUE: PolicyPCR's pcrDigest differs from the digest of the PCRs' current
 // values (Part 3 §23.7), or PolicyAuthorize's approvedPolicy differs from the session's digest.
-bool is_value_error(const Error& e) { return rc_base(e.tss2_rc()) == (TPM2_RC_FMT1 | (TPM2_RC_VALUE & 0x3F)); }
+bool is_value_error(const Error& e) { return rc_base(e.tss2_rc()) == TPM2_RC_VALUE; }
 
 TPM2B_DIGEST digest_of(std::span<const uint8_t> bytes) {
   TPM2B_DIGEST d{};
@@ -43,7 +43,7 @@ Result<Bytes> Context::verify_signature(std::span<const uint8_t> authority_publi
                                 OutPtr(ticket));
   });
   if (!verified) {
-    if (rc_base(verified.error().tss2_rc()) == (TPM2_RC_FMT1 | (TPM2_RC_SIGNATURE & 0x3F)))
+    if (rc_base(verified.error().tss2_rc()) == TPM2_RC_SIGNATURE)
       return fail(Code::NotAuthorized, "The TPM refused the policy authority's signature");
     return tl::unexpected(verified.error());
   }
