@@ -1,11 +1,15 @@
 #include "common/bytes.hpp"
 
 #include <openssl/crypto.h>
-#include <sys/mman.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
 
+#include <sys/mman.h>
+#include <unistd.h>
+
 #include <cstdlib>
+#include <map>
+#include <mutex>
 #include <cstring>
 #include <new>
 
@@ -13,12 +17,33 @@ namespace mcimd {
 
 namespace detail {
 
+// Every page that holds a secret stays locked while any secret lives on it: mlock/munlock do not
+// count, so unlocking a freed buffer's pages would unlock a neighbour that shares one. Locking is
+// best effort (RLIMIT_MEMLOCK); the wipe on free always happens.
+namespace {
+
+std::mutex g_lock_mutex;
+std::map<uintptr_t, unsigned>& locked_pages() {
+  static std::map<uintptr_t, unsigned> pages;  // page address → secrets on it
+  return pages;
+}
+
+uintptr_t page_size() {
+  static const uintptr_t size = static_cast<uintptr_t>(sysconf(_SC_PAGESIZE));
+  return size;
+}
+
+}  // namespace
+
 void* secure_allocate(std::size_t n) {
   if (n == 0) n = 1;
   void* p = std::malloc(n);
   if (!p) throw std::bad_alloc();
-  // Best effort: mlock can fail under a low RLIMIT_MEMLOCK; the wipe still happens.
   std::memset(p, 0, n);  // also keeps g++ from warning that mlock reads it uninitialised
+  const uintptr_t first = reinterpret_cast<uintptr_t>(p) & ~(page_size() - 1);
+  const uintptr_t end = reinterpret_cast<uintptr_t>(p) + n;
+  std::lock_guard lock(g_lock_mutex);
+  for (uintptr_t page = first; page < end; page += page_size()) ++locked_pages()[page];
   (void)mlock(p, n);
   return p;
 }
@@ -27,8 +52,24 @@ void secure_deallocate(void* p, std::size_t n) noexcept {
   if (!p) return;
   if (n == 0) n = 1;
   OPENSSL_cleanse(p, n);
-  (void)munlock(p, n);
+  const uintptr_t first = reinterpret_cast<uintptr_t>(p) & ~(page_size() - 1);
+  const uintptr_t end = reinterpret_cast<uintptr_t>(p) + n;
+  {
+    std::lock_guard lock(g_lock_mutex);
+    auto& pages = locked_pages();
+    for (uintptr_t page = first; page < end; page += page_size()) {
+      auto it = pages.find(page);
+      if (it == pages.end() || --it->second > 0) continue;
+      pages.erase(it);
+      (void)munlock(reinterpret_cast<void*>(page), page_size());
+    }
+  }
   std::free(p);
+}
+
+std::size_t locked_secret_pages() {
+  std::lock_guard lock(g_lock_mutex);
+  return locked_pages().size();
 }
 
 }  // namespace detail

@@ -18,6 +18,8 @@ using Bytes = std::vector<uint8_t>;
 namespace detail {
 void* secure_allocate(std::size_t n);
 void secure_deallocate(void* p, std::size_t n) noexcept;
+// Pages that hold at least one live secret (each stays locked while it does), for tests.
+std::size_t locked_secret_pages();
 }  // namespace detail
 
 template <class T>

@@ -184,6 +184,12 @@ Result<Config> parse_config(std::string_view yaml, std::string_view source) {
                                                cfg.tpm.pcrs = MCIMD_TRY(as_string(c, n, "tpm.pcrs"));
                                                return check_pcrs(c, n, cfg.tpm.pcrs);
                                              }},
+                                            {"require-resource-manager",
+                                             [&](const YAML::Node& n) -> Status {
+                                               cfg.tpm.require_resource_manager =
+                                                   MCIMD_TRY(as_bool(c, n, "tpm.require-resource-manager"));
+                                               return {};
+                                             }},
                                             {"policy-authority",
                                              [&](const YAML::Node& n) -> Status {
                                                auto v = MCIMD_TRY(as_string(c, n, "tpm.policy-authority"));
@@ -289,7 +295,17 @@ Result<Config> parse_config(std::string_view yaml, std::string_view source) {
   } catch (const YAML::Exception& e) {
     return fail(Code::ConfigError, std::string(source) + ":" + std::to_string(e.mark.line + 1) + ": " + e.msg);
   }
+  if (cfg.tpm.require_resource_manager && !tcti_has_resource_manager(cfg.tpm.tcti))
+    return fail(Code::ConfigError,
+                std::string(source) + ": tpm.tcti: '" + cfg.tpm.tcti +
+                    "' reaches the TPM without a resource manager, where every TPM user could use mcimd's loaded "
+                    "K; use device:/dev/tpmrm0 (or tabrmd), or set tpm.require-resource-manager: false for a "
+                    "TPM only mcimd uses (tests, demos)");
   return cfg;
+}
+
+bool tcti_has_resource_manager(std::string_view tcti) {
+  return tcti.starts_with("device:/dev/tpmrm") || tcti == "tabrmd" || tcti.starts_with("tabrmd:");
 }
 
 Result<Config> load_config(const std::filesystem::path& path) {

@@ -15,6 +15,10 @@ namespace mcimd::daemon {
 
 struct TpmConfig {
   std::string tcti = "device:/dev/tpmrm0";
+  // Without a resource manager (device:/dev/tpm0, swtpm:, mssim:) every TPM user sees mcimd's
+  // loaded K and sessions and could use K as an encryption oracle while a policy approves the
+  // platform: refused unless this is false (tests and demos on swtpm).
+  bool require_resource_manager = true;
   // The PCRs every signed PCR policy must bind at least (docs/operations.md, "PCR binding").
   // PCR 7 records the Secure Boot policy and the authorities that signed what booted: it stays
   // across updates signed by the same vendor keys and moves when Secure Boot is disabled or the
@@ -63,6 +67,9 @@ struct Config {
 // Parses YAML text; `source` names the file in messages. Users and groups may be given by
 // name (resolved with getpwnam/getgrnam) or number.
 [[nodiscard]] Result<Config> parse_config(std::string_view yaml, std::string_view source);
+// True for a TCTI that isolates its client's handles: the kernel's resource manager
+// (device:/dev/tpmrm<N>) or the user-space one (tabrmd).
+bool tcti_has_resource_manager(std::string_view tcti);
 [[nodiscard]] Result<Config> load_config(const std::filesystem::path& path);
 
 }  // namespace mcimd::daemon

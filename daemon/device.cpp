@@ -77,7 +77,6 @@ void Device::after_job() {
   if (!ctx_ || ctx_->usable()) return;
   log::debug("The TPM connection was lost; the next job opens it again");
   lock();
-  policies_.forget_tickets();
   ctx_.reset();
 }
 
@@ -88,7 +87,8 @@ Status Device::load_policies(std::vector<std::string>& skipped) {
   return policies_.load(std::move(authority), skipped);
 }
 
-void Device::lock() {
+void Device::drop_secrets() {
+  unlocked_ = false;
   credentials_.reset();
   if (keys_) {
     wipe(keys_->mac_key.data(), keys_->mac_key.size());
@@ -96,6 +96,15 @@ void Device::lock() {
   }
   keys_.reset();
   policies_.forget_active();
+  // The counter's session holds its auth, ESAPI's metadata a copy: both go with the keys.
+  if (ctx_) ctx_->drop_sessions();
+}
+
+void Device::lock() {
+  drop_secrets();
+  // The tickets go too: a changed platform selects (and the TPM verifies) a policy afresh, so a
+  // ticket the TPM stopped accepting is replaced rather than tried again.
+  policies_.forget_tickets();
 }
 
 Result<tpm::KeyBlob> Device::store_key(tpm::Context& tpm) {
@@ -161,36 +170,40 @@ Status Device::ensure_counter(tpm::Context& tpm) {
 
 Status Device::unlock() {
   if (unlocked()) return {};
-  auto* ctx = MCIMD_TRY(tpm());
-  const auto* policy = MCIMD_TRY(policies_.select(*ctx));
-  auto key = MCIMD_TRY(store_key(*ctx));
-  auto master = MCIMD_TRY(ctx->hmac(key, bytes_of(kMasterLabel), *policy));
-  keys_ = Keys{hmac_sha256(master, bytes_of(kMacLabel)), hmac_sha256(master, bytes_of(kNvAuthLabel))};
-  wipe(master.data(), master.size());
-  MCIMD_CHECK(ensure_counter(*ctx));
-  // Opened again on every unlock: what changed on disk while locked is checked like at start.
-  store_.reset();
-  auto opened = store::Store::open(config_.store, *this);
-  if (!opened) {
-    lock();
-    return tl::unexpected(opened.error());
+  // Whatever fails below leaves the device locked, with no key and no half-verified store.
+  drop_secrets();
+  auto done = [&]() -> Status {
+    auto* ctx = MCIMD_TRY(tpm());
+    const auto* policy = MCIMD_TRY(policies_.select(*ctx));
+    auto key = MCIMD_TRY(store_key(*ctx));
+    auto master = MCIMD_TRY(ctx->hmac(key, bytes_of(kMasterLabel), *policy));
+    keys_ = Keys{hmac_sha256(master, bytes_of(kMacLabel)), hmac_sha256(master, bytes_of(kNvAuthLabel))};
+    wipe(master.data(), master.size());
+    MCIMD_CHECK(ensure_counter(*ctx));
+    // Opened again on every unlock: what changed on disk while locked is checked like at start.
+    store_.reset();
+    store_.emplace(MCIMD_TRY(store::Store::open(config_.store, *this)));
+    if (auto jump = store_->opened_after_counter_jump())
+      log::warning("The anti-rollback counter was " + std::to_string(jump->counter - jump->generation) +
+                   " ahead of the store after an unclean TPM restart (reset count " +
+                   std::to_string(jump->recorded.reset_count) + " → " + std::to_string(jump->current.reset_count) +
+                   "): accepted within the orderly counter's window");
+    // The SRK pin and an attestation key, in the first commit: from then on a platform that
+    // changes can prove what changed even while the store is locked.
+    auto tx = MCIMD_TRY(store_->begin());
+    if (!store_->pinned_srk()) MCIMD_CHECK(tx.pin_srk(MCIMD_TRY(ctx->srk_public())));
+    if (!MCIMD_TRY(store_->attestation())) {
+      auto ak = MCIMD_TRY(ctx->create_ak());
+      MCIMD_CHECK(tx.set_attestation(store::AttestationRecord{store::Blob{ak.public_area, ak.private_area}, {}}));
+      log::info("Created the attestation key");
+    }
+    return tx.commit();
+  }();
+  if (!done) {
+    drop_secrets();
+    return done;
   }
-  store_.emplace(std::move(*opened));
-  if (auto jump = store_->opened_after_counter_jump())
-    log::warning("The anti-rollback counter was " + std::to_string(jump->counter - jump->generation) +
-                 " ahead of the store after the TPM restarted (reset count " +
-                 std::to_string(jump->recorded.reset_count) + " → " + std::to_string(jump->current.reset_count) +
-                 "): accepted within the orderly counter's window");
-  // The SRK pin and an attestation key, in the first commit: from then on a platform that changes
-  // can prove what changed even while the store is locked.
-  auto tx = MCIMD_TRY(store_->begin());
-  if (!store_->pinned_srk()) MCIMD_CHECK(tx.pin_srk(MCIMD_TRY(ctx->srk_public())));
-  if (!MCIMD_TRY(store_->attestation())) {
-    auto ak = MCIMD_TRY(ctx->create_ak());
-    MCIMD_CHECK(tx.set_attestation(store::AttestationRecord{store::Blob{ak.public_area, ak.private_area}, {}}));
-    log::info("Created the attestation key");
-  }
-  MCIMD_CHECK(tx.commit());
+  unlocked_ = true;
   return {};
 }
 

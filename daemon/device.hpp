@@ -46,7 +46,7 @@ class Device final : public store::Anchor {
   // otherwise), the store key answers under it, the counter accepts the derived auth, and the
   // store opens (MAC, objects and counter checked). Nothing to do when unlocked already.
   [[nodiscard]] Status unlock();
-  bool unlocked() const { return keys_ && store_ && policies_.active(); }
+  bool unlocked() const { return unlocked_; }
   // The store as last verified (also while locked, for reading), nullptr before the first unlock.
   store::Store* store() { return store_ ? &*store_ : nullptr; }
   // The active approved policy; only after a successful unlock().
@@ -57,7 +57,8 @@ class Device final : public store::Anchor {
   // the PCRs now, fn runs once more; otherwise the error names the PCRs that differ.
   template <class F>
   auto approved(F&& fn) -> decltype(fn());
-  // Drops every secret and the unlocked state (a policy update; a policy failure).
+  // Drops every secret and the unlocked state (a policy update; a policy failure), and the
+  // TPM's tickets for the policies.
   void lock();
 
   // K (loaded, when it is a TPM AES object) and OPc (unsealed, locked memory) of the profile in
@@ -86,6 +87,7 @@ class Device final : public store::Anchor {
     SecureBytes mac_key;  // HMAC-SHA-256 key of the store's MAC
     SecureBytes nv_auth;  // authValue of the anti-rollback counter
   };
+  void drop_secrets();
   [[nodiscard]] Result<tpm::KeyBlob> store_key(tpm::Context& tpm);
   [[nodiscard]] Status ensure_counter(tpm::Context& tpm);
   [[nodiscard]] Result<tpm::CounterSpec> counter_spec() const;
@@ -98,6 +100,7 @@ class Device final : public store::Anchor {
   std::optional<Keys> keys_;
   std::optional<store::Store> store_;
   std::optional<Credentials> credentials_;
+  bool unlocked_ = false;  // set only by a unlock() that got through every step
 };
 
 template <class F>
@@ -111,7 +114,12 @@ auto Device::approved(F&& fn) -> decltype(fn()) {
       platform_state = "trusted";
       return result;
     }
-    if (result.error().code != Code::PlatformStateChanged) return result;
+    if (result.error().code != Code::PlatformStateChanged) {
+      // A store that failed to read or write may hold a state this Device cannot trust: the
+      // next use opens it again from disk.
+      if (result.error().code == Code::IoError || result.error().code == Code::StoreCorrupt) drop_secrets();
+      return result;
+    }
     lock();
     if (round > 0) return result;
     // Another kept policy may approve the PCRs now; if none does, name the PCRs that differ.

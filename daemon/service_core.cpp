@@ -50,6 +50,12 @@ void ServiceCore::start(std::function<void(Status)> done) {
               return fail(supported.error().code,
                           supported.error().message + " (set tpm.key-protection: sealed to keep K sealed instead)");
           }
+          // mcimd needs the owner hierarchy's empty authorization once, to create the SRK and the
+          // counter; left empty, any TPM user can undefine the counter (the store then refuses
+          // itself) or evict the SRK.
+          if (auto set = ctx->owner_auth_set(); set && !*set)
+            log::warning("The TPM's owner authorization is empty: any TPM user can undefine mcimd's anti-rollback "
+                         "counter; set one once the store exists (docs/operations.md)");
           std::vector<std::string> skipped;
           MCIMD_CHECK(device_.load_policies(skipped));
           for (const auto& why : skipped) log::warning("Ignoring a kept PCR policy: " + why);

@@ -48,6 +48,13 @@ Result<CounterCheck> check_counter(Anchor& anchor, const State& state, const Sto
   if (out.current == state.boot_counts)
     return fail(Code::RollbackDetected, older + "; the TPM has not restarted since the store's last commit, so no "
                                                 "unclean TPM shutdown explains the gap");
+  // After an unclean shutdown the TPM sets an orderly counter's low bits, MAX_ORDERLY_COUNT, to
+  // ones (reference implementation, NvEntityStartup; swtpm brought 3 back as 255). A counter
+  // that does not end so moved by increments, not by itself: a clean reboot explains no gap.
+  if (c % options.counter_window != options.counter_window - 1)
+    return fail(Code::RollbackDetected, older + "; the TPM restarted, but an orderly counter that moved on by "
+                                                "itself after an unclean shutdown ends in all ones, and this "
+                                                "one does not");
   if (c == std::numeric_limits<uint64_t>::max()) return fail(Code::Unsupported, "The TPM counter is exhausted");
   out.verdict = CounterVerdict::Jumped;
   return out;

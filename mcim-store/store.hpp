@@ -58,11 +58,12 @@ class Anchor {
 };
 
 struct StoreOptions {
-  // After an unclean TPM shutdown an orderly NV counter comes back ahead of the last value it
-  // reported, by less than MAX_ORDERLY_COUNT + 1 (TPM 2.0 Part 1 §37.? orderly counters; 255 in
-  // the reference implementation and libtpms). A store behind its counter by at most this much
-  // is accepted once, and only when the TPM's boot counts changed since its last commit; any
-  // other gap is a rollback.
+  // MAX_ORDERLY_COUNT + 1 of the TPM's orderly counters (TPM 2.0 Part 1, NV indices with
+  // TPMA_NV_ORDERLY; 256 in the reference implementation and libtpms). After an unclean shutdown
+  // the TPM brings such a counter back with its low bits set to ones, at most this much ahead of
+  // the last value it reported. A store behind its counter is accepted once (and re-anchored) only
+  // when the gap is at most this, the counter ends in all ones (value % window == window - 1),
+  // and the TPM's boot counts changed since the store's last commit; any other gap is a rollback.
   uint64_t counter_window = 256;
 };
 
@@ -157,10 +158,10 @@ class Store {
   //    or malformed "mac" field included);
   //  - every object the state references exists and hashes to its name → StoreTampered;
   //  - the counter c against the generation g: c == g fine; c + 1 == g an interrupted commit,
-  //    completed by one increment; c > g by at most options.counter_window and the TPM's boot
-  //    counts differ from the ones the state recorded: an orderly counter that moved on after an
-  //    unclean TPM shutdown, accepted and re-anchored at once (one commit at c + 1); any other
-  //    c > g → RollbackDetected; c + 1 < g → StoreCorrupt.
+  //    completed by one increment; c > g by at most options.counter_window, c ending in all ones
+  //    and the TPM's boot counts differing from the ones the state recorded: an orderly counter
+  //    that moved on after an unclean TPM shutdown, accepted and re-anchored at once (one commit
+  //    at c + 1); any other c > g → RollbackDetected; c + 1 < g → StoreCorrupt.
   // Then it removes temporary files of interrupted writes and objects no state references.
   // No store.json: a new empty store is created at the counter's value — unless objects/ holds
   // files, which is refused (StoreCorrupt: store.json was lost; nothing is overwritten).

@@ -4,6 +4,7 @@
 #include <openssl/pem.h>
 #include <yaml-cpp/yaml.h>
 
+#include <algorithm>
 #include <charconv>
 #include <fstream>
 #include <nlohmann/json.hpp>
@@ -90,6 +91,7 @@ struct PcrPolicyCommands::Options {
   std::vector<std::string> pcrs;
   std::vector<unsigned> only;
   bool json = false;
+  bool allow_resettable = false;
 };
 
 PcrPolicyCommands::PcrPolicyCommands(CLI::App& app) : o_(std::make_unique<Options>()) {
@@ -105,6 +107,9 @@ PcrPolicyCommands::PcrPolicyCommands(CLI::App& app) : o_(std::make_unique<Option
   o.sign->add_option("--pcrread", o.pcrread, "Values as `tpm2_pcrread BANK:LIST` prints them (YAML)");
   o.sign->add_option("--only", o.only, "With --pcrread: take only these PCR indices")->delimiter(',');
   o.sign->add_option("--out", o.out, "Where to write the policy (JSON)")->required();
+  o.sign->add_flag("--allow-resettable-pcrs", o.allow_resettable,
+                   "Sign values of PCR 16 or 23, which any process can reset without a reboot (demos, tests: use "
+                   "a key of their own, never the production authority's)");
   o.show = o.group->add_subcommand("show", "Check a signed PCR policy and print what it approves");
   o.show->add_option("policy", o.policy, "The policy document")->required();
   o.show->add_option("--authority", o.authority, "Check it was signed by this PEM public key");
@@ -150,6 +155,19 @@ std::optional<int> PcrPolicyCommands::run(std::ostream& out, std::ostream& err) 
       if (auto st = add_pcr_argument(arg, values); !st) return failed(err, "read --pcr", st.error());
     if (values.values.empty())
       return failed(err, "sign", Error{Code::InvalidArgument, "no PCR value given (--pcr or --pcrread)"});
+    // The TPM honours whatever this key signs, on any OS that holds the blobs; the gateway's own
+    // rules are a second line. PC Client Platform TPM Profile §4.6: 16 (debug) and 23
+    // (application) are resettable at locality 0.
+    for (unsigned resettable : {16u, 23u})
+      if (values.values.count(resettable) && !o.allow_resettable)
+        return failed(err, "sign",
+                      Error{Code::InvalidArgument, "PCR " + std::to_string(resettable) +
+                                                       " can be reset by any process without a reboot, so a policy "
+                                                       "binding it binds nothing; --allow-resettable-pcrs to sign it "
+                                                       "anyway (with a demo or test key)"});
+    if (std::all_of(values.values.begin(), values.values.end(),
+                    [](const auto& v) { return v.first == 16 || v.first == 23; }))
+      return failed(err, "sign", Error{Code::InvalidArgument, "the policy binds no PCR that only a reboot resets"});
     auto key = read_text_file(o.key, 64 * 1024);
     if (!key) return failed(err, "read " + o.key, key.error());
     auto policy = protocol::sign_pcr_policy(*key, values);

@@ -88,6 +88,12 @@ struct KeptCounter {
   std::optional<uint64_t> value;
 };
 
+struct Context::AesKey::Slot {
+  Object key;    // empty while evicted or flushed by someone else
+  KeyBlob blob;  // to load it again
+  bool in_use = false;
+};
+
 struct Context::Impl {
   Impl() = default;
   Impl(const Impl&) = delete;
@@ -113,7 +119,7 @@ struct Context::Impl {
   Object policy_session;
   bool policy_dirty = false;  // a failure since the last PolicyPCR: PolicyRestart before the next
   std::map<uint32_t, KeptCounter> counters;
-  std::set<Context::AesKey*> aes_keys;  // loaded keys that give their slot up when the TPM is full
+  std::set<Context::AesKey::Slot*> aes_keys;  // loaded keys that give their slot up when the TPM is full
 
   void install_shim();
 
@@ -145,8 +151,9 @@ struct Context::Impl {
   Result<KeptCounter*> kept_counter(const CounterSpec& spec);
   // NV_Read in the counter's session; caches the value.
   Result<uint64_t> read_counter(KeptCounter& counter, uint32_t index);
-  // Runs fn with the counter; when its session turned out stale (flushed by a TPM reset or by
-  // another client) the counter is looked up afresh and fn runs once more.
+  // Runs fn with the counter; when its session turned out unusable (stale, or out of step) the
+  // counter is looked up afresh and fn runs once more: fn must send one command, which the TPM
+  // did not run when it answered so.
   template <class F>
   std::invoke_result_t<F&, KeptCounter&> with_counter(const CounterSpec& spec, F&& fn);
 
@@ -262,11 +269,17 @@ std::invoke_result_t<F&, KeptCounter&> Context::Impl::with_counter(const Counter
   for (int round = 0;; ++round) {
     KeptCounter* counter = MCIMD_TRY(kept_counter(spec));
     auto result = fn(*counter);
-    if (result || round > 0 || classify_rc(result.error().tss2_rc()) != RcKind::Stale) return result;
-    log::debug("The counter's session was flushed (TPM reset, or another client); starting a new one");
-    auto it = counters.find(spec.index);
-    forget(it->second.session);
-    counters.erase(it);
+    const RcKind kind = result ? RcKind::Success : classify_rc(result.error().tss2_rc());
+    // A stale session (flushed by a TPM reset or another client), or one whose nonces fell out of
+    // step with the TPM's (an answer lost on the way): the TPM ran nothing; a new session, once.
+    if (result || round > 0 || (kind != RcKind::Stale && kind != RcKind::BadAuth)) return result;
+    log::debug("The counter's session is unusable (" + result.error().message + "); starting a new one");
+    if (auto it = counters.find(spec.index); it != counters.end()) {
+      // A stale handle may be someone else's by now: forgotten, not flushed. A session the TPM
+      // refused is still loaded: flushed with the entry.
+      if (kind == RcKind::Stale) forget(it->second.session);
+      counters.erase(it);
+    }
   }
 }
 

@@ -128,23 +128,25 @@ Result<uint64_t> Context::counter_read(const CounterSpec& spec) {
 
 Result<uint64_t> Context::counter_increment(const CounterSpec& spec) {
   auto& impl = *impl_;
-  auto r = impl.with_counter(spec, [&](KeptCounter& counter) -> Result<uint64_t> {
+  auto incremented = impl.with_counter(spec, [&](KeptCounter& counter) -> Status {
     const ESYS_TR tr = counter.index.handle();
-    auto incremented = impl.call("increment " + index_name(spec.index), [&] {
+    auto done = impl.call("increment " + index_name(spec.index), [&] {
       return Esys_NV_Increment(impl.esys.get(), tr, tr, counter.session.handle(), ESYS_TR_NONE, ESYS_TR_NONE);
     });
-    if (!incremented) {
+    if (!done) {
       counter.value.reset();  // whether it moved is unknown now: read it next time
-      return tl::unexpected(incremented.error());
+      return done;
     }
     counter.written = true;
     // Only this session's holder can move the counter and the session lives no longer than the
     // TPM's power cycle, so the new value is the cached one plus one.
-    if (counter.value) return ++*counter.value;
-    return impl.read_counter(counter, spec.index);
+    if (counter.value) ++*counter.value;
+    return {};
   });
-  if (!r) return tl::unexpected(counter_error(r.error(), spec.index));
-  return r;
+  if (!incremented) return tl::unexpected(counter_error(incremented.error(), spec.index));
+  // The cached value, or (in a session started since) an authenticated read: a second command,
+  // never a second increment.
+  return counter_read(spec);
 }
 
 Status Context::counter_define(const CounterSpec& spec) {
@@ -153,7 +155,9 @@ Status Context::counter_define(const CounterSpec& spec) {
   const auto name = index_name(spec.index);
   // The auth is the command's first parameter: a salted session encrypts it on the way in.
   Object enc = MCIMD_TRY(impl.start_salted_session(TPM2_SE_HMAC));
-  MCIMD_CHECK(impl.set_session_attributes(enc.handle(), TPMA_SESSION_DECRYPT));
+  // continueSession: the session stays loaded after the command, so our handle owns what the
+  // destructor flushes (a TPM without a resource manager reuses a flushed handle for others).
+  MCIMD_CHECK(impl.set_session_attributes(enc.handle(), TPMA_SESSION_DECRYPT | TPMA_SESSION_CONTINUESESSION));
   TPM2B_AUTH auth{};
   auth.size = static_cast<uint16_t>(spec.auth.size());
   std::copy(spec.auth.begin(), spec.auth.end(), auth.buffer);
@@ -210,6 +214,20 @@ Result<ClockState> Context::read_clock() {
   }));
   return ClockState{info->clockInfo.clock, info->clockInfo.resetCount, info->clockInfo.restartCount,
                     info->clockInfo.safe == TPM2_YES};
+}
+
+Result<bool> Context::owner_auth_set() {
+  auto& impl = *impl_;
+  EsysPtr<TPMS_CAPABILITY_DATA> caps;
+  TPMI_YES_NO more = TPM2_NO;
+  MCIMD_CHECK(impl.call("read the TPM's permanent attributes", [&] {
+    return Esys_GetCapability(impl.esys.get(), ESYS_TR_NONE, ESYS_TR_NONE, ESYS_TR_NONE, TPM2_CAP_TPM_PROPERTIES,
+                              TPM2_PT_PERMANENT, 1, &more, OutPtr(caps));
+  }));
+  const auto& props = caps->data.tpmProperties;
+  if (props.count == 0 || props.tpmProperty[0].property != TPM2_PT_PERMANENT)
+    return fail(Code::TpmFailure, "The TPM did not report TPM_PT_PERMANENT");
+  return (props.tpmProperty[0].value & TPMA_PERMANENT_OWNERAUTHSET) != 0;
 }
 
 }  // namespace mcimd::tpm

@@ -107,7 +107,8 @@ Status Context::Impl::with_policy(const ApprovedPolicy& policy, std::string_view
       policy_dirty = false;  // the successful use reset the session's policy digest
       return {};
     });
-    if (done || fresh_session > 0 || object_stale || classify_rc(done.error().tss2_rc()) != RcKind::Stale) {
+    const RcKind kind = done ? RcKind::Success : classify_rc(done.error().tss2_rc());
+    if (done || fresh_session > 0 || object_stale || (kind != RcKind::Stale && kind != RcKind::BadAuth)) {
       if (!done && classify_rc(done.error().tss2_rc()) == RcKind::PolicyFailed)
         return tl::unexpected(Error{Code::PlatformStateChanged,
                                     "Failed to " + std::string(what) +
@@ -116,10 +117,13 @@ Status Context::Impl::with_policy(const ApprovedPolicy& policy, std::string_view
                                     done.error().tss2_rc()});
       return done;
     }
-    // Our session was flushed by a TPM reset or by another client: start a fresh one and redo
-    // the sequence once.
-    log::debug("The kept policy session is gone (TPM reset, or another client flushed it); starting a new one");
-    forget(policy_session);
+    // Our session was flushed by a TPM reset or by another client, or its nonces fell out of step
+    // with the TPM's (an answer lost on the way): start a fresh one and redo the sequence once.
+    log::debug("The kept policy session is unusable (" + done.error().message + "); starting a new one");
+    // A stale handle may be someone else's by now: forgotten, not flushed; a refused session is
+    // still loaded: flushed.
+    if (kind == RcKind::Stale) forget(policy_session);
+    else policy_session = Object();
   }
 }
 
@@ -130,7 +134,8 @@ void Context::Impl::forget(Object& object) noexcept {
 
 void Context::Impl::free_object_slots() noexcept {
   log::debug("The TPM has no free object slot: giving up the loaded AES keys (loaded again on use)");
-  for (auto* key : aes_keys) key->evict();
+  for (auto* slot : aes_keys)
+    if (!slot->in_use) slot->key = Object();
 }
 
 void Context::Impl::free_session_slots() noexcept {

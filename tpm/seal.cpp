@@ -143,47 +143,47 @@ Result<KeyBlob> Context::create_aes_key(std::span<const uint8_t> key, const Seal
 }
 
 Result<Context::AesKey> Context::load_aes_key(const KeyBlob& blob) {
-  Object key = MCIMD_TRY(impl_->load(blob, "the AES key object"));
-  return AesKey(this, std::move(key), blob);
+  auto slot = std::make_unique<AesKey::Slot>();
+  slot->key = MCIMD_TRY(impl_->load(blob, "the AES key object"));
+  slot->blob = blob;
+  impl_->aes_keys.insert(slot.get());
+  return AesKey(this, std::move(slot));
 }
 
-Context::AesKey::AesKey(Context* ctx, Object key, KeyBlob blob) : ctx_(ctx), key_(std::move(key)), blob_(std::move(blob)) {
-  ctx_->impl_->aes_keys.insert(this);
-}
+Context::AesKey::AesKey(Context* ctx, std::unique_ptr<Slot> slot) : ctx_(ctx), slot_(std::move(slot)) {}
 
-Context::AesKey::AesKey(AesKey&& o) noexcept
-    : ctx_(std::exchange(o.ctx_, nullptr)), key_(std::move(o.key_)), blob_(std::move(o.blob_)) {
-  if (ctx_) {
-    ctx_->impl_->aes_keys.erase(&o);
-    ctx_->impl_->aes_keys.insert(this);
-  }
-}
+Context::AesKey::AesKey(AesKey&& o) noexcept : ctx_(std::exchange(o.ctx_, nullptr)), slot_(std::move(o.slot_)) {}
 
 Context::AesKey& Context::AesKey::operator=(AesKey&& o) noexcept {
   if (this == &o) return *this;
-  if (ctx_) ctx_->impl_->aes_keys.erase(this);
-  key_ = std::move(o.key_);
-  blob_ = std::move(o.blob_);
+  if (ctx_ && slot_) ctx_->impl_->aes_keys.erase(slot_.get());
+  slot_.reset();  // flushes the key this one held
   ctx_ = std::exchange(o.ctx_, nullptr);
-  if (ctx_) {
-    ctx_->impl_->aes_keys.erase(&o);
-    ctx_->impl_->aes_keys.insert(this);
-  }
+  slot_ = std::move(o.slot_);
   return *this;
 }
 
 Context::AesKey::~AesKey() {
-  if (ctx_) ctx_->impl_->aes_keys.erase(this);
+  if (ctx_ && slot_) ctx_->impl_->aes_keys.erase(slot_.get());
 }
 
-void Context::AesKey::evict() noexcept { key_ = Object(); }
+void Context::AesKey::evict() noexcept {
+  if (slot_ && !slot_->in_use) slot_->key = Object();
+}
 
 Result<std::vector<std::array<uint8_t, 16>>> Context::AesKey::encrypt_ecb(
     std::span<const std::array<uint8_t, 16>> blocks, const ApprovedPolicy& policy) {
   std::vector<std::array<uint8_t, 16>> out;
   if (blocks.empty()) return out;
-  if (!ctx_) return fail(Code::Internal, "AES key used after it was moved from");
+  if (!ctx_ || !slot_) return fail(Code::Internal, "AES key used after it was moved from");
   auto& impl = *ctx_->impl_;
+  Object& key = slot_->key;
+  // While this call runs, a full TPM never takes K's slot away from under the command using it.
+  struct InUse {
+    bool& flag;
+    explicit InUse(bool& f) : flag(f) { flag = true; }
+    ~InUse() { flag = false; }
+  } in_use(slot_->in_use);
   const std::size_t per_call = std::max<std::size_t>(1, MCIMD_TRY(impl.input_buffer_size()) / kAesBlock);
   out.reserve(blocks.size());
 
@@ -195,21 +195,21 @@ Result<std::vector<std::array<uint8_t, 16>>> Context::AesKey::encrypt_ecb(
     std::memcpy(in.buffer, blocks[first].data(), in.size);
     EsysSecretPtr<TPM2B_MAX_BUFFER> result;
     for (int reload = 0;; ++reload) {
-      if (!key_) key_ = MCIMD_TRY(impl.load(blob_, "the AES key object"));
+      if (!key) key = MCIMD_TRY(impl.load(slot_->blob, "the AES key object"));
       auto done = impl.with_policy(policy, "encrypt with the AES key", [&](ESYS_TR session) {
         // inData is the first command parameter and outData the first response one: both encrypted.
         TSS2_RC rc = Esys_TRSess_SetAttributes(
             impl.esys.get(), session, TPMA_SESSION_DECRYPT | TPMA_SESSION_ENCRYPT | TPMA_SESSION_CONTINUESESSION, 0xFF);
         if (rc != TSS2_RC_SUCCESS) return rc;
         TPM2B_IV iv{};  // Part 3 §15.2 TPM2_EncryptDecrypt: ECB takes an empty IV
-        return Esys_EncryptDecrypt2(impl.esys.get(), key_.handle(), session, ESYS_TR_NONE, ESYS_TR_NONE, &in, TPM2_NO,
+        return Esys_EncryptDecrypt2(impl.esys.get(), key.handle(), session, ESYS_TR_NONE, ESYS_TR_NONE, &in, TPM2_NO,
                                     TPM2_ALG_ECB, &iv, OutPtr(result), nullptr);
       });
       if (done) break;
       // Another client (a TPM without a resource manager) or a TPM reset flushed K: load it again.
       if (reload > 0 || classify_rc(done.error().tss2_rc()) != RcKind::Stale) return tl::unexpected(done.error());
       log::debug("The loaded AES key is gone from the TPM; loading it again");
-      impl.forget(key_);
+      impl.forget(key);
     }
     if (result->size != in.size)
       return fail(Code::TpmFailure, "Failed to encrypt with the AES key: the TPM returned " +

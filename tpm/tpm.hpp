@@ -235,16 +235,17 @@ class Context {
     AesKey(AesKey&&) noexcept;
     AesKey& operator=(AesKey&&) noexcept;
     ~AesKey();
-
-    // Flushes the key to free its slot; the next use loads it again.
+    // Flushes the key to free its slot (unless a command is using it); the next use loads it again.
     void evict() noexcept;
+
+    // The loaded key and its blob, at a stable address the Context keeps a pointer to.
+    struct Slot;
 
    private:
     friend class Context;
-    AesKey(Context* ctx, Object key, KeyBlob blob);
+    AesKey(Context* ctx, std::unique_ptr<Slot> slot);
     Context* ctx_;
-    Object key_;
-    KeyBlob blob_;
+    std::unique_ptr<Slot> slot_;
   };
   [[nodiscard]] Result<AesKey> load_aes_key(const KeyBlob& blob);
   // Unsupported when the TPM lacks TPM2_EncryptDecrypt2, AES or ECB mode.
@@ -271,6 +272,9 @@ class Context {
 
   // TPM2_ReadClock.
   [[nodiscard]] Result<ClockState> read_clock();
+  // TPMA_PERMANENT ownerAuthSet (TPM_PT_PERMANENT, Part 2 §8.6): false while the owner hierarchy
+  // has its empty default authorization, with which any TPM user can undefine NV indices.
+  [[nodiscard]] Result<bool> owner_auth_set();
 
   // --- PCRs ---------------------------------------------------------------------------------
   // Values in the selection's order. Unsupported when the bank is not allocated.

@@ -8,6 +8,7 @@
 
 #include "tests/support/process.hpp"
 #include "tests/support/swtpm.hpp"
+#include "tpm/esys_libctx.hpp"
 #include "tpm/testing.hpp"
 #include "tpm/tpm.hpp"
 
@@ -342,6 +343,8 @@ TEST_F(TpmTest, CounterSurvivesAPowerCycleAndNeverGoesBackAfterAnUncleanOne) {
   ASSERT_TRUE(after) << after.error().describe();
   EXPECT_GE(*after, *value);
   EXPECT_LE(*after - *value, 256u) << "an orderly counter moves on by less than MAX_ORDERLY_COUNT + 1";
+  // What the store's rollback window relies on: the TPM sets the low bits (MAX_ORDERLY_COUNT) to ones.
+  EXPECT_EQ(*after % 256, 255u) << *value << " came back as " << *after;
   auto next = ctx_->counter_increment(spec());
   ASSERT_TRUE(next);
   EXPECT_EQ(*next, *after + 1);
@@ -436,4 +439,15 @@ TEST_F(TpmTest, AsksToBeReopenedAfterTheTransportFailed) {
   EXPECT_NE(later.error().message.find("reopen the TPM context"), std::string::npos) << later.error().message;
   ctx_ = open();
   EXPECT_TRUE(ctx_->pcr_read(PcrSelection{"sha256", {0}}));
+}
+
+// tpm2-tss 3.2 would make a new OpenSSL library context for every hash of a session; linked with
+// esys_libctx, as mcimd is, it gets one.
+TEST_F(TpmTest, SessionsHashInOneOpenSslLibraryContext) {
+  const auto before = openssl_library_contexts_created();
+  SecureBytes auth(32, 0x11);
+  ASSERT_TRUE(ctx_->counter_define(CounterSpec{kCounterIndex, auth}));
+  for (int i = 0; i < 5; ++i) ASSERT_TRUE(ctx_->counter_increment(CounterSpec{kCounterIndex, auth}));
+  EXPECT_LE(openssl_library_contexts_created() - before, 1u)
+      << "salted sessions, HMACs and parameter encryption over a dozen commands";
 }

@@ -47,7 +47,7 @@ McimdInstance::McimdInstance(const McimdOptions& options)
   std::ofstream out(config_);
   out << "store: " << store().string() << "\n"
       << "log-level: debug\n"
-      << "tpm:\n  tcti: " << tpm_.tcti() << "\n  pcrs: sha256:7\n  allow-resettable-pcrs: " << (options.allow_resettable_pcrs ? "true" : "false")
+      << "tpm:\n  tcti: " << tpm_.tcti() << "\n  require-resource-manager: false\n  pcrs: sha256:7\n  allow-resettable-pcrs: " << (options.allow_resettable_pcrs ? "true" : "false")
       << "\n  policy-authority: " << authority_public().string()
       << "\n  key-protection: " << options.key_protection << "\n"
       << "access:\n  modem-users: [1000]\n  admin-users: [0]\n"
@@ -60,8 +60,9 @@ std::filesystem::path McimdInstance::sign_current_pcrs(const std::string& pcrs, 
   auto values = dir_.path() / (name + ".pcrs.yaml");
   std::ofstream(values) << read.out;
   auto policy = dir_.path() / (name + ".json");
+  // The instance's own throwaway authority: it may sign PCR 16, which tests extend on demand.
   auto signed_policy = operator_tool({"pcr-policy", "sign", "--key", authority_key().string(), "--pcrread",
-                                      values.string(), "--out", policy.string()});
+                                      values.string(), "--out", policy.string(), "--allow-resettable-pcrs"});
   if (signed_policy.exit_code != 0) throw std::runtime_error("mcim-operator pcr-policy sign failed: " + signed_policy.err);
   return policy;
 }

@@ -1,4 +1,7 @@
 #include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <memory>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -130,4 +133,23 @@ TEST(ARestrictedDirectory, OfAnotherUidIsReportedAndLeftAlone) {
   struct stat after {};
   ASSERT_EQ(::stat(foreign.c_str(), &after), 0);
   EXPECT_EQ(after.st_mode, before.st_mode);
+}
+
+// mlock/munlock do not count: freeing one secret must not unlock the page a neighbour lives on.
+TEST(SecureBytes, KeepAPageLockedWhileAnySecretOnItLives) {
+  const uintptr_t page_size = static_cast<uintptr_t>(sysconf(_SC_PAGESIZE));
+  const auto pages = [&](const mcimd::SecureBytes& s) {
+    const auto first = reinterpret_cast<uintptr_t>(s.data()) / page_size;
+    const auto last = (reinterpret_cast<uintptr_t>(s.data()) + s.size() - 1) / page_size;
+    return static_cast<std::size_t>(last - first + 1);
+  };
+  const std::size_t before = mcimd::detail::locked_secret_pages();
+  auto a = std::make_unique<mcimd::SecureBytes>(32, 0x11);
+  auto b = std::make_unique<mcimd::SecureBytes>(32, 0x22);
+  EXPECT_GT(mcimd::detail::locked_secret_pages(), before);
+  a.reset();
+  // Small allocations share pages: b's pages stay counted (and locked) however a's overlapped.
+  EXPECT_EQ(mcimd::detail::locked_secret_pages(), before + pages(*b));
+  b.reset();
+  EXPECT_EQ(mcimd::detail::locked_secret_pages(), before) << "every page is unlocked once its last secret is gone";
 }

@@ -33,6 +33,7 @@ log-level: debug
 queue-limit: 8
 tpm:
   tcti: swtpm:host=127.0.0.1,port=2321
+  require-resource-manager: false
   pcrs: sha256:7,14
   policy-authority: /etc/mcimd/policy-authority.pem
   allow-resettable-pcrs: true
@@ -112,4 +113,16 @@ TEST(AConfig, RefusesResettablePcrsOnlyByDefault) {
   EXPECT_FALSE(cfg->tpm.allow_resettable_pcrs);
   expect_config_error("tpm:\n  allow-resettable-pcrs: perhaps\n", "mcimd.yaml:2", "tpm.allow-resettable-pcrs");
   expect_config_error("tpm:\n  policy-authority: authority.pem\n", "mcimd.yaml:2", "tpm.policy-authority");
+}
+
+TEST(AConfig, RefusesATctiWithoutAResourceManagerUnlessToldItIsMcimdsAlone) {
+  expect_config_error("tpm:\n  tcti: swtpm:host=127.0.0.1,port=2321\n", "mcimd.yaml", "resource manager");
+  expect_config_error("tpm:\n  tcti: device:/dev/tpm0\n", "mcimd.yaml", "tpm.tcti");
+  for (const char* ok : {"device:/dev/tpmrm0", "device:/dev/tpmrm1", "tabrmd", "tabrmd:bus_type=system"}) {
+    auto cfg = parse_config(std::string("tpm:\n  tcti: \"") + ok + "\"\n", "mcimd.yaml");
+    EXPECT_TRUE(cfg) << ok << ": " << cfg.error().message;
+  }
+  auto allowed = parse_config("tpm:\n  tcti: swtpm:port=2321\n  require-resource-manager: false\n", "mcimd.yaml");
+  ASSERT_TRUE(allowed) << allowed.error().message;
+  EXPECT_FALSE(allowed->tpm.require_resource_manager);
 }

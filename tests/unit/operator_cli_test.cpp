@@ -2,6 +2,7 @@
 // resynchronisation from AUTS, and bad input that must name the option and exit with 2.
 #include <gtest/gtest.h>
 
+#include <filesystem>
 #include <nlohmann/json.hpp>
 #include <sstream>
 #include <string>
@@ -12,6 +13,7 @@
 #include "common/bytes.hpp"
 #include "operator/cli.hpp"
 #include "tests/support/process.hpp"
+#include "tests/support/temp_dir.hpp"
 
 using namespace mcimd;
 
@@ -201,4 +203,53 @@ TEST(TheMilenageCommandInProcess, NeverThrowsOnOddArguments) {
   std::ostringstream out, err;
   EXPECT_EQ(op::run_cli(2, help.data(), out, err), op::kExitOk);
   EXPECT_NE(out.str().find("milenage"), std::string::npos);
+}
+
+// The policy authority's side: a key, a signed PCR policy a gateway can check, and the rules the
+// signer enforces itself (the TPM honours whatever the key signs, wherever the blobs go).
+TEST(ThePcrPolicyCommands, SignAPolicyTheAuthorityCanCheckAndRefuseResettablePcrs) {
+  test::TempDir dir;
+  const auto key = (dir.path() / "authority.key").string();
+  const auto pub = (dir.path() / "authority.pem").string();
+  auto keygen = test::run({kBinary, "pcr-policy", "keygen", "--out", key, "--public-out", pub});
+  ASSERT_EQ(keygen.exit_code, 0) << keygen.err;
+  EXPECT_EQ(std::filesystem::status(key).permissions() &
+                (std::filesystem::perms::group_all | std::filesystem::perms::others_all),
+            std::filesystem::perms::none);
+  const std::string pcr7 = "sha256:7=" + std::string(64, 'a');
+  const std::string pcr16 = "sha256:16=" + std::string(64, 'b');
+  const auto policy = (dir.path() / "policy.json").string();
+  auto signed_policy = test::run({kBinary, "pcr-policy", "sign", "--key", key, "--pcr", pcr7, "--out", policy});
+  ASSERT_EQ(signed_policy.exit_code, 0) << signed_policy.err;
+  auto shown = test::run({kBinary, "pcr-policy", "show", policy, "--authority", pub, "--json"});
+  ASSERT_EQ(shown.exit_code, 0) << shown.err;
+  auto doc = nlohmann::json::parse(shown.out);
+  EXPECT_EQ(doc.at("verified"), true);
+  EXPECT_EQ(doc.at("pcrs").at("7"), std::string(64, 'a'));
+  // Another authority's key does not verify it.
+  const auto other = (dir.path() / "other.pem").string();
+  ASSERT_EQ(test::run({kBinary, "pcr-policy", "keygen", "--out", (dir.path() / "other.key").string(), "--public-out",
+                       other})
+                .exit_code,
+            0);
+  auto foreign = test::run({kBinary, "pcr-policy", "show", policy, "--authority", other});
+  EXPECT_EQ(foreign.exit_code, 1) << foreign.out;
+  EXPECT_NE(foreign.err.find("NotAuthorized"), std::string::npos) << foreign.err;
+
+  auto resettable = test::run({kBinary, "pcr-policy", "sign", "--key", key, "--pcr", pcr7, "--pcr", pcr16, "--out",
+                               (dir.path() / "r.json").string()});
+  EXPECT_EQ(resettable.exit_code, 2);
+  EXPECT_NE(resettable.err.find("PCR 16"), std::string::npos) << resettable.err;
+  EXPECT_FALSE(std::filesystem::exists(dir.path() / "r.json"));
+  auto allowed = test::run({kBinary, "pcr-policy", "sign", "--key", key, "--pcr", pcr7, "--pcr", pcr16, "--out",
+                            (dir.path() / "r.json").string(), "--allow-resettable-pcrs"});
+  EXPECT_EQ(allowed.exit_code, 0) << allowed.err;
+  auto only_resettable = test::run({kBinary, "pcr-policy", "sign", "--key", key, "--pcr", pcr16, "--out",
+                                    (dir.path() / "o.json").string(), "--allow-resettable-pcrs"});
+  EXPECT_EQ(only_resettable.exit_code, 2);
+  EXPECT_NE(only_resettable.err.find("only a reboot"), std::string::npos) << only_resettable.err;
+  auto two_banks = test::run({kBinary, "pcr-policy", "sign", "--key", key, "--pcr", pcr7, "--pcr",
+                              "sha1:0=" + std::string(40, 'c'), "--out", (dir.path() / "b.json").string()});
+  EXPECT_EQ(two_banks.exit_code, 2);
+  EXPECT_NE(two_banks.err.find("one bank"), std::string::npos) << two_banks.err;
 }

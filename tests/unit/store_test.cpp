@@ -742,10 +742,26 @@ TEST(AStore, BehindTheCounterByMoreThanTheWindowIsARollbackEvenAfterATpmRestart)
   populate(f);
   const uint64_t g = f.anchor.value();
   f.anchor.boot.reset_count += 1;
-  f.anchor.set(g + StoreOptions{}.counter_window + 1);
+  f.anchor.set((g + StoreOptions{}.counter_window + 1) | 0xFF);  // ends in all ones, but too far
   EXPECT_EQ(f.refusal().code, Code::RollbackDetected);
-  f.anchor.set(g + 11);
+  f.anchor.set(g + 10 + (9 + 10 - (g + 10) % 10) % 10 + 10);  // ends in 9 for a window of 10, more than 10 ahead
+  EXPECT_EQ(f.anchor.value() % 10, 9u);
   EXPECT_EQ(f.refusal(StoreOptions{.counter_window = 10}).code, Code::RollbackDetected) << "the window is the option's";
+}
+
+// A clean reboot restarts the TPM too (resetCount moves) but leaves an orderly counter where it
+// was: an old copy of the store restored across a clean reboot is still a rollback.
+TEST(AStore, BehindTheCounterAfterACleanTpmRestartIsARollback) {
+  Fixture f;
+  populate(f);
+  const uint64_t g = f.anchor.value();
+  f.anchor.boot.reset_count += 1;
+  uint64_t c = g + 3;
+  if (c % 256 == 255) ++c;  // not the all-ones an unclean start leaves
+  f.anchor.set(c);
+  const Error refused = f.refusal();
+  EXPECT_EQ(refused.code, Code::RollbackDetected);
+  EXPECT_TRUE(mentions(refused, "all ones")) << refused.message;
 }
 
 TEST(AStore, BehindTheCounterWithinTheWindowAfterATpmRestartIsReanchoredOnce) {
@@ -754,7 +770,8 @@ TEST(AStore, BehindTheCounterWithinTheWindowAfterATpmRestartIsReanchoredOnce) {
   const uint64_t g = f.anchor.value();
   const BootCounts recorded = f.anchor.boot;
   f.anchor.boot.restart_count += 1;
-  const uint64_t c = g + StoreOptions{}.counter_window;
+  // What an unclean start leaves: the low bits set to ones (at most a window ahead).
+  const uint64_t c = (g | 0xFF) > g ? (g | 0xFF) : g + StoreOptions{}.counter_window;
   f.anchor.set(c);
   {
     auto s = f.try_open();
@@ -776,7 +793,7 @@ TEST(AStore, BehindTheCounterWithinTheWindowAfterATpmRestartIsReanchoredOnce) {
   EXPECT_FALSE(again->opened_after_counter_jump()) << "the second open needs no window";
   EXPECT_EQ(again->generation(), c + 1);
   // The window served that restart only: the same boot counts do not open it again.
-  f.anchor.set(c + 2);
+  f.anchor.set(c + 1 + 255);  // all ones again and within the window: refused for the boot counts alone
   const Error refused = f.refusal();
   EXPECT_EQ(refused.code, Code::RollbackDetected);
 }
