@@ -1169,6 +1169,7 @@ TEST_F(TheBusAdapter, RefusesProfileDocumentsItCannotReadSafely) {
   auto big = dir.path() / "big.yaml";
   std::ofstream(big) << std::string(kMaxProfileDocumentSize + 1, 'x');
   int fd = open(big.c_str(), O_RDONLY | O_CLOEXEC);
+  ASSERT_GE(fd, 0);
   auto too_big = install(fd);
   close(fd);
   EXPECT_EQ(too_big.error_name, "org.mcimd.Tre1.Error.InvalidArgument");
@@ -1185,9 +1186,11 @@ TEST_F(TheBusAdapter, RefusesProfileDocumentsItCannotReadSafely) {
   auto empty = dir.path() / "empty.yaml";
   std::ofstream(empty).flush();
   fd = open(empty.c_str(), O_RDONLY | O_CLOEXEC);
+  ASSERT_GE(fd, 0);
   auto nothing = install(fd);
   close(fd);
   EXPECT_EQ(nothing.error_name, "org.mcimd.Tre1.Error.InvalidArgument");
+  EXPECT_NE(nothing.error_message.find("is empty"), std::string::npos) << nothing.error_message;
 
   auto too_big_ctl = run_mcimctl({"install", big.string()});
   EXPECT_EQ(too_big_ctl.exit_code, 1);
