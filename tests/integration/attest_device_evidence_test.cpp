@@ -2,6 +2,7 @@
 // logs, the tpm2-tools export checked by tpm2_checkquote, and the enrolment request.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <fstream>
 #include <string>
 
@@ -85,11 +86,10 @@ TEST_F(EvidenceTest, QuotesEveryAllocatedBankAndReportsExactlyTheQuotedValues) {
   EXPECT_EQ(*digest, info->pcr_digest);
   auto now = ctx_->pcr_read(PcrSelection{"sha256", {7}});
   ASSERT_TRUE(now);
-  for (const auto& bank : evidence->pcrs) {
-    if (bank.bank == "sha256") {
-      EXPECT_EQ(bank.values.at(7), (*now)[0].digest);
-    }
-  }
+  auto sha256 = std::find_if(evidence->pcrs.begin(), evidence->pcrs.end(),
+                             [](const protocol::PcrBank& b) { return b.bank == "sha256"; });
+  ASSERT_NE(sha256, evidence->pcrs.end());
+  EXPECT_EQ(sha256->values.at(7), (*now)[0].digest);
 }
 
 TEST_F(EvidenceTest, QuotesAgainWhenAPcrMovesDuringTheQuote) {
@@ -161,7 +161,10 @@ TEST_F(EvidenceTest, FailsNamingAnUnreadableOrOversizedLog) {
 TEST_F(EvidenceTest, RefusesBadOptions) {
   auto o = options();
   o.banks = {"sha3_256"};
-  EXPECT_FALSE(attestation::collect_evidence(*ctx_, ak_, kNonce, o));
+  auto unallocated = attestation::collect_evidence(*ctx_, ak_, kNonce, o);
+  ASSERT_FALSE(unallocated);
+  EXPECT_EQ(unallocated.error().code, Code::Unsupported) << unallocated.error().describe();
+  EXPECT_NE(unallocated.error().message.find("sha3_256"), std::string::npos) << unallocated.error().describe();
   o = options();
   o.pcrs = {};
   EXPECT_EQ(attestation::collect_evidence(*ctx_, ak_, kNonce, o).error().code, Code::InvalidArgument);
@@ -268,6 +271,11 @@ TEST_F(EvidenceTest, ValidatesThePlatformAndCarriesTheLogsThePolicyNeeds) {
   EXPECT_EQ(v->report.event_log, Bytes({'n', 'o', 't', ' ', 'a', ' ', 'l', 'o', 'g'}));
   EXPECT_FALSE(v->report.ima_log);  // the policy does not need it
   EXPECT_FALSE(v->report.trusted);  // that log does not parse
+  auto parse = std::find_if(v->report.checks.begin(), v->report.checks.end(),
+                            [](const protocol::ReportCheck& c) { return c.name == "eventlog.parse"; });
+  ASSERT_NE(parse, v->report.checks.end()) << v->report_json;
+  EXPECT_FALSE(parse->passed);
+  EXPECT_TRUE(parse->reason.starts_with("truncated")) << parse->reason;
   EXPECT_EQ(v->report.nonce, kNonce);
   EXPECT_EQ(protocol::to_json(v->report), v->report_json);
   auto info = protocol::parse_quote_message(v->quote.message);

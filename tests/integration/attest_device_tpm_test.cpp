@@ -251,6 +251,11 @@ TEST_F(AttestTest, RefusesACredentialForTheOtherEkType) {
   auto challenge = make_credential(*ek, *object_name(ak->public_area), "for the RSA EK");
   auto released = ctx_->activate_credential(*ak, EkType::EccP256, challenge);
   ASSERT_FALSE(released);
+  // Refused by the TPM for the secret's shape, not by a check before it.
+  EXPECT_EQ(released.error().code, Code::InvalidArgument) << released.error().describe();
+  EXPECT_TRUE(released.error().has_tss2_rc()) << released.error().describe();
+  EXPECT_NE(released.error().message.find("not made for this TPM's ECC P-256 EK"), std::string::npos)
+      << released.error().describe();
   EXPECT_EQ(ctx_->live_handles(), 0u);
 }
 
@@ -273,9 +278,13 @@ TEST_F(AttestTest, ListsEveryAllocatedBank) {
   std::vector<unsigned> some{7, 0, 7};
   auto few = ctx_->allocated_pcr_banks(some);
   ASSERT_TRUE(few);
+  ASSERT_EQ(few->size(), banks->size());
   for (const auto& b : *few) EXPECT_EQ(b.pcrs, (std::vector<unsigned>{0, 7}));
   std::vector<unsigned> bad{24};
-  EXPECT_FALSE(ctx_->allocated_pcr_banks(bad));
+  auto refused = ctx_->allocated_pcr_banks(bad);
+  ASSERT_FALSE(refused);
+  EXPECT_EQ(refused.error().code, Code::InvalidArgument);
+  EXPECT_NE(refused.error().message.find("PCR 24"), std::string::npos) << refused.error().describe();
 }
 
 TEST_F(AttestTest, QuotesWithTheNonceAndTheSelectedBanks) {

@@ -271,12 +271,17 @@ TEST_F(TpmTest, AnotherProcessCannotAdvanceTheCounter) {
   ASSERT_TRUE(ctx_->counter_define(spec()));
   auto before = ctx_->counter_read(spec());
   ASSERT_TRUE(before);
+  // Each refused by the TPM for its authorisation (Part 2 §6.6): TPM_RC_BAD_AUTH for the index's
+  // own auth (empty or guessed; NO_DA), TPM_RC_NV_AUTHORIZATION for the owner's.
   auto plain = tool({"tpm2_nvincrement", "0x01004d43"});
   EXPECT_NE(plain.exit_code, 0) << "tpm2_nvincrement without the auth was accepted";
+  EXPECT_NE(plain.err.find("0x000009a2"), std::string::npos) << plain.err;
   auto owner = tool({"tpm2_nvincrement", "-C", "o", "0x01004d43"});
   EXPECT_NE(owner.exit_code, 0) << "tpm2_nvincrement with owner auth was accepted";
+  EXPECT_NE(owner.err.find("0x00000149"), std::string::npos) << owner.err;
   auto guessed = tool({"tpm2_nvincrement", "-P", "hex:" + std::string(64, '0'), "0x01004d43"});
   EXPECT_NE(guessed.exit_code, 0) << "tpm2_nvincrement with a wrong auth was accepted";
+  EXPECT_NE(guessed.err.find("0x000009a2"), std::string::npos) << guessed.err;
   ctx_->drop_sessions();  // forget the cached value: ask the TPM
   auto after = ctx_->counter_read(spec());
   ASSERT_TRUE(after) << after.error().describe();
@@ -285,6 +290,14 @@ TEST_F(TpmTest, AnotherProcessCannotAdvanceTheCounter) {
   auto refused = ctx_->counter_increment(wrong);
   ASSERT_FALSE(refused);
   EXPECT_EQ(refused.error().code, Code::NotAuthorized);
+  // The same tool with the counter's own auth does advance it.
+  auto with_auth = tool({"tpm2_nvincrement", "-P", "hex:" + to_hex(Bytes(spec().auth.begin(), spec().auth.end())),
+                         "0x01004d43"});
+  ASSERT_EQ(with_auth.exit_code, 0) << with_auth.err;
+  ctx_->drop_sessions();
+  auto advanced = ctx_->counter_read(spec());
+  ASSERT_TRUE(advanced) << advanced.error().describe();
+  EXPECT_EQ(*advanced, *before + 1);
 }
 
 // An interposer on the bus alters the TPM's answer: the response HMAC no longer verifies.
@@ -409,7 +422,13 @@ TEST_F(TpmTest, RetriesCommandsTheTpmAsksToRetry) {
 }
 
 TEST_F(TpmTest, RetriesBeyondEsapisOwnResubmissionsWithBackoff) {
-  // ESAPI resubmits a few times by itself; eight in a row need our retries as well.
+  // ESAPI resubmits a few times by itself; eight in a row are more than it gets past alone...
+  ctx_ = open(RetryPolicy{1, std::chrono::milliseconds(1)});
+  seam::inject_response(*ctx_, {seam::kRcTesting, 8, 0, std::nullopt});
+  auto alone = ctx_->pcr_read(PcrSelection{"sha256", {0}});
+  ASSERT_FALSE(alone) << "eight TPM_RC_TESTING answers were not all given";
+  EXPECT_EQ(alone.error().tss2_rc(), seam::kRcTesting) << alone.error().describe();
+  // ...and need our retries as well.
   ctx_ = open(RetryPolicy{3, std::chrono::milliseconds(1)});
   seam::inject_response(*ctx_, {seam::kRcTesting, 8, 0, std::nullopt});
   auto read = ctx_->pcr_read(PcrSelection{"sha256", {0}});

@@ -238,10 +238,16 @@ TEST_F(TpmTest, RefusesAMalformedBlob) {
 TEST_F(TpmTest, RedoesThePolicyWhenPcrsChangeBetweenPolicyAndUnseal) {
   auto blob = ctx_->seal(Bytes{3, 1, 4}, bound());
   ASSERT_TRUE(blob);
+  ASSERT_TRUE(ctx_->unseal(*blob, policy_));  // the policy session exists: 5 commands from here on
   seam::inject_response(*ctx_, {seam::kRcPcrChanged, 1, seam::kCcUnseal, std::nullopt});
+  auto before = ctx_->stats().commands;
   auto back = ctx_->unseal(*blob, policy_);
   ASSERT_TRUE(back) << back.error().describe();
   EXPECT_EQ(to_bytes(*back), (Bytes{3, 1, 4}));
+  // The answered Unseal never reached the TPM; the policy was redone and the object unsealed:
+  // Load + PolicyPCR + PolicyAuthorize, then PolicyRestart + PolicyPCR + PolicyAuthorize + Unseal
+  // + flush.
+  EXPECT_EQ(ctx_->stats().commands - before, 8u) << "the policy was not redone";
 }
 
 TEST_F(TpmTest, ReportsAPolicyFailureOfTheUseAsPlatformStateChanged) {
@@ -370,9 +376,14 @@ TEST_F(TpmTest, AesKeyRecoversItsPolicySessionAfterAFailedUse) {
   EXPECT_EQ(*out, openssl_aes128_ecb(k, sample_blocks(2, 1)));
   // And the PCR_CHANGED case is redone within the same call.
   seam::inject_response(*ctx_, {seam::kRcPcrChanged, 1, seam::kCcEncryptDecrypt2, std::nullopt});
+  auto before = ctx_->stats();
   auto redone = key->encrypt_ecb(sample_blocks(5, 2), policy_);
   ASSERT_TRUE(redone) << redone.error().describe();
   EXPECT_EQ(*redone, openssl_aes128_ecb(k, sample_blocks(5, 2)));
+  // PolicyPCR + PolicyAuthorize, the answered EncryptDecrypt2, then PolicyRestart + PolicyPCR +
+  // PolicyAuthorize + EncryptDecrypt2: one encryption at the TPM, after the policy was redone.
+  EXPECT_EQ(ctx_->stats().commands - before.commands, 6u) << "the policy was not redone";
+  EXPECT_EQ(ctx_->stats().encrypt_decrypt - before.encrypt_decrypt, 1u);
 }
 
 TEST_F(TpmTest, AesKeyIsLoadedAgainWhenAnotherClientFlushedIt) {

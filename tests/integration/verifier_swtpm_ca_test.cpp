@@ -25,7 +25,9 @@ TEST(AnEkCertificateFromSwtpmsLocalCa, ChainsToThatCaAndMatchesTheEk) {
   auto ok = attestation::verify_ek_certificate(der, *cas, ek_public);
   EXPECT_TRUE(ok) << ok.error().message;
   // The same certificate offered for another key is refused.
-  EXPECT_FALSE(attestation::verify_ek_certificate(der, *cas, other_public));
+  auto other = attestation::verify_ek_certificate(der, *cas, other_public);
+  ASSERT_FALSE(other);
+  EXPECT_NE(other.error().message.find("another key"), std::string::npos) << other.error().describe();
 }
 
 TEST(AnEkCertificateFromSwtpmsLocalCa, IsRefusedByAVerifierTrustingAnotherCa) {
@@ -45,5 +47,6 @@ TEST(AnEkCertificateFromSwtpmsLocalCa, IsRefusedByAVerifierTrustingAnotherCa) {
   ASSERT_TRUE(cas) << cas.error().message;
   auto refused = attestation::verify_ek_certificate(der, *cas);
   ASSERT_FALSE(refused);
-  EXPECT_FALSE(refused.error().message.empty());
+  EXPECT_EQ(refused.error().code, Code::NotAuthorized) << refused.error().describe();
+  EXPECT_NE(refused.error().message.find("EK certificate chain"), std::string::npos) << refused.error().describe();
 }

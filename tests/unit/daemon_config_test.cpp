@@ -64,11 +64,12 @@ attestation:
   EXPECT_EQ(cfg->tpm.retries, 3u);
   EXPECT_EQ(cfg->tpm.key_protection, "sealed");
   EXPECT_EQ(cfg->access.modem_users, (std::vector<uid_t>{1000, 0}));
+  EXPECT_EQ(cfg->access.modem_groups, (std::vector<gid_t>{0}));
   EXPECT_EQ(cfg->access.admin_groups, (std::vector<gid_t>{0}));
   EXPECT_EQ(cfg->attestation.pcrs, (std::vector<unsigned>{0, 7, 10}));
   EXPECT_EQ(cfg->attestation.event_log, "/tmp/log.bin");
   EXPECT_EQ(cfg->attestation.ima_log, "");
-  EXPECT_EQ(cfg->attestation.policy_trust.size(), 1u);
+  EXPECT_EQ(cfg->attestation.policy_trust, (std::vector<std::filesystem::path>{"/etc/mcimd/operator.pem"}));
 }
 
 TEST(AConfig, RefusesAnUnknownKeyNamingItAndItsLine) {

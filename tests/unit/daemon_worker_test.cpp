@@ -16,7 +16,9 @@ namespace {
 
 struct Loop {
   sd_event* e = nullptr;
-  Loop() { EXPECT_GE(sd_event_new(&e), 0); }
+  Loop() {
+    if (sd_event_new(&e) < 0) throw std::runtime_error("sd_event_new failed");
+  }
   ~Loop() { sd_event_unref(e); }
   // Runs the loop until pred holds (or 5 s pass).
   bool run_until(const std::function<bool()>& pred) {
@@ -55,28 +57,33 @@ TEST(TheTpmWorker, KeepsTheLoopServingWhileAJobBlocks) {
   auto worker = TpmWorker::create(loop.e, 4).value();
   std::promise<void> release;
   auto released = release.get_future().share();
+  std::atomic<bool> started{false};
   bool done = false;
   ASSERT_TRUE(worker->submit<int>(
-      [released]() -> Result<int> {
+      [released, &started]() -> Result<int> {
+        started = true;
         released.wait();
         return 1;
       },
       [&](Result<int>) { done = true; }));
-  // A timer on the loop fires while the job is stuck in the "TPM".
+  while (!started) std::this_thread::yield();
+  // A timer on the loop fires 50 ms later, while the job is still stuck in the "TPM".
   int ticks = 0;
   sd_event_source* timer = nullptr;
   uint64_t now = 0;
-  sd_event_now(loop.e, CLOCK_MONOTONIC, &now);
-  sd_event_add_time(
-      loop.e, &timer, CLOCK_MONOTONIC, now + 1000, 0,
-      [](sd_event_source*, uint64_t, void* p) {
-        ++*static_cast<int*>(p);
-        return 0;
-      },
-      &ticks);
+  ASSERT_GE(sd_event_now(loop.e, CLOCK_MONOTONIC, &now), 0);
+  ASSERT_GE(sd_event_add_time(
+                loop.e, &timer, CLOCK_MONOTONIC, now + 50'000, 0,
+                [](sd_event_source*, uint64_t, void* p) {
+                  ++*static_cast<int*>(p);
+                  return 0;
+                },
+                &ticks),
+            0);
   ASSERT_TRUE(loop.run_until([&] { return ticks == 1; }));
   EXPECT_FALSE(done);
-  EXPECT_GT(worker->running_for().count(), -1);
+  // The watchdog reads how long the job has been stuck: at least the timer's 50 ms by now.
+  EXPECT_GE(worker->running_for(), std::chrono::milliseconds(50));
   release.set_value();
   ASSERT_TRUE(loop.run_until([&] { return done; }));
   EXPECT_EQ(worker->running_for().count(), 0);

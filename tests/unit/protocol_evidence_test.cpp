@@ -315,11 +315,15 @@ TEST(AQuoteDomain, NeverSharesAQualifyingValueWithAnother) {
   for (QuoteDomain a : kQuoteDomains) {
     EXPECT_EQ(qualifying_data(a, payload).size(), kQualifyingDataSize);
     EXPECT_EQ(quote_domain_from_name(short_name(a)), a);
+    EXPECT_EQ(label(a).find('\0'), std::string_view::npos) << "a NUL inside a label would end it early";
+    const std::string input_a = std::string(label(a)) + '\0';
     for (QuoteDomain b : kQuoteDomains) {
       if (a == b) continue;
       EXPECT_NE(qualifying_data(a, payload), qualifying_data(b, payload));
-      // With the NUL, no label's hash input is a prefix of another's.
-      EXPECT_FALSE(label(b).starts_with(std::string(label(a)) + '\0'));
+      // With the NUL, no label's hash input is a prefix of another's: b's input (label, NUL,
+      // payload) never begins with a's label and NUL.
+      EXPECT_FALSE((std::string(label(b)) + '\0' + "payload").starts_with(input_a))
+          << label(a) << " / " << label(b);
     }
   }
   EXPECT_FALSE(quote_domain_from_name("operator-evidence"));

@@ -224,6 +224,7 @@ TEST_P(AStoreKilledMidOperation, ReopensWhollyOldOrWhollyNew) {
 TEST_P(AStoreKilledMidOperation, StaysInStepWithTheDiskWhenAWriteFails) {
   const Operation& op = GetParam();
   Outcome outcome;
+  int failed_writes = 0;
   for (int n = 1; n < 1000; ++n) {
     World w;
     auto s = Store::open(w.root, w.anchor);
@@ -246,11 +247,13 @@ TEST_P(AStoreKilledMidOperation, StaysInStepWithTheDiskWhenAWriteFails) {
       break;
     }
     EXPECT_EQ(in_memory, snapshot(w)) << op.name << ", failure at write step " << n << ": " << st.error().describe();
+    ++failed_writes;
     outcome.seen.insert(in_memory);
     ASSERT_TRUE(s->set_active(std::nullopt)) << "the store keeps working";
     EXPECT_EQ(describe(*s, w), snapshot(w));
   }
   ASSERT_FALSE(outcome.new_state.empty()) << op.name << " never completed";
+  EXPECT_GE(failed_writes, 5) << "at least store.json's five write steps failed once each";
   for (const auto& state : outcome.seen)
     EXPECT_TRUE(state == outcome.old_state || state == outcome.new_state) << op.name << " left:\n" << state;
 }

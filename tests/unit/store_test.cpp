@@ -175,6 +175,7 @@ TEST(AStore, KeepsDirectoriesAt0700AndFilesAt0600) {
   EXPECT_EQ(mode_of(f.root), 0700u);
   EXPECT_EQ(mode_of(f.root / "objects"), 0700u);
   EXPECT_EQ(mode_of(f.store_json()), 0600u);
+  ASSERT_FALSE(f.object_files().empty()) << "populate() stores the profiles' blobs";
   for (auto& e : fs::directory_iterator(f.root / "objects")) EXPECT_EQ(mode_of(e.path()), 0600u) << e.path();
 }
 

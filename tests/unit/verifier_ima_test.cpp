@@ -148,7 +148,9 @@ TEST_F(AnImaList, IsRefusedWhenNoPrefixReplaysToTheQuote) {
   EXPECT_NE(r.error().message.find("sha256:10"), std::string::npos) << r.error().message;
   // Without PCR 10 in the quote nothing can be verified.
   quoted_[alg::kSha256].erase(10);
-  EXPECT_FALSE(check_ima_replay(list, quoted_));
+  auto unquoted = check_ima_replay(list, quoted_);
+  ASSERT_FALSE(unquoted);
+  EXPECT_NE(unquoted.error().message.find("PCR 10 is not quoted"), std::string::npos) << unquoted.error().message;
 }
 
 TEST_F(AnImaList, ReplaysOlderKernelsPaddedDigestsAndViolations) {

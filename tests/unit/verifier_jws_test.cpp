@@ -66,10 +66,20 @@ TEST_F(AJws, FromAnUntrustedSignerIsRefused) {
 TEST_F(AJws, WithAlgNoneOrAnotherAlgIsRefused) {
   auto jws = *jws_sign(payload_, ca_.key.get(), chain_);
   std::string rest = jws.substr(jws.find('.'));
-  for (const char* header : {R"({"alg":"none"})", R"({"alg":"HS256"})", R"({"alg":"ES256","crit":["b64"]})", "[]"}) {
+  // Any changed header also breaks the signature: the refusal must be the header's own.
+  const std::pair<const char*, const char*> cases[] = {
+      {R"({"alg":"none"})", "JWS alg is not ES256"},
+      {R"({"alg":"HS256"})", "JWS alg is not ES256"},
+      {R"({"alg":"ES256","crit":["b64"]})", "JWS header has critical extensions"},
+      {"[]", "JWS header is not a JSON object"},
+  };
+  for (const auto& [header, reason] : cases) {
     std::string forged = base64url_encode(std::span<const uint8_t>(reinterpret_cast<const uint8_t*>(header),
                                                                    std::strlen(header))) + rest;
-    EXPECT_FALSE(jws_verify(forged, ca_.key.get())) << header;
+    auto r = jws_verify(forged, ca_.key.get());
+    ASSERT_FALSE(r) << header;
+    EXPECT_EQ(r.error().code, Code::InvalidArgument) << header;
+    EXPECT_EQ(r.error().message, reason) << header;
   }
 }
 

@@ -5,6 +5,7 @@
 #include <gtest/gtest.h>
 
 #include <fstream>
+#include <set>
 #include <sstream>
 
 #include "attestation/log_checks.hpp"
@@ -103,12 +104,30 @@ TEST_P(ARealEventLog, ReplaysToWhatTpm2EventlogComputes) {
 
 TEST_P(ARealEventLog, SurvivesEveryTruncationWithANamedError) {
   const Bytes bytes = read_log(GetParam());
+  auto full = parse_event_log(bytes);
+  ASSERT_TRUE(full) << full.error().describe();
+  // Where each event ends: a cut there is a shorter log; anywhere else the log is truncated.
+  const std::size_t header = 32 + (bytes[28] | bytes[29] << 8 | bytes[30] << 16 | bytes[31] << 24);
+  std::set<std::size_t> boundaries{header};
+  std::size_t end = header;
+  for (const auto& e : full->events) {
+    end += 4 + 4 + 4 + 4 + e.data.size();  // PCR, type, digest count, event size, event
+    for (const auto& d : e.digests) end += 2 + d.digest.size();
+    boundaries.insert(end);
+  }
+  ASSERT_EQ(end, bytes.size()) << "the events account for every byte of the file";
+  std::size_t refused = 0;
   for (std::size_t n = 0; n < bytes.size(); n += 97) {
     auto log = parse_event_log(std::span<const uint8_t>(bytes.data(), n));
-    if (!log) {
-      EXPECT_FALSE(log.error().message.empty());
+    if (boundaries.contains(n)) {
+      EXPECT_TRUE(log) << n << ": " << log.error().describe();
+      continue;
     }
+    ASSERT_FALSE(log) << GetParam() << " cut at byte " << n << " of " << bytes.size() << " was accepted";
+    EXPECT_FALSE(log.error().message.empty());
+    ++refused;
   }
+  EXPECT_GT(refused, 0u);
 }
 
 INSTANTIATE_TEST_SUITE_P(FromTpm2ToolsFixtures, ARealEventLog,
