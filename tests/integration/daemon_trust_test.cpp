@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include <fstream>
+#include <functional>
 #include <nlohmann/json.hpp>
 
 #include "tests/support/mcimd_instance.hpp"
@@ -67,12 +68,15 @@ class ATrustedStore : public ::testing::Test {
 // Any TPM user could advance the anti-rollback counter and brick the store.
 TEST_F(ATrustedStore, KeepsWorkingWhenAnotherProcessTriesToAdvanceTheCounter) {
   expect_aka_works(2);
-  for (const std::vector<std::string>& attempt :
-       {std::vector<std::string>{"tpm2_nvincrement", "0x01004d43"},
-        std::vector<std::string>{"tpm2_nvincrement", "-C", "o", "0x01004d43"},
-        std::vector<std::string>{"tpm2_nvincrement", "-P", "", "0x01004d43"}}) {
+  // Each refused by the TPM for its authorization: TPM_RC_BAD_AUTH (0x9a2) for the index's empty
+  // or a guessed auth, TPM_RC_NV_AUTHORIZATION (0x149) for the owner, which may not write it.
+  for (const auto& [attempt, code] : std::vector<std::pair<std::vector<std::string>, std::string>>{
+           {{"tpm2_nvincrement", "0x01004d43"}, "0x000009a2"},
+           {{"tpm2_nvincrement", "-P", "guess", "0x01004d43"}, "0x000009a2"},
+           {{"tpm2_nvincrement", "-C", "o", "0x01004d43"}, "0x00000149"}}) {
     auto r = mcimd.tpm2(attempt);
-    EXPECT_NE(r.exit_code, 0) << "accepted: " << attempt[1] << " " << r.out;
+    EXPECT_NE(r.exit_code, 0) << "accepted: " << attempt.back() << " " << r.out;
+    EXPECT_NE(r.err.find(code), std::string::npos) << code << " expected: " << r.err;
   }
   ASSERT_EQ(mcimd.stop(), 0);
   ASSERT_TRUE(mcimd.start()) << mcimd.log();
@@ -92,7 +96,9 @@ TEST_F(ATrustedStore, KeepsWorkingWhenAnotherProcessTriesToAdvanceTheCounter) {
 // Every SEQ set back to 0 by hand, the generation kept: an used (RAND, AUTN) was accepted again.
 TEST_F(ATrustedStore, RefusesAnSqnArrayRolledBackByHandAndAnswersNothingFromIt) {
   auto used = make_challenge(mcimd, "000000000040");
-  ASSERT_EQ(authenticate(used).exit_code, 0);
+  auto first = authenticate(used);
+  ASSERT_EQ(first.exit_code, 0) << first.err;
+  ASSERT_EQ(json::parse(first.out).value("res", ""), used.xres) << "the first use is accepted";
   ASSERT_EQ(mcimd.stop(), 0);
   auto original = mcimd.dir() / "store.json.original";
   std::filesystem::copy_file(mcimd.store() / "store.json", original);
@@ -126,10 +132,24 @@ TEST_F(ATrustedStore, RefusesAPinnedSrkRewrittenByHand) {
       << mcimd.log();
 }
 
-TEST_F(ATrustedStore, RefusesAProfileEnabledOrActivatedByHand) {
+TEST_F(ATrustedStore, RefusesAProfileStateOrTheActiveProfileChangedByHand) {
   ASSERT_EQ(mcimd.stop(), 0);
-  edit_state([](json& s) { s["profiles"][0]["state"] = "disabled"; });
-  expect_start_refused_naming("StoreTampered");
+  const auto path = mcimd.store() / "store.json";
+  const auto original = mcimd.dir() / "store.json.original";
+  std::filesystem::copy_file(path, original);
+  const std::vector<std::function<void(json&)>> edits = {
+      [](json& s) { s["profiles"][0]["state"] = "disabled"; },  // the enabled profile disabled
+      [](json& s) { s["active"] = nullptr; },                   // no longer active
+      [](json& s) { s["profiles"][0]["imsi"] = "001019999999999"; },
+  };
+  for (std::size_t i = 0; i < edits.size(); ++i) {
+    SCOPED_TRACE("edit " + std::to_string(i));
+    edit_state(edits[i]);
+    expect_start_refused_naming("StoreTampered");
+    std::filesystem::copy_file(original, path, std::filesystem::copy_options::overwrite_existing);
+  }
+  ASSERT_TRUE(mcimd.start()) << "the untouched store opens: " << mcimd.log();
+  expect_aka_works(2);
 }
 
 // A firmware update (here: PCR 16 extended) comes with a newly signed policy: the profile keeps
@@ -168,6 +188,7 @@ TEST_F(ATrustedStore, StartsLockedAfterAnUnapprovedChangeAndUnlocksWithANewPolic
   auto status = mcimd.mcimctl({"status", "--json"});
   EXPECT_EQ(json::parse(status.out).value("platform_state", ""), "changed") << status.out;
   auto list = mcimd.mcimctl({"--json", "list"});
+  ASSERT_EQ(list.exit_code, 0) << list.err;
   EXPECT_EQ(list.out.find("8949001234567890123"), std::string::npos) << list.out;
   EXPECT_NE(mcimd.log().find("sha256:16 differs"), std::string::npos) << mcimd.log();
   auto evidence = mcimd.mcimctl({"attest", "evidence", "--nonce", "00112233"});
@@ -304,6 +325,10 @@ TEST_F(ATrustedStore, ActivatesACredentialWhileKeepingKLoadedBetweenAkas) {
                                      "--allow-uncertified-ek"});
   ASSERT_EQ(enroll.exit_code, 0) << enroll.err;
   auto activate = mcimd.mcimctl({"attest", "activate", "--challenge", (work / "challenge.json").string(), "--json"});
-  EXPECT_EQ(activate.exit_code, 0) << activate.err << mcimd.log();
+  ASSERT_EQ(activate.exit_code, 0) << activate.err << mcimd.log();
+  std::ofstream(work / "activation.json") << activate.out;
+  auto finish = mcimd.operator_tool({"enroll-finish", "--state", (work / "operator").string(), "--activation",
+                                     (work / "activation.json").string()});
+  EXPECT_EQ(finish.exit_code, 0) << "the TPM released the operator's secret: " << finish.err << finish.out;
   expect_aka_works(3);
 }
