@@ -19,6 +19,7 @@
 #include "common/error.hpp"
 #include "daemon/config.hpp"
 #include "daemon/platform_policy.hpp"
+#include "dbus-api/service.hpp"
 #include "mcim-store/store.hpp"
 #include "tpm/tpm.hpp"
 
@@ -73,7 +74,7 @@ class Device final : public store::Anchor {
   void drop_credentials() { credentials_.reset(); }
 
   // "trusted" | "changed" learnt by the last job, for the loop thread's snapshot.
-  std::optional<std::string> platform_state;
+  std::optional<api::PlatformState> platform_state;
 
   // store::Anchor: the TPM NV counter (auth derived from the store key), the boot counts read
   // when the context opened, and the MAC under the derived key. Fail while locked.
@@ -111,7 +112,7 @@ auto Device::approved(F&& fn) -> decltype(fn()) {
       return fn();
     }();
     if (result) {
-      platform_state = "trusted";
+      platform_state = api::PlatformState::Trusted;
       return result;
     }
     if (result.error().code != Code::PlatformStateChanged) {
@@ -127,7 +128,7 @@ auto Device::approved(F&& fn) -> decltype(fn()) {
     if (!ctx) return tl::unexpected(ctx.error());
     auto selected = policies_.select(**ctx);
     if (!selected) {
-      platform_state = "changed";
+      platform_state = api::PlatformState::Changed;
       return tl::unexpected(selected.error());
     }
   }

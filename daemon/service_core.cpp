@@ -27,9 +27,9 @@ void ServiceCore::stop() {
 }
 
 std::string ServiceCore::status_line() const {
-  std::size_t enabled = std::count_if(profiles_.begin(), profiles_.end(), [](auto& p) { return p.state == "enabled"; });
+  std::size_t enabled = std::count_if(profiles_.begin(), profiles_.end(), [](auto& p) { return p.state == api::ProfileState::Enabled; });
   return std::to_string(profiles_.size()) + " profile(s), " + std::to_string(enabled) + " enabled; platform " +
-         platform_state_;
+         std::string(api::to_string(platform_state_));
 }
 
 std::optional<api::ProfileInfo> ServiceCore::find_profile(uint32_t index) const {
@@ -70,7 +70,7 @@ void ServiceCore::start(std::function<void(Status)> done) {
             // operator must still be able to attest it, and a newly signed policy unlocks it.
             if (unlocked.error().code != Code::PlatformStateChanged) return tl::unexpected(unlocked.error());
             log::warning("The store stays locked: " + unlocked.error().message);
-            device_.platform_state = "changed";
+            device_.platform_state = api::PlatformState::Changed;
           }
           return std::monostate{};
         }();

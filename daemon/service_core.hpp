@@ -40,7 +40,7 @@ class ServiceCore final : public api::Service {
   std::vector<api::ProfileInfo> list_profiles() const override { return profiles_; }
   std::optional<api::ProfileInfo> find_profile(uint32_t index) const override;
   std::string active_profile() const override { return active_; }
-  std::string platform_state() const override { return platform_state_; }
+  api::PlatformState platform_state() const override { return platform_state_; }
 
   void install_profile(SecureString yaml, api::Reply<api::ProfileInfo> reply) override;
   void enable_profile(const std::string& id, api::Reply<void> reply) override;
@@ -67,7 +67,7 @@ class ServiceCore final : public api::Service {
   struct Snapshot {
     std::vector<api::ProfileInfo> profiles;
     std::string active;
-    std::optional<std::string> platform_state;
+    std::optional<api::PlatformState> platform_state;
   };
   // Runs fn on the worker with the kept device state; exceptions become Internal errors; takes
   // a snapshot; on the loop thread applies the snapshot then replies.
@@ -98,7 +98,7 @@ class ServiceCore final : public api::Service {
   api::ServiceListener* listener_ = nullptr;
   std::vector<api::ProfileInfo> profiles_;
   std::string active_;
-  std::string platform_state_ = "unknown";
+  api::PlatformState platform_state_ = api::PlatformState::Unknown;
 };
 
 }  // namespace mcimd::daemon

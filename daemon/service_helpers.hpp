@@ -19,8 +19,10 @@ inline api::ProfileInfo to_info(const store::ProfileMetadata& m) {
                           m.iccid,
                           m.imsi,
                           m.operator_id,
-                          std::string(store::to_string(m.state)),
-                          std::string(store::to_string(m.profile_class))};
+                          m.state == store::ProfileState::Enabled ? api::ProfileState::Enabled
+                                                                  : api::ProfileState::Disabled,
+                          m.profile_class == store::ProfileClass::Bootstrap ? api::ProfileClass::Bootstrap
+                                                                            : api::ProfileClass::Operational};
 }
 
 template <class Array>

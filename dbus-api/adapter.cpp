@@ -20,7 +20,8 @@ namespace mcimd::api {
 // so that the slots unregister first.
 struct BusAdapter::State {
   SdBusRef bus;
-  Service& service;           // userdata of the Manager and Attestation vtables
+  Service& service;                 // userdata of the Manager vtable
+  AttestationService& attestation;  // userdata of the Attestation vtable
   BusAdapterOptions options;  // options.policy: userdata of the filter
   ProfileObjects profiles;    // userdata of the profile vtables and their enumerator
   bool owns_name = false;
@@ -28,7 +29,7 @@ struct BusAdapter::State {
       enumerator_slot;
 
   State(sd_bus* b, Service& s, BusAdapterOptions o)
-      : bus(sd_bus_ref(b)), service(s), options(std::move(o)), profiles(s) {}
+      : bus(sd_bus_ref(b)), service(s), attestation(s), options(std::move(o)), profiles(s, s) {}
 };
 
 namespace {
@@ -77,7 +78,7 @@ Status BusAdapter::register_objects() {
                     "register the Manager interface"));
   s.manager_slot.reset(slot);
   MCIMD_CHECK(check(
-      sd_bus_add_object_vtable(bus, &slot, kRootPath, kAttestationInterface, attestation_vtable, &s.service),
+      sd_bus_add_object_vtable(bus, &slot, kRootPath, kAttestationInterface, attestation_vtable, &s.attestation),
       "register the Attestation interface"));
   s.attestation_slot.reset(slot);
   MCIMD_CHECK(check(sd_bus_add_object_manager(bus, &slot, kRootPath), "register the object manager"));

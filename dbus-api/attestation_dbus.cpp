@@ -13,7 +13,7 @@ namespace mcimd::api {
 
 namespace {
 
-Service& service_of(void* userdata) { return *static_cast<Service*>(userdata); }
+AttestationService& service_of(void* userdata) { return *static_cast<AttestationService*>(userdata); }
 
 Result<std::string> read_ek_type(sd_bus_message* m) {
   const char* ek_type = nullptr;
@@ -37,7 +37,7 @@ int append_bytes(sd_bus_message* reply, std::span<const uint8_t> data) {
 // Checks: ek_type is "ecc" or "rsa".
 int method_get_endorsement(sd_bus_message* m, void* userdata, sd_bus_error* ret_error) {
   return guarded(ret_error, "GetEndorsement", [&]() -> int {
-    Service& service = service_of(userdata);
+    AttestationService& service = service_of(userdata);
     auto ek_type = read_ek_type(m);
     if (!ek_type) return set_error(ret_error, ek_type.error());
     return dispatch(m, "GetEndorsement", [&](const Pending& pending) {
@@ -57,7 +57,7 @@ int method_get_endorsement(sd_bus_message* m, void* userdata, sd_bus_error* ret_
 // kMaxCredentialPartSize bytes each. The released secret is wiped from the sent reply.
 int method_activate_credential(sd_bus_message* m, void* userdata, sd_bus_error* ret_error) {
   return guarded(ret_error, "ActivateCredential", [&]() -> int {
-    Service& service = service_of(userdata);
+    AttestationService& service = service_of(userdata);
     auto ek_type = read_ek_type(m);
     if (!ek_type) return set_error(ret_error, ek_type.error());
     auto blob = read_bounded_bytes(m, "credential_blob", 1, kMaxCredentialPartSize);
@@ -77,7 +77,7 @@ int method_activate_credential(sd_bus_message* m, void* userdata, sd_bus_error* 
 // Checks: the nonce holds 1 to kMaxAttestationNonceSize bytes.
 int method_get_evidence(sd_bus_message* m, void* userdata, sd_bus_error* ret_error) {
   return guarded(ret_error, "GetEvidence", [&]() -> int {
-    Service& service = service_of(userdata);
+    AttestationService& service = service_of(userdata);
     auto nonce = read_nonce(m);
     if (!nonce) return set_error(ret_error, nonce.error());
     return dispatch(m, "GetEvidence", [&](const Pending& pending) {
@@ -94,7 +94,7 @@ int method_get_evidence(sd_bus_message* m, void* userdata, sd_bus_error* ret_err
 // and content are the Service's to check.
 int method_validate_platform(sd_bus_message* m, void* userdata, sd_bus_error* ret_error) {
   return guarded(ret_error, "ValidatePlatform", [&]() -> int {
-    Service& service = service_of(userdata);
+    AttestationService& service = service_of(userdata);
     const char* policy = nullptr;
     int r = sd_bus_message_read(m, "s", &policy);
     if (r < 0) return set_error(ret_error, Error{Code::InvalidArgument, "Cannot read signed_policy: " + errno_text(r),

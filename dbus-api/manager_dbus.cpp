@@ -104,7 +104,7 @@ int method_install_profile(sd_bus_message* m, void* userdata, sd_bus_error* ret_
 
 // EnableProfile, DisableProfile and DeleteProfile share their shape: one profile path in,
 // nothing out.
-using ProfileCommand = void (Service::*)(const std::string& id, Reply<void> reply);
+using ProfileCommand = void (ProfileManagement::*)(const std::string& id, Reply<void> reply);
 
 int profile_command(sd_bus_message* m, void* userdata, sd_bus_error* ret_error, std::string_view what,
                     ProfileCommand command) {
@@ -150,7 +150,7 @@ int property_get_active_profile(sd_bus*, const char*, const char*, const char*, 
 int property_get_platform_state(sd_bus*, const char*, const char*, const char*, sd_bus_message* reply, void* userdata,
                                 sd_bus_error* ret_error) {
   return guarded(ret_error, "PlatformState", [&]() -> int {
-    return sd_bus_message_append(reply, "s", service_of(userdata).platform_state().c_str());
+    return sd_bus_message_append(reply, "s", std::string(to_string(service_of(userdata).platform_state())).c_str());
   });
 }
 

@@ -1,4 +1,5 @@
 #include "dbus-api/names.hpp"
+#include "dbus-api/service.hpp"
 
 #include <systemd/sd-bus.h>
 
@@ -24,6 +25,23 @@ std::optional<uint32_t> parse_profile_path(std::string_view path) {
   auto [end, ec] = std::from_chars(path.data(), path.data() + path.size(), index);
   if (ec != std::errc() || end != path.data() + path.size()) return std::nullopt;
   return index;
+}
+
+std::string_view to_string(ProfileState state) {
+  return state == ProfileState::Enabled ? "enabled" : "disabled";
+}
+
+std::string_view to_string(ProfileClass profile_class) {
+  return profile_class == ProfileClass::Bootstrap ? "bootstrap" : "operational";
+}
+
+std::string_view to_string(PlatformState state) {
+  switch (state) {
+    case PlatformState::Trusted: return "trusted";
+    case PlatformState::Changed: return "changed";
+    case PlatformState::Unknown: break;
+  }
+  return "unknown";
 }
 
 std::string error_name(Code code) {

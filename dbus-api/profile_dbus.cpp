@@ -16,13 +16,13 @@
 namespace mcimd::api {
 
 ProfileObject* ProfileObjects::look_up(uint32_t index) {
-  auto info = service_.find_profile(index);
+  auto info = catalog_.find_profile(index);
   if (!info) {
     forget(index);
     return nullptr;
   }
   ProfileObject& object = objects_[index];
-  object.service = &service_;
+  object.aka = &aka_;
   object.info = std::move(*info);
   return &object;
 }
@@ -54,8 +54,19 @@ int property_get_field(sd_bus*, const char*, const char*, const char* property, 
 constexpr sd_bus_property_get_t property_get_iccid = property_get_field<&ProfileInfo::iccid>;
 constexpr sd_bus_property_get_t property_get_imsi = property_get_field<&ProfileInfo::imsi>;
 constexpr sd_bus_property_get_t property_get_operator_id = property_get_field<&ProfileInfo::operator_id>;
-constexpr sd_bus_property_get_t property_get_state = property_get_field<&ProfileInfo::state>;
-constexpr sd_bus_property_get_t property_get_class = property_get_field<&ProfileInfo::profile_class>;
+int property_get_state(sd_bus*, const char*, const char*, const char* property, sd_bus_message* reply, void* found,
+                       sd_bus_error* ret_error) {
+  return guarded(ret_error, property, [&]() -> int {
+    return sd_bus_message_append(reply, "s", std::string(to_string(object_of(found).info.state)).c_str());
+  });
+}
+
+int property_get_class(sd_bus*, const char*, const char*, const char* property, sd_bus_message* reply, void* found,
+                       sd_bus_error* ret_error) {
+  return guarded(ret_error, property, [&]() -> int {
+    return sd_bus_message_append(reply, "s", std::string(to_string(object_of(found).info.profile_class)).c_str());
+  });
+}
 
 // ---- org.mcimd.Tre1.USimApplication ----
 
@@ -115,7 +126,7 @@ void reply_gsm(PendingCall& pending, Result<std::vector<GsmAuthResult>> result) 
 
 // UmtsAuthenticate and ImsAuthenticate take the same arguments and answer alike.
 // Checks: RAND and AUTN are kRandSize and kAutnSize bytes.
-using UmtsLikeCall = void (Service::*)(const std::string& id, Bytes rand, Bytes autn, Reply<UmtsAuthResult> reply);
+using UmtsLikeCall = void (AkaService::*)(const std::string& id, Bytes rand, Bytes autn, Reply<UmtsAuthResult> reply);
 
 int umts_like(sd_bus_message* m, void* found, sd_bus_error* ret_error, std::string_view what, UmtsLikeCall call) {
   return guarded(ret_error, what, [&]() -> int {
@@ -126,7 +137,7 @@ int umts_like(sd_bus_message* m, void* found, sd_bus_error* ret_error, std::stri
     auto autn = read_fixed_bytes(m, "AUTN", kAutnSize);
     if (!autn) return set_error(ret_error, autn.error());
     return dispatch(m, std::string(what), [&](const Pending& pending) {
-      (profile.service->*call)(profile.info.id, std::move(*rand), std::move(*autn),
+      (profile.aka->*call)(profile.info.id, std::move(*rand), std::move(*autn),
                                replying<UmtsAuthResult>(pending, reply_umts));
     });
   });
@@ -180,7 +191,7 @@ int method_gsm_authenticate(sd_bus_message* m, void* found, sd_bus_error* ret_er
                                  std::nullopt});
         reply_gsm(call, std::move(result));
       };
-      profile.service->gsm_authenticate(profile.info.id, std::move(*rands),
+      profile.aka->gsm_authenticate(profile.info.id, std::move(*rands),
                                         replying<std::vector<GsmAuthResult>>(pending, std::move(answer)));
     });
   });
@@ -236,7 +247,7 @@ int profile_object_find(sd_bus*, const char* path, const char*, void* userdata, 
 
 int profile_node_enumerator(sd_bus*, const char*, void* userdata, char*** nodes, sd_bus_error* ret_error) {
   return guarded(ret_error, "profile enumeration", [&]() -> int {
-    auto profiles = objects_of(userdata).service().list_profiles();
+    auto profiles = objects_of(userdata).catalog().list_profiles();
     // sd-bus frees the list with free(), so it is built with malloc()/strdup().
     auto** list = static_cast<char**>(std::calloc(profiles.size() + 1, sizeof(char*)));
     if (!list) return -ENOMEM;

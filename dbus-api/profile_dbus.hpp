@@ -16,10 +16,10 @@
 
 namespace mcimd::api {
 
-// One profile object: the Service that answers for it and the profile as the Service had it
-// when sd-bus last looked the object up.
+// One profile object: what answers its authentication calls and the profile as the catalog had
+// it when sd-bus last looked the object up.
 struct ProfileObject {
-  Service* service = nullptr;
+  AkaService* aka = nullptr;
   ProfileInfo info;
 };
 
@@ -28,11 +28,11 @@ struct ProfileObject {
 // to it stays valid until the entry is dropped.
 class ProfileObjects {
  public:
-  explicit ProfileObjects(Service& service) : service_(service) {}
+  ProfileObjects(const ProfileCatalog& catalog, AkaService& aka) : catalog_(catalog), aka_(aka) {}
   ProfileObjects(const ProfileObjects&) = delete;
   ProfileObjects& operator=(const ProfileObjects&) = delete;
 
-  Service& service() const { return service_; }
+  const ProfileCatalog& catalog() const { return catalog_; }
   // The profile at `index` as the Service has it now; nullptr, with the entry dropped, when
   // there is none.
   ProfileObject* look_up(uint32_t index);
@@ -40,7 +40,8 @@ class ProfileObjects {
   void forget(uint32_t index) { objects_.erase(index); }
 
  private:
-  Service& service_;
+  const ProfileCatalog& catalog_;
+  AkaService& aka_;
   std::map<uint32_t, ProfileObject> objects_;
 };
 

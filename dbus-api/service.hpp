@@ -1,13 +1,13 @@
 #pragma once
-// What the D-Bus adapter needs from the daemon. dbus-api depends on nothing else of mcimd's
-// but common/. All calls happen on the event-loop thread; asynchronous calls invoke their
-// reply callback later, on the event-loop thread too.
+// What the D-Bus adapter needs from the daemon, one interface per capability. dbus-api depends
+// on nothing else of mcimd's but common/.
 #include <sys/types.h>
 
 #include <cstdint>
 #include <functional>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "common/bytes.hpp"
@@ -15,14 +15,25 @@
 
 namespace mcimd::api {
 
+enum class ProfileState { Enabled, Disabled };
+enum class ProfileClass { Operational, Bootstrap };
+// Whether a signed PCR policy approves the platform as last checked.
+enum class PlatformState { Unknown, Trusted, Changed };
+// Their names on the bus: "enabled" | "disabled", "operational" | "bootstrap",
+// "unknown" | "trusted" | "changed".
+std::string_view to_string(ProfileState state);
+std::string_view to_string(ProfileClass profile_class);
+std::string_view to_string(PlatformState state);
+
 struct ProfileInfo {
   std::string id;           // store id
   uint32_t index = 0;       // object path /org/mcimd/Tre1/Profile/<index>
   std::string iccid;
   std::string imsi;
   std::string operator_id;
-  std::string state;        // "enabled" | "disabled"
-  std::string profile_class;  // "operational" | "bootstrap"
+  ProfileState state = ProfileState::Disabled;
+  ProfileClass profile_class = ProfileClass::Operational;
+  bool operator==(const ProfileInfo&) const = default;
 };
 
 // oFono's a{say}: RES, CK, IK on success, or AUTS alone on a synchronisation failure.
@@ -69,29 +80,42 @@ class ServiceListener {
   virtual void manager_changed() = 0;  // ActiveProfile / PlatformState
 };
 
-class Service {
- public:
-  virtual ~Service() = default;
-  virtual void set_listener(ServiceListener* listener) = 0;
+// One interface per capability, so that each D-Bus object depends on what it serves only.
 
-  // Cached state: never touches the TPM.
+// What is installed (cached state: never touches the TPM).
+class ProfileCatalog {
+ public:
+  virtual ~ProfileCatalog() = default;
   virtual std::vector<ProfileInfo> list_profiles() const = 0;
   virtual std::optional<ProfileInfo> find_profile(uint32_t index) const = 0;
-  virtual std::string active_profile() const = 0;   // store id or ""
-  virtual std::string platform_state() const = 0;   // "trusted" | "changed" | "unknown"
+  virtual std::string active_profile() const = 0;  // store id or ""
+};
 
+// Managing profiles (the admin role).
+class ProfileManagement {
+ public:
+  virtual ~ProfileManagement() = default;
   // Factory installation from a YAML document (see mcim-store parse_factory_profile).
   virtual void install_profile(SecureString yaml, Reply<ProfileInfo> reply) = 0;
   virtual void enable_profile(const std::string& id, Reply<void> reply) = 0;
   virtual void disable_profile(const std::string& id, Reply<void> reply) = 0;
   virtual void delete_profile(const std::string& id, Reply<void> reply) = 0;
+};
 
+// The modem stack's authentication with a profile.
+class AkaService {
+ public:
+  virtual ~AkaService() = default;
   virtual void umts_authenticate(const std::string& id, Bytes rand, Bytes autn, Reply<UmtsAuthResult> reply) = 0;
   virtual void ims_authenticate(const std::string& id, Bytes rand, Bytes autn, Reply<UmtsAuthResult> reply) = 0;
   virtual void gsm_authenticate(const std::string& id, std::vector<Bytes> rands,
                                 Reply<std::vector<GsmAuthResult>> reply) = 0;
+};
 
-  // Attestation. The attestation key is created on first use and kept in the store.
+// Platform validation (TR 33.812). The attestation key is created with the store.
+class AttestationService {
+ public:
+  virtual ~AttestationService() = default;
   virtual void get_endorsement(const std::string& ek_type, Reply<EndorsementData> reply) = 0;
   // TPM2_ActivateCredential with the AK and the EK: the secret only this TPM can release.
   virtual void activate_credential(const std::string& ek_type, Bytes credential_blob, Bytes encrypted_secret,
@@ -101,11 +125,28 @@ class Service {
   // Semi-autonomous validation: checks the JWS-signed reference policy against the operator
   // trust configured, evaluates the platform locally and reports, bound to a quote.
   virtual void validate_platform(std::string signed_policy, Bytes nonce, Reply<PlatformReport> reply) = 0;
+};
 
-  // Signed PCR policies: a document of the configured policy authority approving PCR values
-  // (a firmware update's). Kept, and the store unlocked when it approves the platform now.
+// The platform state and the signed PCR policies that approve it.
+class PlatformService {
+ public:
+  virtual ~PlatformService() = default;
+  virtual PlatformState platform_state() const = 0;  // cached
+  // A document of the configured policy authority approving PCR values (a firmware update's):
+  // kept, and the store unlocked when it approves the platform now.
   virtual void add_pcr_policy(std::string document, Reply<std::string> reply) = 0;
   virtual void list_pcr_policies(Reply<std::vector<PcrPolicyInfo>> reply) = 0;
+};
+
+// Everything the daemon serves over D-Bus. All calls happen on the event-loop thread;
+// asynchronous calls invoke their reply callback later, on the event-loop thread too.
+class Service : public ProfileCatalog,
+                public ProfileManagement,
+                public AkaService,
+                public AttestationService,
+                public PlatformService {
+ public:
+  virtual void set_listener(ServiceListener* listener) = 0;
 };
 
 // Who may do what: the modem role authenticates and reads, the admin role also manages.

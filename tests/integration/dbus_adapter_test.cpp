@@ -142,15 +142,15 @@ protocol::PlatformReport report_for(const Bytes& nonce) {
 
 // ---- FakeService ----
 
-ProfileInfo make_profile(uint32_t index, std::string iccid, std::string state, std::string profile_class) {
+ProfileInfo make_profile(uint32_t index, std::string iccid, ProfileState state, ProfileClass profile_class) {
   ProfileInfo p;
   p.id = "profile-" + std::to_string(index);
   p.index = index;
   p.iccid = std::move(iccid);
   p.imsi = "00101000000000" + std::to_string(index);
   p.operator_id = "operator-" + std::to_string(index);
-  p.state = std::move(state);
-  p.profile_class = std::move(profile_class);
+  p.state = state;
+  p.profile_class = profile_class;
   return p;
 }
 
@@ -161,8 +161,8 @@ class FakeService final : public Service {
 
  public:
   explicit FakeService(sd_event* event) : event_(event) {
-    profiles_ = {make_profile(1, "8988211000000000011", "enabled", "operational"),
-                 make_profile(2, "8988211000000000022", "disabled", "bootstrap")};
+    profiles_ = {make_profile(1, "8988211000000000011", ProfileState::Enabled, ProfileClass::Operational),
+                 make_profile(2, "8988211000000000022", ProfileState::Disabled, ProfileClass::Bootstrap)};
     active_ = "profile-1";
   }
 
@@ -174,7 +174,7 @@ class FakeService final : public Service {
     return std::nullopt;
   }
   std::string active_profile() const override { return active_; }
-  std::string platform_state() const override { return platform_state_; }
+  PlatformState platform_state() const override { return platform_state_; }
 
   void install_profile(SecureString yaml, Reply<ProfileInfo> reply) override {
     std::string text(yaml.begin(), yaml.end());
@@ -186,7 +186,7 @@ class FakeService final : public Service {
       std::smatch m;
       if (!std::regex_search(text, m, std::regex("iccid: *\"?([0-9]+)")))
         return reply(fail(Code::InvalidArgument, "document has no iccid"));
-      auto info = make_profile(next_index_++, m[1].str(), "disabled", "operational");
+      auto info = make_profile(next_index_++, m[1].str(), ProfileState::Disabled, ProfileClass::Operational);
       add(info);
       reply(info);
     });
@@ -196,7 +196,7 @@ class FakeService final : public Service {
     later([this, id, reply] {
       auto* p = by_id(id);
       if (!p) return reply(fail(Code::NotFound, "no profile " + id));
-      p->state = "enabled";
+      p->state = ProfileState::Enabled;
       active_ = id;
       if (listener_) listener_->profile_changed(*p);
       if (listener_) listener_->manager_changed();
@@ -208,9 +208,9 @@ class FakeService final : public Service {
     later([this, id, reply] {
       auto* p = by_id(id);
       if (!p) return reply(fail(Code::NotFound, "no profile " + id));
-      if (p->profile_class == "bootstrap")
+      if (p->profile_class == ProfileClass::Bootstrap)
         return reply(fail(Code::InvalidState, "the bootstrap profile stays enabled"));
-      p->state = "disabled";
+      p->state = ProfileState::Disabled;
       if (active_ == id) active_.clear();
       if (listener_) listener_->profile_changed(*p);
       if (listener_) listener_->manager_changed();
@@ -319,8 +319,8 @@ class FakeService final : public Service {
     if (listener_) listener_->profile_removed(gone);
     if (was_active && listener_) listener_->manager_changed();
   }
-  void set_platform_state(std::string state) {
-    platform_state_ = std::move(state);
+  void set_platform_state(PlatformState state) {
+    platform_state_ = state;
     if (listener_) listener_->manager_changed();
   }
 
@@ -406,7 +406,7 @@ class FakeService final : public Service {
   ServiceListener* listener_ = nullptr;
   std::vector<ProfileInfo> profiles_;
   std::string active_;
-  std::string platform_state_ = "trusted";
+  PlatformState platform_state_ = PlatformState::Trusted;
   uint32_t next_index_ = 3;
   std::list<std::unique_ptr<Deferred>> deferred_;
   mutable std::mutex mutex_;
@@ -824,7 +824,7 @@ TEST_F(TheBusAdapter, ServesAProfileAsItIsAtEachCallAndNotFoundOnceItIsGone) {
   EXPECT_NE(gone.err.find("No profile at /org/mcimd/Tre1/Profile/2"), std::string::npos) << gone.err;
 
   // Another profile at the same index is a new object.
-  adapter_.on_loop([](FakeService& s) { s.add(make_profile(2, "8988211000000000029", "disabled", "operational")); });
+  adapter_.on_loop([](FakeService& s) { s.add(make_profile(2, "8988211000000000029", ProfileState::Disabled, ProfileClass::Operational)); });
   EXPECT_EQ(property("Iccid").out, "s \"8988211000000000029\"\n");
   EXPECT_EQ(property("Class").out, "s \"operational\"\n");
 }
@@ -1263,13 +1263,13 @@ TEST_F(TheBusAdapter, KeepsAndListsSignedPcrPoliciesForTheAdminOnly) {
 
 TEST_F(TheBusAdapter, AnnouncesProfilesTheServiceAddsAndPlatformStateChanges) {
   SignalRecorder signals(bus_.address());
-  adapter_.on_loop([](FakeService& s) { s.add(make_profile(9, "8988211000000000099", "disabled", "operational")); });
+  adapter_.on_loop([](FakeService& s) { s.add(make_profile(9, "8988211000000000099", ProfileState::Disabled, ProfileClass::Operational)); });
   auto added = signals.wait_for(
       [](auto& s) { return s.member == "InterfacesAdded" && s.object == "/org/mcimd/Tre1/Profile/9"; });
   ASSERT_TRUE(added);
   EXPECT_EQ(added->string_properties["Imsi"], "001010000000009");
 
-  adapter_.on_loop([](FakeService& s) { s.set_platform_state("changed"); });
+  adapter_.on_loop([](FakeService& s) { s.set_platform_state(PlatformState::Changed); });
   auto changed = signals.wait_for(
       [](auto& s) { return s.member == "PropertiesChanged" && s.path == kRootPath && s.names.count("PlatformState"); });
   EXPECT_TRUE(changed);
@@ -1755,7 +1755,7 @@ TEST_F(TheShippedBusPolicy, KeepsItsSignalsFromOtherUsers) {
         << "uid " << uid;
     uint32_t index = next_index++;
     adapter_.on_loop([index](FakeService& s) {
-      s.add(make_profile(index, "898821100000000" + std::to_string(index), "disabled", "operational"));
+      s.add(make_profile(index, "898821100000000" + std::to_string(index), ProfileState::Disabled, ProfileClass::Operational));
     });
     ASSERT_TRUE(listener.wait(std::chrono::seconds(10)));
     bool received = read_text(out).find("InterfacesAdded") != std::string::npos;
