@@ -24,6 +24,12 @@ std::string_view code_name(Code code) {
     case Code::IoError: return "IoError";
     case Code::Busy: return "Busy";
     case Code::Unsupported: return "Unsupported";
+    case Code::SignatureInvalid: return "SignatureInvalid";
+    case Code::UntrustedSigner: return "UntrustedSigner";
+    case Code::Expired: return "Expired";
+    case Code::Replayed: return "Replayed";
+    case Code::WrongDevice: return "WrongDevice";
+    case Code::UntrustedServer: return "UntrustedServer";
     case Code::Internal: return "Internal";
   }
   return "Internal";

@@ -27,7 +27,13 @@ enum class Code {
   ConfigError,           // bad configuration file
   IoError,               // errno-level failure
   Busy,                  // queue full
-  Unsupported,           // TPM or platform lacks a capability
+  Unsupported,           // TPM or platform lacks a capability, or an algorithm mcimd does not implement
+  SignatureInvalid,      // a signed document does not verify: changed after it was signed
+  UntrustedSigner,       // the signer does not chain to a configured anchor, or its certificate is not for this purpose
+  Expired,               // a document or session past its expiry
+  Replayed,              // a nonce not outstanding, or a counter not above the last accepted
+  WrongDevice,           // a document made for another device
+  UntrustedServer,       // the operator's TLS certificate does not verify
   Internal,              // a bug
 };
 

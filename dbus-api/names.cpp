@@ -58,7 +58,9 @@ constexpr Code kAllCodes[] = {
     Code::PlatformStateChanged, Code::TpmFailure,    Code::TpmMismatch, Code::RollbackDetected,
     Code::StoreCorrupt,         Code::ConfigError,   Code::IoError,     Code::Busy,
     Code::StoreTampered,
-    Code::Unsupported,          Code::Internal,
+    Code::Unsupported,          Code::SignatureInvalid, Code::UntrustedSigner, Code::Expired,
+    Code::Replayed,             Code::WrongDevice,      Code::UntrustedServer,
+    Code::Internal,
 };
 
 // sd-bus keeps pointers into this table, so it is static and its names are literals.

@@ -10,6 +10,7 @@ std::string_view label(QuoteDomain domain) {
     case QuoteDomain::PlatformReport: return "mcimd/quote/platform-report/v1";
     case QuoteDomain::InstallReceipt: return "mcimd/quote/install-receipt/v1";
     case QuoteDomain::DeletionReceipt: return "mcimd/quote/deletion-receipt/v1";
+    case QuoteDomain::SrkCertification: return "mcimd/certify/srk/v1";
   }
   return {};
 }
@@ -20,6 +21,7 @@ std::string_view short_name(QuoteDomain domain) {
     case QuoteDomain::PlatformReport: return "report";
     case QuoteDomain::InstallReceipt: return "install-receipt";
     case QuoteDomain::DeletionReceipt: return "deletion-receipt";
+    case QuoteDomain::SrkCertification: return "srk-certification";
   }
   return {};
 }

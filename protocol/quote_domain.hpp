@@ -24,10 +24,12 @@ enum class QuoteDomain {
   PlatformReport,    // payload: the platform report's JSON bytes (semi-autonomous validation)
   InstallReceipt,    // payload: the install receipt document
   DeletionReceipt,   // payload: the deletion receipt document
+  SrkCertification,  // TPM2_Certify of the SRK; payload: operator nonce ‖ device nonce (provisioning)
 };
 
 inline constexpr std::array kQuoteDomains = {QuoteDomain::OperatorEvidence, QuoteDomain::PlatformReport,
-                                             QuoteDomain::InstallReceipt, QuoteDomain::DeletionReceipt};
+                                             QuoteDomain::InstallReceipt, QuoteDomain::DeletionReceipt,
+                                             QuoteDomain::SrkCertification};
 
 // The label without its NUL, e.g. "mcimd/quote/operator-evidence/v1".
 std::string_view label(QuoteDomain domain);

@@ -302,12 +302,15 @@ TEST(AQuoteDomain, HashesItsLabelItsNulAndThePayload) {
             "2beae5cdcf86b370c504f44f47adf35603cf561f545b7ff30f51dfc2914bf375");
   EXPECT_EQ(to_hex(qualifying_data(QuoteDomain::DeletionReceipt, payload)),
             "71fec36dbb6919ae72b6cf6e494db2c7bd6cd1b2096a2b185cfc188f37a54311");
+  EXPECT_EQ(to_hex(qualifying_data(QuoteDomain::SrkCertification, payload)),
+            "fd2a249118bfa8fe67abf3a7148ac98c57da89587127acd787a0fd0eb1f42744");
   EXPECT_EQ(to_hex(qualifying_data(QuoteDomain::OperatorEvidence, Bytes{})),
             "9451ab3a74714d660d0b4da8d282e430a0f87981efa566693ddf5dd2ea485043");
   EXPECT_EQ(label(QuoteDomain::OperatorEvidence), "mcimd/quote/operator-evidence/v1");
   EXPECT_EQ(label(QuoteDomain::PlatformReport), "mcimd/quote/platform-report/v1");
   EXPECT_EQ(label(QuoteDomain::InstallReceipt), "mcimd/quote/install-receipt/v1");
   EXPECT_EQ(label(QuoteDomain::DeletionReceipt), "mcimd/quote/deletion-receipt/v1");
+  EXPECT_EQ(label(QuoteDomain::SrkCertification), "mcimd/certify/srk/v1");
 }
 
 TEST(AQuoteDomain, NeverSharesAQualifyingValueWithAnother) {
