@@ -61,6 +61,10 @@ constexpr uint64_t kDeltaLimit = uint64_t{1} << 43;
 // TPM 2.0 Part 1 §16: a name is nameAlg (2 bytes) ‖ digest; SHA-512's, 66 bytes, is the longest.
 constexpr std::size_t kMaxAuthority = 66;
 constexpr std::size_t kMaxId = 11;  // "p" + the 10 digits of a uint32
+constexpr std::size_t kMaxPackageId = 64;
+constexpr std::size_t kSha256Size = 32;
+// Times are seconds since the epoch; 2^40 s is beyond the year 36000.
+constexpr uint64_t kMaxTime = uint64_t{1} << 40;
 
 bool printable_ascii(std::string_view s) {
   for (char c : s)
@@ -89,24 +93,33 @@ std::optional<BadField> metadata_problem(const ProfileMetadata& m) {
   if (!valid_algorithm(m.algorithm)) return BadField{"algorithm", "must be 1-32 characters of [a-z0-9-]"};
   if (m.authority.empty() || m.authority.size() > kMaxAuthority)
     return BadField{"authority", "must be a TPM name of 1-" + std::to_string(kMaxAuthority) + " bytes"};
+  if (m.rules.locked_until && *m.rules.locked_until > kMaxTime)
+    return BadField{"rules.locked_until", "must be at most 2^40 seconds since the epoch"};
+  if (m.origin) {
+    if (!valid_package_id(m.origin->package_id))
+      return BadField{"origin.package_id", "must be 1-64 characters of [A-Za-z0-9._-]"};
+    if (m.origin->package_sha256.size() != kSha256Size) return BadField{"origin.package_sha256", "must be 32 bytes"};
+  }
   return bad_sqn_parameter(m.sqn);
 }
 
 // Reads the members of one JSON object; every error names the file and the field path.
 class Fields {
  public:
-  Fields(const json& obj, const std::string& file, std::string prefix = {})
-      : obj_(obj), file_(file), prefix_(std::move(prefix)) {}
+  Fields(const json& obj, const std::string& file, std::string prefix = {}, unsigned format = kFormat)
+      : obj_(obj), file_(file), prefix_(std::move(prefix)), format_(format) {}
+
+  unsigned format() const { return format_; }
 
   tl::unexpected<Error> bad(std::string_view field, std::string_view why) const {
     return fail(Code::StoreCorrupt, file_ + ": field '" + prefix_ + std::string(field) + "' " + std::string(why));
   }
 
-  // Format 2 knows exactly these members; the first other one is named.
+  // The format knows exactly these members; the first other one is named.
   Status only(std::initializer_list<std::string_view> known) const {
     for (auto it = obj_.begin(); it != obj_.end(); ++it)
       if (std::find(known.begin(), known.end(), it.key()) == known.end())
-        return bad(it.key(), "is not a field of format " + std::to_string(kFormat));
+        return bad(it.key(), "is not a field of format " + std::to_string(format_));
     return {};
   }
 
@@ -161,7 +174,7 @@ class Fields {
   Result<Fields> object(const char* key) const {
     const json* v = MCIMD_TRY(member(key));
     if (!v->is_object()) return bad(key, "must be an object");
-    return Fields(*v, file_, prefix_ + key + ".");
+    return Fields(*v, file_, prefix_ + key + ".", format_);
   }
 
   Result<const json*> array(const char* key) const {
@@ -174,13 +187,14 @@ class Fields {
   Result<Fields> element(const char* key, const json& array, std::size_t i) const {
     const std::string name = std::string(key) + "[" + std::to_string(i) + "]";
     if (!array[i].is_object()) return bad(name, "must be an object");
-    return Fields(array[i], file_, prefix_ + name + ".");
+    return Fields(array[i], file_, prefix_ + name + ".", format_);
   }
 
  private:
   const json& obj_;
   const std::string& file_;
   std::string prefix_;
+  unsigned format_;
 };
 
 Result<BlobRef> decode_blob_ref(const Fields& parent, const char* key) {
@@ -212,9 +226,37 @@ Result<std::vector<uint64_t>> decode_seq(const Fields& sqn, const aka::SqnParame
   return out;
 }
 
+Result<ProfileRules> decode_rules(const Fields& parent) {
+  auto f = MCIMD_TRY(parent.object("rules"));
+  MCIMD_CHECK(f.only({"disable_allowed", "delete_allowed", "fallback_allowed", "locked_until"}));
+  ProfileRules r;
+  r.disable_allowed = MCIMD_TRY(f.boolean("disable_allowed"));
+  r.delete_allowed = MCIMD_TRY(f.boolean("delete_allowed"));
+  r.fallback_allowed = MCIMD_TRY(f.boolean("fallback_allowed"));
+  if (!MCIMD_TRY(f.is_null("locked_until"))) r.locked_until = MCIMD_TRY(f.u64("locked_until", kMaxTime));
+  return r;
+}
+
+Result<std::optional<PackageOrigin>> decode_origin(const Fields& parent) {
+  if (MCIMD_TRY(parent.is_null("origin"))) return std::optional<PackageOrigin>();
+  auto f = MCIMD_TRY(parent.object("origin"));
+  MCIMD_CHECK(f.only({"package_id", "counter", "package_sha256"}));
+  PackageOrigin o;
+  o.package_id = MCIMD_TRY(f.str("package_id", kMaxPackageId));
+  if (!valid_package_id(o.package_id)) return f.bad("package_id", "must be 1-64 characters of [A-Za-z0-9._-]");
+  o.counter = MCIMD_TRY(f.u64("counter"));
+  o.package_sha256 = MCIMD_TRY(f.base64url("package_sha256", kSha256Size));
+  if (o.package_sha256.size() != kSha256Size) return f.bad("package_sha256", "must be 32 bytes");
+  return std::optional<PackageOrigin>(std::move(o));
+}
+
 Result<ProfileEntry> decode_profile(const Fields& f) {
-  MCIMD_CHECK(f.only({"id", "index", "iccid", "imsi", "operator", "state", "class", "algorithm", "key_protection",
-                      "amf", "authority", "sqn", "k", "opc"}));
+  if (f.format() >= 3)
+    MCIMD_CHECK(f.only({"id", "index", "iccid", "imsi", "operator", "state", "class", "algorithm", "key_protection",
+                        "amf", "authority", "sqn", "k", "opc", "rules", "origin"}));
+  else
+    MCIMD_CHECK(f.only({"id", "index", "iccid", "imsi", "operator", "state", "class", "algorithm", "key_protection",
+                        "amf", "authority", "sqn", "k", "opc"}));
   ProfileEntry e;
   ProfileMetadata& m = e.meta;
   m.id = MCIMD_TRY(f.str("id", kMaxId));
@@ -246,6 +288,10 @@ Result<ProfileEntry> decode_profile(const Fields& f) {
   e.seq = MCIMD_TRY(decode_seq(sqn, m.sqn));
   e.k = MCIMD_TRY(decode_blob_ref(f, "k"));
   e.opc = MCIMD_TRY(decode_blob_ref(f, "opc"));
+  if (f.format() >= 3) {
+    m.rules = MCIMD_TRY(decode_rules(f));
+    m.origin = MCIMD_TRY(decode_origin(f));
+  }
   return e;
 }
 
@@ -262,8 +308,41 @@ Result<std::optional<AttestationEntry>> decode_attestation(const Fields& state) 
   return std::optional<AttestationEntry>(std::move(a));
 }
 
+Result<InstalledPackage> decode_installed(const Fields& f) {
+  MCIMD_CHECK(f.only({"package_id", "package_sha256", "counter", "profile"}));
+  InstalledPackage p;
+  p.package_id = MCIMD_TRY(f.str("package_id", kMaxPackageId));
+  if (!valid_package_id(p.package_id)) return f.bad("package_id", "must be 1-64 characters of [A-Za-z0-9._-]");
+  p.package_sha256 = MCIMD_TRY(f.base64url("package_sha256", kSha256Size));
+  if (p.package_sha256.size() != kSha256Size) return f.bad("package_sha256", "must be 32 bytes");
+  p.counter = MCIMD_TRY(f.u64("counter"));
+  p.profile_id = MCIMD_TRY(f.str("profile", kMaxId));
+  if (!parse_profile_id(p.profile_id)) return f.bad("profile", "must be \"p<index>\"");
+  return p;
+}
+
+Status decode_provisioning(const Fields& state, State& s) {
+  auto f = MCIMD_TRY(state.object("provisioning"));
+  MCIMD_CHECK(f.only({"last_counter", "installed"}));
+  s.last_package_counter = MCIMD_TRY(f.u64("last_counter"));
+  const json* installed = MCIMD_TRY(f.array("installed"));
+  if (installed->size() > kMaxInstalledPackages)
+    return f.bad("installed", "lists more than " + std::to_string(kMaxInstalledPackages) + " packages");
+  for (std::size_t i = 0; i < installed->size(); ++i) {
+    auto p = MCIMD_TRY(decode_installed(MCIMD_TRY(f.element("installed", *installed, i))));
+    if (p.counter > s.last_package_counter)
+      return f.bad("installed[" + std::to_string(i) + "].counter", "is above last_counter");
+    s.installed.push_back(std::move(p));
+  }
+  return {};
+}
+
 Result<State> decode_state(const Fields& f) {
-  MCIMD_CHECK(f.only({"generation", "boot_counts", "srk", "next_index", "active", "profiles", "attestation"}));
+  if (f.format() >= 3)
+    MCIMD_CHECK(f.only({"generation", "boot_counts", "srk", "next_index", "active", "profiles", "attestation",
+                        "provisioning"}));
+  else
+    MCIMD_CHECK(f.only({"generation", "boot_counts", "srk", "next_index", "active", "profiles", "attestation"}));
   State s;
   s.generation = MCIMD_TRY(f.u64("generation"));
   auto boot = MCIMD_TRY(f.object("boot_counts"));
@@ -283,6 +362,7 @@ Result<State> decode_state(const Fields& f) {
   for (std::size_t i = 0; i < profiles->size(); ++i)
     s.profiles.push_back(MCIMD_TRY(decode_profile(MCIMD_TRY(f.element("profiles", *profiles, i)))));
   s.attestation = MCIMD_TRY(decode_attestation(f));
+  if (f.format() >= 3) MCIMD_CHECK(decode_provisioning(f, s));
   return s;
 }
 
@@ -308,12 +388,27 @@ json profile_json(const ProfileEntry& e) {
             {"require_amf_separation", m.sqn.require_amf_separation},
             {"seq", e.seq}}},
           {"k", blob_json(e.k)},
-          {"opc", blob_json(e.opc)}};
+          {"opc", blob_json(e.opc)},
+          {"rules",
+           {{"disable_allowed", m.rules.disable_allowed},
+            {"delete_allowed", m.rules.delete_allowed},
+            {"fallback_allowed", m.rules.fallback_allowed},
+            {"locked_until", m.rules.locked_until ? json(*m.rules.locked_until) : json(nullptr)}}},
+          {"origin", m.origin ? json{{"package_id", m.origin->package_id},
+                                     {"counter", m.origin->counter},
+                                     {"package_sha256", base64url_encode(m.origin->package_sha256)}}
+                              : json(nullptr)}};
 }
 
 json state_json(const State& s) {
   json profiles = json::array();
   for (const auto& e : s.profiles) profiles.push_back(profile_json(e));
+  json installed = json::array();
+  for (const auto& p : s.installed)
+    installed.push_back({{"package_id", p.package_id},
+                         {"package_sha256", base64url_encode(p.package_sha256)},
+                         {"counter", p.counter},
+                         {"profile", p.profile_id}});
   json attestation = nullptr;
   if (s.attestation)
     attestation = {{"ak", blob_json(s.attestation->ak)},
@@ -326,7 +421,8 @@ json state_json(const State& s) {
           {"next_index", s.next_index},
           {"active", s.active ? json(*s.active) : json(nullptr)},
           {"profiles", std::move(profiles)},
-          {"attestation", std::move(attestation)}};
+          {"attestation", std::move(attestation)},
+          {"provisioning", {{"last_counter", s.last_package_counter}, {"installed", std::move(installed)}}}};
 }
 
 }  // namespace
@@ -369,6 +465,15 @@ bool valid_object_name(std::string_view s) {
 }
 
 bool valid_ek_type(std::string_view s) { return s == "ecc" || s == "rsa"; }
+
+bool valid_package_id(std::string_view s) {
+  if (s.empty() || s.size() > kMaxPackageId) return false;
+  for (char c : s)
+    if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '.' || c == '_' ||
+          c == '-'))
+      return false;
+  return true;
+}
 
 bool same_parameters(const aka::SqnParameters& a, const aka::SqnParameters& b) {
   return a.ind_bits == b.ind_bits && a.delta == b.delta && a.age_limit == b.age_limit &&
@@ -435,14 +540,16 @@ Result<Document> decode_store(std::string_view text, const std::string& file) {
   Fields f(j, file);
   // The format first: an older layout has other fields, and saying so is the useful answer.
   const uint64_t format = MCIMD_TRY(f.u64("format"));
-  if (format != kFormat)
-    return fail(Code::Unsupported, file + ": format " + std::to_string(format) + "; this mcimd reads format " +
-                                       std::to_string(kFormat) + " only" +
-                                       (format < kFormat ? " (an earlier version's layout, which it does not convert)"
-                                                         : ""));
+  if (format < kOldestReadableFormat || format > kFormat)
+    return fail(Code::Unsupported, file + ": format " + std::to_string(format) + "; this mcimd reads formats " +
+                                       std::to_string(kOldestReadableFormat) + " to " + std::to_string(kFormat) +
+                                       (format < kOldestReadableFormat
+                                            ? " (an earlier version's layout, which it does not convert)"
+                                            : " (a later version's layout)"));
   MCIMD_CHECK(f.only({"format", "state", "mac"}));
   Document doc;
-  doc.state = MCIMD_TRY(decode_state(MCIMD_TRY(f.object("state"))));
+  Fields versioned(j, file, {}, static_cast<unsigned>(format));
+  doc.state = MCIMD_TRY(decode_state(MCIMD_TRY(versioned.object("state"))));
   doc.canonical = MCIMD_TRY(f.member("state"))->dump();
   if (auto it = j.find("mac"); it != j.end() && it->is_string()) {
     auto mac = base64url_decode(it->get_ref<const std::string&>(), "mac");

@@ -1,5 +1,5 @@
 #pragma once
-// Internal: store.json of format 2 — the state it holds, its canonical text and MAC, and the
+// Internal: store.json of format 3 (and 2, read) — the state it holds, its canonical text and MAC, and the
 // checks every field gets. Decoders treat their input as hostile: any type, range or format
 // problem is StoreCorrupt naming the file and the field, never an exception.
 #include <cstdint>
@@ -15,7 +15,10 @@
 
 namespace mcimd::store::detail {
 
-inline constexpr unsigned kFormat = 2;  // store.json's "format"; bumped on incompatible change
+inline constexpr unsigned kFormat = 3;  // store.json's "format"; bumped on incompatible change
+// The earlier format this version still reads: format 2 lacks the profile rules and origin and
+// the provisioning state (all taken as absent); the next commit writes format 3.
+inline constexpr unsigned kOldestReadableFormat = 2;
 // Domain separation for the store MAC: the key signs nothing else with this prefix.
 inline constexpr std::string_view kMacLabel{"mcimd-store-v2\0", 15};
 inline constexpr std::size_t kMacSize = 32;  // HMAC-SHA-256
@@ -53,6 +56,8 @@ struct State {
   std::optional<std::string> active;
   std::vector<ProfileEntry> profiles;  // ascending index
   std::optional<AttestationEntry> attestation;
+  uint64_t last_package_counter = 0;
+  std::vector<InstalledPackage> installed;  // oldest first, at most kMaxInstalledPackages
 };
 
 // store.json decoded; its MAC is not checked yet.
@@ -73,6 +78,7 @@ bool valid_operator_id(std::string_view s);
 bool valid_algorithm(std::string_view s);
 bool valid_object_name(std::string_view s);  // 64 lower-case hex digits
 bool valid_ek_type(std::string_view s);      // "ecc" | "rsa"
+bool valid_package_id(std::string_view s);   // [A-Za-z0-9._-]{1,64}
 bool same_parameters(const aka::SqnParameters& a, const aka::SqnParameters& b);
 
 // Checks every field of metadata; the error has `code` and starts with `where`.
@@ -92,8 +98,8 @@ Bytes mac_input(std::string_view canonical);
 
 // store.json's text for state, MAC'd by anchor.
 [[nodiscard]] Result<std::string> encode_store(const State& state, Anchor& anchor);
-// `file` names the file in error messages. Checks, in order: JSON object; "format" present and 2
-// (another → Unsupported naming it); no unknown member; "state" and every field in it (types,
+// `file` names the file in error messages. Checks, in order: JSON object; "format" present and 3
+// or 2 (another → Unsupported naming it); no unknown member; "state" and every field in it (types,
 // ranges, formats; unknown or missing → StoreCorrupt naming the field). Cross-record invariants
 // and the MAC are left to the caller (after the MAC, a violation cannot be an outside edit).
 [[nodiscard]] Result<Document> decode_store(std::string_view text, const std::string& file);

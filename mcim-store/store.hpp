@@ -1,10 +1,12 @@
 #pragma once
 // Profiles on disk, authenticated and rollback-protected. Layout under the store root (default
 // /var/lib/mcimd), directories 0700 and files 0600, all owned by the daemon's user:
-//   store.json             {"format": 2, "state": {...}, "mac": B64}: generation, the TPM boot
+//   store.json             {"format": 3, "state": {...}, "mac": B64}: generation, the TPM boot
 //                          counts at the last commit, the pinned SRK public, the next profile
-//                          index, the active profile, every profile's metadata and SQN array,
-//                          the attestation key; each TPM blob by the SHA-256 of its content.
+//                          index, the active profile, every profile's metadata (rules, origin)
+//                          and SQN array, the attestation key, the last package counter and the
+//                          recent installs; each TPM blob by the SHA-256 of its content. Format 2
+//                          (no rules, origin or provisioning state) is read and written back as 3.
 //                          mac = HMAC-SHA-256 under the store key (Anchor::mac) over
 //                          "mcimd-store-v2\0" ‖ the state's canonical JSON text.
 //   objects/<sha256 hex>   write-once TPM blobs (marshaled TPM2B_PUBLIC / TPM2B_PRIVATE), named
@@ -83,6 +85,35 @@ struct Blob {  // marshaled TPM2B_PUBLIC / TPM2B_PRIVATE
   bool operator==(const Blob&) const = default;
 };
 
+// The profile's origin when an operator's MCIM package installed it (remote provisioning).
+struct PackageOrigin {
+  std::string package_id;  // [A-Za-z0-9._-]{1,64}
+  uint64_t counter = 0;    // the package's anti-replay counter
+  Bytes package_sha256;    // SHA-256 of the signed package as received, 32 bytes
+  bool operator==(const PackageOrigin&) const = default;
+};
+
+// What the operator allows for the profile (from its package; factory profiles allow all).
+struct ProfileRules {
+  bool disable_allowed = true;
+  bool delete_allowed = true;
+  bool fallback_allowed = true;               // switching to the bootstrap profile
+  std::optional<uint64_t> locked_until;       // subsidy lock, seconds since the epoch (UTC)
+  bool operator==(const ProfileRules&) const = default;
+};
+
+// A package this store installed: what a repeated install of the same package answers from
+// (the agent resuming after a crash), and the per-device counter the next package must exceed.
+struct InstalledPackage {
+  std::string package_id;
+  Bytes package_sha256;
+  uint64_t counter = 0;
+  std::string profile_id;
+  bool operator==(const InstalledPackage&) const = default;
+};
+// The store keeps the most recent installs only.
+inline constexpr std::size_t kMaxInstalledPackages = 32;
+
 struct ProfileMetadata {
   std::string id;            // stable, filesystem-safe: "p<index>" (index in decimal, no leading zeros)
   uint32_t index = 0;        // D-Bus object path /org/mcimd/Tre1/Profile/<index>
@@ -100,6 +131,8 @@ struct ProfileMetadata {
   // TPM name (nameAlg ‖ digest, 34 bytes for SHA-256) of the policy authority key whose
   // PolicyAuthorize the K and OPc objects' authPolicy names: 1–66 bytes.
   Bytes authority;
+  ProfileRules rules;
+  std::optional<PackageOrigin> origin;  // nullopt for a factory profile
 };
 
 struct Profile {
@@ -152,7 +185,7 @@ class Store {
   // on disk is changed:
   //  - root and objects/ are directories owned by this process's effective uid (StoreCorrupt
   //    naming the owner otherwise); group/other access is taken away;
-  //  - store.json: size, format 2 (another format → Unsupported naming it), JSON shape and every
+  //  - store.json: size, format 3 or 2 (another format → Unsupported naming it), JSON shape and every
   //    field (StoreCorrupt naming the field);
   //  - the MAC (Anchor::mac) over the state → StoreTampered when it does not verify (a missing
   //    or malformed "mac" field included);
@@ -192,6 +225,10 @@ class Store {
   std::optional<std::string> active() const;
   [[nodiscard]] Result<aka::SqnArray> sqn_array(const std::string& id) const;
   [[nodiscard]] Result<std::optional<AttestationRecord>> attestation() const;  // blobs re-hashed as above
+  // The highest package counter accepted (0 before the first package), and the recent installs,
+  // oldest first.
+  uint64_t last_package_counter() const;
+  std::vector<InstalledPackage> installed_packages() const;
 
   // Allocates the next index/id (not persisted until a transaction adds it). Indices are never
   // reused, so a D-Bus object path always names the same profile.
@@ -216,6 +253,11 @@ class Store {
     [[nodiscard]] Status set_sqn_array(const std::string& id, const aka::SqnArray& sqns);
     [[nodiscard]] Status pin_srk(const Bytes& srk_public);  // InvalidArgument when empty/oversized
     [[nodiscard]] Status set_attestation(const AttestationRecord& record);
+    // Records an installed package: its counter becomes the last accepted. Replayed when the
+    // counter is not above the last one; InvalidArgument for a bad id or digest; NotFound when
+    // the profile is not in the transaction's state. The oldest record beyond
+    // kMaxInstalledPackages is dropped.
+    [[nodiscard]] Status record_package(const InstalledPackage& package);
     // Writes the change (see the commit protocol above). A transaction with no change writes
     // nothing and does not move the counter. Before the commit point any failure leaves the store
     // as it was, in memory and on disk; after it (the increment failed) the change stays and the

@@ -163,6 +163,26 @@ Status Store::Transaction::set_attestation(const AttestationRecord& record) {
   });
 }
 
+Status Store::Transaction::record_package(const InstalledPackage& package) {
+  return staging(impl_.get(), "Failed to stage the installed package " + package.package_id,
+                 [&](Impl& t) -> Status {
+                   if (!valid_package_id(package.package_id))
+                     return fail(Code::InvalidArgument, "A package id must be 1-64 characters of [A-Za-z0-9._-]");
+                   if (package.package_sha256.size() != 32)
+                     return fail(Code::InvalidArgument, "A package digest must be 32 bytes");
+                   MCIMD_CHECK(t.require(package.profile_id));
+                   if (package.counter <= t.next.last_package_counter)
+                     return fail(Code::Replayed, "Package counter " + std::to_string(package.counter) +
+                                                     " is not above the last accepted, " +
+                                                     std::to_string(t.next.last_package_counter));
+                   t.next.last_package_counter = package.counter;
+                   t.next.installed.push_back(package);
+                   if (t.next.installed.size() > kMaxInstalledPackages)
+                     t.next.installed.erase(t.next.installed.begin());
+                   return {};
+                 });
+}
+
 Status Store::Transaction::commit() {
   return staging(impl_.get(), "Failed to commit the store", [&](Impl& t) -> Status {
     t.ended = true;

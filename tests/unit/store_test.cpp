@@ -116,7 +116,8 @@ TEST(AStore, IsCreatedEmptyAtTheCounterValue) {
   EXPECT_TRUE(f.object_files().empty());
   EXPECT_EQ(f.anchor.value(), 1000u) << "creating a store does not move the counter";
   auto j = json::parse(slurp(f.store_json()));
-  EXPECT_EQ(j["format"], 2);
+  EXPECT_EQ(j["format"], 3);
+  EXPECT_EQ(j["state"]["provisioning"]["last_counter"], 0);
   EXPECT_EQ(j["state"]["generation"], 1000);
   EXPECT_EQ(j["state"]["boot_counts"]["reset_count"], 7);
 }
@@ -694,6 +695,148 @@ TEST(AnEditedStore, WithOnlyWhitespaceAndKeyOrderChangedIsAccepted) {
   EXPECT_EQ(s->active(), "p0");
 }
 
+// What the previous version wrote: format 2, without profile rules, origin or provisioning state,
+// MAC'd under the same key and label.
+void rewrite_as_format_2(Fixture& f) {
+  auto j = json::parse(slurp(f.store_json()));
+  for (auto& p : j["state"]["profiles"]) {
+    p.erase("rules");
+    p.erase("origin");
+  }
+  j["state"].erase("provisioning");
+  j["format"] = 2;
+  const std::string canonical = j["state"].dump();
+  Bytes input(std::string_view("mcimd-store-v2\0", 15).begin(), std::string_view("mcimd-store-v2\0", 15).end());
+  input.insert(input.end(), canonical.begin(), canonical.end());
+  auto mac = f.anchor.mac(input);
+  ASSERT_TRUE(mac);
+  j["mac"] = base64url_encode(*mac);
+  spill(f.store_json(), j.dump());
+}
+
+TEST(AStoreOfFormat2, OpensWithDefaultRulesAndIsWrittenBackAsFormat3) {
+  Fixture f;
+  populate(f);
+  rewrite_as_format_2(f);
+  auto s = f.open();
+  ASSERT_EQ(s.profiles().size(), 2u);
+  EXPECT_EQ(s.profiles()[0].rules, ProfileRules{});
+  EXPECT_FALSE(s.profiles()[0].origin);
+  EXPECT_EQ(s.last_package_counter(), 0u);
+  EXPECT_EQ(s.active(), "p0");
+  EXPECT_EQ(json::parse(slurp(f.store_json()))["format"], 2) << "opening alone writes nothing";
+  ASSERT_TRUE(s.set_state("p1", ProfileState::Enabled));
+  auto j = json::parse(slurp(f.store_json()));
+  EXPECT_EQ(j["format"], 3);
+  EXPECT_TRUE(j["state"]["profiles"][0].contains("rules"));
+  auto again = f.try_open();
+  ASSERT_TRUE(again) << again.error().describe();
+  EXPECT_EQ(again->profiles()[1].state, ProfileState::Enabled);
+}
+
+TEST(AStoreOfFormat2, WithAFormat3FieldIsCorrupt) {
+  Fixture f;
+  populate(f);
+  rewrite_as_format_2(f);
+  f.edit([](json& j) { j["state"]["provisioning"] = json{{"last_counter", 0}, {"installed", json::array()}}; });
+  const Error refused = f.refusal();
+  EXPECT_EQ(refused.code, Code::StoreCorrupt);
+  EXPECT_TRUE(mentions(refused, "is not a field of format 2")) << refused.message;
+}
+
+TEST(AnEditedStore, OfALaterFormatIsUnsupportedNamingIt) {
+  Fixture f;
+  populate(f);
+  f.edit([](json& j) { j["format"] = 4; });
+  const Error refused = f.refusal();
+  EXPECT_EQ(refused.code, Code::Unsupported);
+  EXPECT_TRUE(mentions(refused, "format 4")) << refused.message;
+  EXPECT_TRUE(mentions(refused, "later version")) << refused.message;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Installed packages
+
+InstalledPackage package_record(uint64_t counter, std::string profile = "p0") {
+  return InstalledPackage{"pkg-" + std::to_string(counter), Bytes(32, static_cast<uint8_t>(counter)), counter,
+                          std::move(profile)};
+}
+
+TEST(AStore, RecordsInstalledPackagesWithRulesAndOriginAcrossReopening) {
+  Fixture f;
+  {
+    auto s = f.open();
+    auto p = make_profile(s, kIccid0, ProfileState::Enabled);
+    p.meta.rules = ProfileRules{.disable_allowed = false, .delete_allowed = false, .fallback_allowed = true,
+                                .locked_until = 1900000000};
+    p.meta.origin = PackageOrigin{"pkg-7", 7, Bytes(32, 0x07)};
+    auto t = s.begin();
+    ASSERT_TRUE(t);
+    ASSERT_TRUE(t->add_profile(p, sqns_at(0)));
+    ASSERT_TRUE(t->set_active("p0"));
+    ASSERT_TRUE(t->record_package(package_record(7)));
+    const uint64_t before = f.anchor.value();
+    ASSERT_TRUE(t->commit());
+    EXPECT_EQ(f.anchor.value(), before + 1) << "profile, active and package record are one commit";
+  }
+  auto s = f.open();
+  EXPECT_EQ(s.last_package_counter(), 7u);
+  ASSERT_EQ(s.installed_packages().size(), 1u);
+  EXPECT_EQ(s.installed_packages()[0], package_record(7));
+  const ProfileMetadata m = s.profiles()[0];
+  EXPECT_FALSE(m.rules.disable_allowed);
+  EXPECT_FALSE(m.rules.delete_allowed);
+  EXPECT_EQ(m.rules.locked_until, 1900000000u);
+  ASSERT_TRUE(m.origin);
+  EXPECT_EQ(*m.origin, (PackageOrigin{"pkg-7", 7, Bytes(32, 0x07)}));
+}
+
+TEST(AStore, RefusesAPackageCounterNotAboveTheLastAndChangesNothing) {
+  Fixture f;
+  auto s = f.open();
+  ASSERT_TRUE(s.add_profile(make_profile(s, kIccid0), sqns_at(0)));
+  {
+    auto t = s.begin();
+    ASSERT_TRUE(t);
+    ASSERT_TRUE(t->record_package(package_record(5)));
+    ASSERT_TRUE(t->commit());
+  }
+  const uint64_t generation = s.generation();
+  for (uint64_t replayed : {uint64_t{5}, uint64_t{4}, uint64_t{0}}) {
+    auto t = s.begin();
+    ASSERT_TRUE(t);
+    auto r = t->record_package(package_record(replayed));
+    ASSERT_FALSE(r) << replayed;
+    EXPECT_EQ(r.error().code, Code::Replayed);
+  }
+  auto t = s.begin();
+  ASSERT_TRUE(t);
+  auto unknown = t->record_package(package_record(6, "p9"));
+  ASSERT_FALSE(unknown);
+  EXPECT_EQ(unknown.error().code, Code::NotFound);
+  auto bad_id = t->record_package(InstalledPackage{"a b", Bytes(32, 1), 6, "p0"});
+  ASSERT_FALSE(bad_id);
+  EXPECT_EQ(bad_id.error().code, Code::InvalidArgument);
+  EXPECT_EQ(s.generation(), generation);
+  EXPECT_EQ(s.last_package_counter(), 5u);
+}
+
+TEST(AStore, KeepsOnlyTheMostRecentInstalls) {
+  Fixture f;
+  auto s = f.open();
+  ASSERT_TRUE(s.add_profile(make_profile(s, kIccid0), sqns_at(0)));
+  auto t = s.begin();
+  ASSERT_TRUE(t);
+  for (uint64_t c = 1; c <= kMaxInstalledPackages + 3; ++c) ASSERT_TRUE(t->record_package(package_record(c)));
+  ASSERT_TRUE(t->commit());
+  auto reopened = f.open();
+  auto installed = reopened.installed_packages();
+  ASSERT_EQ(installed.size(), kMaxInstalledPackages);
+  EXPECT_EQ(installed.front().counter, 4u);
+  EXPECT_EQ(installed.back().counter, kMaxInstalledPackages + 3);
+  EXPECT_EQ(reopened.last_package_counter(), kMaxInstalledPackages + 3);
+}
+
 TEST(AnEditedStore, OfFormat1IsUnsupportedNamingTheFormat) {
   Fixture f;
   fs::create_directories(f.root / "profiles" / "p0");
@@ -947,5 +1090,31 @@ INSTANTIATE_TEST_SUITE_P(
         Damage{"MissingBlobPart", erase_field("/state/profiles/0/k", "private"), {"state.profiles[0].k.private"}},
         Damage{"BadEkType", set_field("/state/attestation/enrolled_ek_type", "dsa"),
                {"state.attestation.enrolled_ek_type"}},
-        Damage{"AttestationNotObject", set_field("/state/attestation", 1), {"state.attestation"}}),
+        Damage{"AttestationNotObject", set_field("/state/attestation", 1), {"state.attestation"}},
+        Damage{"RulesMissing", erase_field("/state/profiles/0", "rules"), {"state.profiles[0].rules"}},
+        Damage{"RuleNotBoolean", set_field("/state/profiles/0/rules/delete_allowed", 1),
+               {"state.profiles[0].rules.delete_allowed"}},
+        Damage{"LockedUntilAsText", set_field("/state/profiles/0/rules/locked_until", "2030-01-01"),
+               {"state.profiles[0].rules.locked_until"}},
+        Damage{"OriginPackageIdWithSlash", set_field("/state/profiles/0/origin",
+                                                     json{{"package_id", "a/b"}, {"counter", 1},
+                                                          {"package_sha256", std::string(43, 'A')}}),
+               {"state.profiles[0].origin.package_id"}},
+        Damage{"OriginShortDigest", set_field("/state/profiles/0/origin",
+                                              json{{"package_id", "pkg-1"}, {"counter", 1},
+                                                   {"package_sha256", "AAAA"}}),
+               {"state.profiles[0].origin.package_sha256"}},
+        Damage{"ProvisioningMissing", erase_field("/state", "provisioning"), {"state.provisioning"}},
+        Damage{"InstalledAboveLastCounter", set_field("/state/provisioning/installed",
+                                                      json::array({json{{"package_id", "pkg-1"},
+                                                                        {"package_sha256", std::string(43, 'A')},
+                                                                        {"counter", 5},
+                                                                        {"profile", "p0"}}})),
+               {"state.provisioning.installed[0].counter"}},
+        Damage{"InstalledProfileNotAnId", set_field("/state/provisioning/installed",
+                                                    json::array({json{{"package_id", "pkg-1"},
+                                                                      {"package_sha256", std::string(43, 'A')},
+                                                                      {"counter", 0},
+                                                                      {"profile", "../p0"}}})),
+               {"state.provisioning.installed[0].profile"}}),
     [](const testing::TestParamInfo<Damage>& info) { return std::string(info.param.name); });
