@@ -103,6 +103,38 @@ Status walk(const Ctx& c, const YAML::Node& map, std::string_view prefix, const 
   return {};
 }
 
+// provisioning.operators: a list of {id, anchors}; ids unique.
+Status parse_operators(const Ctx& c, const YAML::Node& n, std::vector<OperatorConfig>& out) {
+  if (!n.IsSequence()) return bad(c, n, "provisioning.operators", "expected a list of {id, anchors}");
+  for (const auto& item : n) {
+    OperatorConfig op;
+    MCIMD_CHECK(walk(c, item, "provisioning.operators[]",
+                     {
+                         {"id",
+                          [&](const YAML::Node& v) -> Status {
+                            op.id = MCIMD_TRY(as_string(c, v, "provisioning.operators[].id"));
+                            bool printable = std::all_of(op.id.begin(), op.id.end(), [](char ch) { return ch >= 0x20 && ch <= 0x7e; });
+                            if (op.id.empty() || op.id.size() > 64 || !printable)
+                              return bad(c, v, "provisioning.operators[].id", "must be 1-64 printable ASCII characters");
+                            return {};
+                          }},
+                         {"anchors",
+                          [&](const YAML::Node& v) -> Status {
+                            auto text = MCIMD_TRY(as_string(c, v, "provisioning.operators[].anchors"));
+                            if (text.empty()) return bad(c, v, "provisioning.operators[].anchors", "expected a PEM file");
+                            op.anchors = text;
+                            return {};
+                          }},
+                     }));
+    if (op.id.empty() || op.anchors.empty())
+      return bad(c, item, "provisioning.operators[]", "needs both id and anchors");
+    for (const auto& other : out)
+      if (other.id == op.id) return bad(c, item, "provisioning.operators[].id", "'" + op.id + "' given twice");
+    out.push_back(std::move(op));
+  }
+  return {};
+}
+
 Result<log::Level> parse_level(const Ctx& c, const YAML::Node& n) {
   static const std::map<std::string, log::Level> levels = {{"error", log::Level::Error},
                                                            {"warning", log::Level::Warning},
@@ -288,6 +320,26 @@ Result<Config> parse_config(std::string_view yaml, std::string_view source) {
                                              [&](const YAML::Node& n) -> Status {
                                                cfg.access.admin_groups = MCIMD_TRY(as_ids<gid_t>(c, n, "access.admin-groups", true));
                                                return {};
+                                             }},
+                                            {"agent-users",
+                                             [&](const YAML::Node& n) -> Status {
+                                               cfg.access.agent_users = MCIMD_TRY(as_ids<uid_t>(c, n, "access.agent-users", false));
+                                               return {};
+                                             }},
+                                            {"agent-groups",
+                                             [&](const YAML::Node& n) -> Status {
+                                               cfg.access.agent_groups = MCIMD_TRY(as_ids<gid_t>(c, n, "access.agent-groups", true));
+                                               return {};
+                                             }},
+                                        });
+                          }},
+                         {"provisioning",
+                          [&](const YAML::Node& prov) -> Status {
+                            return walk(c, prov, "provisioning",
+                                        {
+                                            {"operators",
+                                             [&](const YAML::Node& n) -> Status {
+                                               return parse_operators(c, n, cfg.provisioning.operators);
                                              }},
                                         });
                           }},

@@ -44,6 +44,17 @@ struct AccessConfig {
   std::vector<gid_t> modem_groups;
   std::vector<uid_t> admin_users;
   std::vector<gid_t> admin_groups;
+  std::vector<uid_t> agent_users;   // the provisioning agent: attestation and packages only
+  std::vector<gid_t> agent_groups;
+};
+
+// Remote provisioning: whose MCIM packages mcimd accepts.
+struct OperatorConfig {
+  std::string id;                   // the operator_id its packages carry (1-64 printable ASCII)
+  std::filesystem::path anchors;    // PEM CA certificates its package signers chain to
+};
+struct ProvisioningConfig {
+  std::vector<OperatorConfig> operators;  // none: every package is refused (UntrustedSigner)
 };
 
 struct AttestationConfig {
@@ -60,6 +71,7 @@ struct Config {
   TpmConfig tpm;
   AccessConfig access;
   AttestationConfig attestation;
+  ProvisioningConfig provisioning;
   log::Level log_level = log::Level::Info;
   unsigned queue_limit = 64;  // TPM jobs waiting; beyond it callers get Busy
 };

@@ -51,7 +51,7 @@ int on_watchdog(sd_event_source* s, uint64_t usec, void* userdata) {
 }
 
 api::AccessPolicy access_policy(const daemon::AccessConfig& a) {
-  return api::AccessPolicy{a.modem_users, a.modem_groups, a.admin_users, a.admin_groups};
+  return api::AccessPolicy{a.modem_users, a.modem_groups, a.admin_users, a.admin_groups, a.agent_users, a.agent_groups};
 }
 
 void on_started(Daemon& d, Status st) {

@@ -60,6 +60,9 @@ class ServiceCore final : public api::Service {
   void add_pcr_policy(std::string document, api::Reply<std::string> reply) override;
   void list_pcr_policies(api::Reply<std::vector<api::PcrPolicyInfo>> reply) override;
 
+  void request_package(std::string session, Bytes operator_nonce, api::Reply<std::string> reply) override;
+  void install_package(std::string package, api::Reply<api::PackageInstall> reply) override;
+
  private:
   ServiceCore(const Config& config);
 

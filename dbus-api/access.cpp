@@ -26,6 +26,8 @@ std::string_view access_noun(Access access) {
       return "authenticate with a profile";
     case Access::Attest:
       return "use platform attestation";
+    case Access::Provision:
+      return "provision profiles";
     case Access::Manage:
       return "manage profiles";
   }
@@ -49,8 +51,18 @@ Role role_of(const Caller& caller, const AccessPolicy& policy) {
   if (!caller.euid) return Role::None;
   uid_t uid = *caller.euid;
   if (uid == 0 || contains(policy.admin_uids, uid) || in_groups(caller, policy.admin_gids)) return Role::Admin;
+  if (contains(policy.agent_uids, uid) || in_groups(caller, policy.agent_gids)) return Role::Agent;
   if (contains(policy.modem_uids, uid) || in_groups(caller, policy.modem_gids)) return Role::Modem;
   return Role::None;
+}
+
+std::vector<Role> roles_of(const Caller& caller, const AccessPolicy& policy) {
+  const Role highest = role_of(caller, policy);
+  if (highest == Role::Admin || highest == Role::None) return {highest};
+  std::vector<Role> roles{highest};
+  if (highest == Role::Agent && (contains(policy.modem_uids, *caller.euid) || in_groups(caller, policy.modem_gids)))
+    roles.push_back(Role::Modem);
+  return roles;
 }
 
 bool role_permits(Role role, Access access) {
@@ -59,6 +71,8 @@ bool role_permits(Role role, Access access) {
       return true;
     case Role::Modem:
       return access == Access::Read || access == Access::Authenticate;
+    case Role::Agent:
+      return access == Access::Read || access == Access::Attest || access == Access::Provision;
     case Role::None:
       return false;
   }
@@ -66,7 +80,8 @@ bool role_permits(Role role, Access access) {
 }
 
 Status authorize(const Caller& caller, const AccessPolicy& policy, Access access, std::string_view what) {
-  if (role_permits(role_of(caller, policy), access)) return {};
+  for (Role role : roles_of(caller, policy))
+    if (role_permits(role, access)) return {};
   std::string who = caller.euid ? "uid " + std::to_string(*caller.euid) : std::string("a caller of unknown uid");
   return fail(Code::NotAuthorized,
               who + " may not " + std::string(access_noun(access)) + " (" + std::string(what) + ")");

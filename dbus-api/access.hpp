@@ -18,6 +18,7 @@ enum class Access {
   Read,          // properties, ListProfiles, GetManagedObjects, Introspect, Peer
   Authenticate,  // USimApplication methods
   Attest,        // Attestation methods: EK, AK and quotes are the operator's business
+  Provision,     // RequestPackage, InstallPackage: the provisioning agent's calls
   Manage,        // install/enable/disable/delete, property writes, anything unknown
 };
 
@@ -37,7 +38,8 @@ struct InterfaceAccess {
 enum class Role {
   None,   // may do nothing
   Modem,  // Read + Authenticate
-  Admin,  // everything (operator agents attest as admin)
+  Agent,  // Read + Attest + Provision: the provisioning agent (enrolment, validation, packages)
+  Admin,  // everything
 };
 
 // The credentials an authorisation decision may rely on.
@@ -71,13 +73,16 @@ struct ReportedCreds {
 Caller trusted_caller(const ReportedCreds& creds);
 
 // Admin when euid is 0 or in admin_uids, or egid/a supplementary gid is in admin_gids;
-// otherwise Modem when euid is in modem_uids or a gid in modem_gids; otherwise None.
-// A caller whose euid is unknown is None whatever its groups.
+// otherwise Agent when euid is in agent_uids or a gid in agent_gids; otherwise Modem when euid is
+// in modem_uids or a gid in modem_gids; otherwise None. A caller whose euid is unknown is None
+// whatever its groups.
 Role role_of(const Caller& caller, const AccessPolicy& policy);
+// Every role the caller holds (a caller may be both modem and agent), Admin alone when admin.
+std::vector<Role> roles_of(const Caller& caller, const AccessPolicy& policy);
 
 bool role_permits(Role role, Access access);
 
-// OK when the caller's role permits `access`; NotAuthorized naming the caller and the call
+// OK when one of the caller's roles permits `access`; NotAuthorized naming the caller and the call
 // (`what`, e.g. "org.mcimd.Tre1.Manager.DeleteProfile") otherwise.
 [[nodiscard]] Status authorize(const Caller& caller, const AccessPolicy& policy, Access access, std::string_view what);
 

@@ -416,6 +416,36 @@ CallResult<std::string> Client::add_pcr_policy(const std::string& document) {
   return std::string(id);
 }
 
+CallResult<std::string> Client::request_package(const std::string& session, const Bytes& operator_nonce) {
+  auto m = new_call(bus_.get(), kRootPath, kManagerInterface, "RequestPackage");
+  if (!m) return tl::unexpected(m.error());
+  int r = sd_bus_message_append(m->get(), "s", session.c_str());
+  if (r >= 0) r = sd_bus_message_append_array(m->get(), 'y', operator_nonce.data(), operator_nonce.size());
+  if (r < 0) return call_failed(r, BusError{});
+  // A quote and a certification: a few signatures in the TPM.
+  auto reply = call(bus_.get(), m->get(), kAttestationTimeoutUsec);
+  if (!reply) return tl::unexpected(reply.error());
+  const char* request = nullptr;
+  r = sd_bus_message_read(reply->get(), "s", &request);
+  if (r < 0) return bad_reply(r, "RequestPackage");
+  return std::string(request);
+}
+
+CallResult<Client::Installed> Client::install_package(const std::string& package) {
+  auto m = new_call(bus_.get(), kRootPath, kManagerInterface, "InstallPackage");
+  if (!m) return tl::unexpected(m.error());
+  int r = sd_bus_message_append(m->get(), "s", package.c_str());
+  if (r < 0) return call_failed(r, BusError{});
+  // Two imports, a load, a commit with its counter increment and a quote.
+  auto reply = call(bus_.get(), m->get(), kAttestationTimeoutUsec);
+  if (!reply) return tl::unexpected(reply.error());
+  const char* path = nullptr;
+  const char* receipt = nullptr;
+  r = sd_bus_message_read(reply->get(), "os", &path, &receipt);
+  if (r < 0) return bad_reply(r, "InstallPackage");
+  return Installed{path, receipt};
+}
+
 CallResult<std::vector<PcrPolicyInfo>> Client::list_pcr_policies() {
   auto m = new_call(bus_.get(), kRootPath, kManagerInterface, "ListPcrPolicies");
   if (!m) return tl::unexpected(m.error());

@@ -83,6 +83,14 @@ class Client {
   [[nodiscard]] CallResult<std::string> add_pcr_policy(const std::string& document);
   [[nodiscard]] CallResult<std::vector<PcrPolicyInfo>> list_pcr_policies();
 
+  // Remote provisioning (the agent's calls).
+  [[nodiscard]] CallResult<std::string> request_package(const std::string& session, const Bytes& operator_nonce);
+  struct Installed {
+    std::string profile;  // object path
+    std::string receipt;  // mcimd-install-receipt-1 JSON
+  };
+  [[nodiscard]] CallResult<Installed> install_package(const std::string& package);
+
  private:
   explicit Client(SdBus bus) : bus_(std::move(bus)) {}
   CallResult<void> profile_command(const char* member, const std::string& path);

@@ -196,10 +196,58 @@ int method_list_pcr_policies(sd_bus_message* m, void* userdata, sd_bus_error* re
   });
 }
 
+// Packages are signed JSON texts carrying two import blobs each: a few KiB. The limit keeps a
+// hostile caller from parking megabytes in the TPM worker's queue.
+constexpr std::size_t kMaxPackageSize = 256 * 1024;
+constexpr std::size_t kMaxSessionIdSize = 64;
+
+int method_request_package(sd_bus_message* m, void* userdata, sd_bus_error* ret_error) {
+  return guarded(ret_error, "RequestPackage", [&]() -> int {
+    Service& service = service_of(userdata);
+    const char* session = nullptr;
+    int r = sd_bus_message_read(m, "s", &session);
+    if (r < 0) return r;
+    // protocol::kProvisioningNonceSize; dbus-api does not depend on protocol/.
+    auto nonce = read_fixed_bytes(m, "operator_nonce", 32);
+    if (!nonce) return set_error(ret_error, nonce.error());
+    const std::string_view id = session;
+    if (id.empty() || id.size() > kMaxSessionIdSize)
+      return set_error(ret_error, Error{Code::InvalidArgument, "session must be 1 to " +
+                                                                   std::to_string(kMaxSessionIdSize) + " characters"});
+    return dispatch(m, "RequestPackage", [&](const Pending& pending) {
+      service.request_package(std::string(id), std::move(*nonce),
+                              answering<std::string>(pending, [](sd_bus_message* reply, const std::string& request) {
+                                return sd_bus_message_append(reply, "s", request.c_str());
+                              }));
+    });
+  });
+}
+
+int method_install_package(sd_bus_message* m, void* userdata, sd_bus_error* ret_error) {
+  return guarded(ret_error, "InstallPackage", [&]() -> int {
+    Service& service = service_of(userdata);
+    const char* text = nullptr;
+    int r = sd_bus_message_read(m, "s", &text);
+    if (r < 0) return r;
+    const std::string_view package = text;
+    if (package.empty() || package.size() > kMaxPackageSize)
+      return set_error(ret_error, Error{Code::InvalidArgument, "package must be 1 to " +
+                                                                   std::to_string(kMaxPackageSize) + " bytes, got " +
+                                                                   std::to_string(package.size())});
+    return dispatch(m, "InstallPackage", [&](const Pending& pending) {
+      service.install_package(std::string(package),
+                              answering<PackageInstall>(pending, [](sd_bus_message* reply, const PackageInstall& done) {
+                                return sd_bus_message_append(reply, "os", profile_path(done.profile.index).c_str(),
+                                                             done.receipt.c_str());
+                              }));
+    });
+  });
+}
+
 constexpr MemberAccess kManagerMembers[] = {
     {"ListProfiles", Access::Read},     {"InstallProfile", Access::Manage}, {"EnableProfile", Access::Manage},
     {"DisableProfile", Access::Manage}, {"DeleteProfile", Access::Manage},  {"AddPcrPolicy", Access::Manage},
-    {"ListPcrPolicies", Access::Read},
+    {"ListPcrPolicies", Access::Read},  {"RequestPackage", Access::Provision}, {"InstallPackage", Access::Provision},
 };
 
 }  // namespace
@@ -221,6 +269,10 @@ const sd_bus_vtable manager_vtable[] = {
                             SD_BUS_VTABLE_UNPRIVILEGED),
     SD_BUS_METHOD_WITH_ARGS("ListPcrPolicies", SD_BUS_NO_ARGS, SD_BUS_RESULT("a(ssb)", policies),
                             method_list_pcr_policies, SD_BUS_VTABLE_UNPRIVILEGED),
+    SD_BUS_METHOD_WITH_ARGS("RequestPackage", SD_BUS_ARGS("s", session, "ay", operator_nonce),
+                            SD_BUS_RESULT("s", request), method_request_package, SD_BUS_VTABLE_UNPRIVILEGED),
+    SD_BUS_METHOD_WITH_ARGS("InstallPackage", SD_BUS_ARGS("s", package), SD_BUS_RESULT("o", profile, "s", receipt),
+                            method_install_package, SD_BUS_VTABLE_UNPRIVILEGED),
     SD_BUS_PROPERTY("ActiveProfile", "o", property_get_active_profile, 0, SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
     SD_BUS_PROPERTY("PlatformState", "s", property_get_platform_state, 0, SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
     SD_BUS_VTABLE_END,

@@ -138,13 +138,34 @@ class PlatformService {
   virtual void list_pcr_policies(Reply<std::vector<PcrPolicyInfo>> reply) = 0;
 };
 
+// Remote provisioning (TR 33.812 §5.1.3.5): the provisioning agent carries the messages between
+// the operator and mcimd; mcimd trusts the package's signatures, never the agent.
+struct PackageInstall {
+  ProfileInfo profile;  // the installed (or, for a repeated install, the already installed) profile
+  std::string receipt;  // mcimd-install-receipt-1 JSON, quoted by the AK in the install-receipt domain
+};
+class ProvisioningService {
+ public:
+  virtual ~ProvisioningService() = default;
+  // An mcimd-package-request-1 JSON document for the operator's session: evidence for the
+  // operator's nonce, the SRK certified by the AK, a fresh nonce of mcimd's own (kept in memory
+  // until a package uses it or it expires), the last accepted package counter.
+  virtual void request_package(std::string session, Bytes operator_nonce, Reply<std::string> reply) = 0;
+  // Verifies and installs an MCIM package (JWS compact): the operator's signature chain and its
+  // purpose, device, nonce, counter, expiry, algorithm, then TPM2_Import of K and OPc and one store
+  // commit; answers with a receipt. The same package again answers with a new receipt for the
+  // profile it installed (an agent resuming after a crash), changing nothing.
+  virtual void install_package(std::string package, Reply<PackageInstall> reply) = 0;
+};
+
 // Everything the daemon serves over D-Bus. All calls happen on the event-loop thread;
 // asynchronous calls invoke their reply callback later, on the event-loop thread too.
 class Service : public ProfileCatalog,
                 public ProfileManagement,
                 public AkaService,
                 public AttestationService,
-                public PlatformService {
+                public PlatformService,
+                public ProvisioningService {
  public:
   virtual void set_listener(ServiceListener* listener) = 0;
 };
@@ -155,6 +176,8 @@ struct AccessPolicy {
   std::vector<gid_t> modem_gids;
   std::vector<uid_t> admin_uids;   // uid 0 is always admin
   std::vector<gid_t> admin_gids;
+  std::vector<uid_t> agent_uids;   // the provisioning agent
+  std::vector<gid_t> agent_gids;
 };
 
 }  // namespace mcimd::api

@@ -93,6 +93,9 @@ struct Options {
   std::string nonce;
   std::string tpm2_tools_dir;
   std::string policy;
+  // package
+  std::string session;
+  std::string receipt;
 };
 
 class UsageError : public std::runtime_error {
@@ -626,6 +629,39 @@ int cmd_policy_list(Connector& connect, const Options& o, std::ostream& out, std
   return kExitOk;
 }
 
+// Remote provisioning by hand (the provisioning agent makes the same calls): the package request
+// for an operator's session, and the install of a package the operator sent.
+int cmd_package_request(Connector& connect, const Options& o, std::ostream& out, std::ostream& err) {
+  Bytes nonce = nonce_or_throw(o.nonce);
+  if (nonce.size() != 32) throw UsageError("--nonce must be the operator's 32-byte nonce (64 hex digits)");
+  auto connected = connect();
+  if (!connected) return report(err, connected.error());
+  auto request = (*connected)->request_package(o.session, nonce);
+  if (!request) return report(err, request.error());
+  out << *request << "\n";
+  return kExitOk;
+}
+
+int cmd_package_install(Connector& connect, const Options& o, std::ostream& out, std::ostream& err) {
+  // The daemon checks the package; the bound here only keeps a wrong file from being sent.
+  std::string package = read_input_or_throw(o.file, 256 * 1024);
+  while (!package.empty() && (package.back() == '\n' || package.back() == '\r' || package.back() == ' '))
+    package.pop_back();
+  auto connected = connect();
+  if (!connected) return report(err, connected.error());
+  auto installed = (*connected)->install_package(package);
+  if (!installed) return report(err, installed.error());
+  if (!o.receipt.empty()) write_output_or_throw(o.receipt, installed->receipt + "\n");
+  if (o.json) {
+    out << json{{"profile", installed->profile}, {"receipt", json::parse(installed->receipt, nullptr, false)}}.dump(2)
+        << "\n";
+    return kExitOk;
+  }
+  out << "Installed " << installed->profile << ".\n";
+  if (!o.receipt.empty()) out << "Install receipt written to " << o.receipt << ".\n";
+  return kExitOk;
+}
+
 }  // namespace
 
 int run(int argc, char** argv, std::ostream& out, std::ostream& err) {
@@ -697,6 +733,16 @@ int run(int argc, char** argv, std::ostream& out, std::ostream& err) {
   policy_add->add_option("file", o.file, "The policy document, or - for standard input")->required();
   auto* policy_list = policy->add_subcommand("list", "List the kept PCR policies");
 
+  auto* package = app.add_subcommand("package", "Remote provisioning by hand: package requests and MCIM packages");
+  package->require_subcommand(1);
+  auto* package_request = package->add_subcommand(
+      "request", "Print the package request (mcimd-package-request-1 JSON) for an operator's session (agent, admin)");
+  package_request->add_option("--session", o.session, "The operator's session id")->required();
+  package_request->add_option("--nonce", o.nonce, "The operator's nonce, 64 hex digits")->required();
+  auto* package_install = package->add_subcommand("install", "Install an MCIM package (JWS compact) (agent, admin)");
+  package_install->add_option("file", o.file, "The package, or - for standard input")->required();
+  package_install->add_option("--receipt", o.receipt, "Write the install receipt (JSON) to this file");
+
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -720,6 +766,8 @@ int run(int argc, char** argv, std::ostream& out, std::ostream& err) {
     if (validate->parsed()) return cmd_attest_validate(connect, o, out, err);
     if (policy_add->parsed()) return cmd_policy_add(connect, o, out, err);
     if (policy_list->parsed()) return cmd_policy_list(connect, o, out, err);
+    if (package_request->parsed()) return cmd_package_request(connect, o, out, err);
+    if (package_install->parsed()) return cmd_package_install(connect, o, out, err);
   } catch (const UsageError& e) {
     return usage(err, e.what());
   } catch (const std::exception& e) {

@@ -304,6 +304,26 @@ class FakeService final : public Service {
     later([this, reply] { reply(policies_); });
   }
 
+  // Provisioning: the request echoes the session and nonce; a package "refuse:<Code>" is refused
+  // with that code, any other installs profile 1 and answers a receipt naming the package.
+  void request_package(std::string session, Bytes operator_nonce, Reply<std::string> reply) override {
+    record("RequestPackage " + session + " " + to_hex(operator_nonce));
+    later([session, operator_nonce, reply] {
+      reply(nlohmann::json{{"session", session}, {"operator_nonce", to_hex(operator_nonce)}}.dump());
+    });
+  }
+  void install_package(std::string package, Reply<PackageInstall> reply) override {
+    record("InstallPackage " + std::to_string(package.size()));
+    later([this, package, reply] {
+      if (package.starts_with("refuse:")) {
+        const std::string name = package.substr(7);
+        auto code = code_from_error_name(std::string(kErrorPrefix) + name);
+        return reply(fail(code.value_or(Code::Internal), "scripted refusal " + name));
+      }
+      reply(PackageInstall{profiles_.front(), nlohmann::json{{"package_bytes", package.size()}}.dump()});
+    });
+  }
+
   // Called on the loop thread by tests.
   void add(const ProfileInfo& info) {
     profiles_.push_back(info);
@@ -1691,6 +1711,86 @@ TEST_F(TheAttestationInterface, RefusesEveryoneButTheAdminRole) {
   EXPECT_EQ(auth.exit_code, 0) << auth.err;
 }
 
+// ---- provisioning ----
+
+TEST_F(TheBusAdapter, HandsTheAgentsPackageRequestAndInstallToTheService) {
+  const Bytes nonce(32, 0x5a);
+  auto request = run_mcimctl({"package", "request", "--session", "s-1", "--nonce", hex(nonce)});
+  ASSERT_EQ(request.exit_code, 0) << request.err;
+  auto doc = nlohmann::json::parse(request.out);
+  EXPECT_EQ(doc["session"], "s-1");
+  EXPECT_EQ(doc["operator_nonce"], hex(nonce));
+
+  test::TempDir dir;
+  const auto package = dir.path() / "package.jws";
+  const auto receipt = dir.path() / "receipt.json";
+  std::ofstream(package) << "aaaa.bbbb.cccc\n";
+  auto installed = run_mcimctl({"package", "install", package.string(), "--receipt", receipt.string()});
+  ASSERT_EQ(installed.exit_code, 0) << installed.err;
+  EXPECT_EQ(installed.out, "Installed /org/mcimd/Tre1/Profile/1.\nInstall receipt written to " + receipt.string() +
+                               ".\n");
+  EXPECT_EQ(nlohmann::json::parse(std::ifstream(receipt))["package_bytes"], 14) << "the newline was trimmed";
+  EXPECT_EQ(adapter_.service().attestation_calls(),
+            (std::vector<std::string>{"RequestPackage s-1 " + hex(nonce), "InstallPackage 14"}));
+}
+
+TEST_F(TheBusAdapter, PassesEachRefusalOfAPackageOnByName) {
+  for (const char* code : {"SignatureInvalid", "UntrustedSigner", "Expired", "Replayed", "WrongDevice", "TpmMismatch",
+                           "Unsupported"}) {
+    auto r = busctl_call(kRootPath, kManagerInterface, "InstallPackage", {"s", std::string("refuse:") + code});
+    EXPECT_NE(r.exit_code, 0) << code;
+    EXPECT_NE(r.err.find("scripted refusal " + std::string(code)), std::string::npos) << r.err;
+    test::TempDir dir;
+    const auto package = dir.path() / "package.jws";
+    std::ofstream(package) << "refuse:" << code;
+    auto ctl = run_mcimctl({"package", "install", package.string()});
+    EXPECT_NE(ctl.exit_code, 0);
+    EXPECT_EQ(ctl.err.rfind("mcimctl: " + std::string(code) + ": scripted refusal", 0), 0u) << ctl.err;
+  }
+  expect_still_serving();
+}
+
+TEST_F(TheBusAdapter, RefusesMalformedProvisioningCallsBeforeTheService) {
+  // The operator's nonce is exactly 32 bytes; sessions 1-64 characters; packages 1-256 KiB.
+  auto short_nonce = busctl_call(kRootPath, kManagerInterface, "RequestPackage",
+                                 concat({"say", "s-1"}, ay(Bytes(31, 1))));
+  EXPECT_NE(short_nonce.err.find("operator_nonce"), std::string::npos) << short_nonce.err;
+  auto long_session = busctl_call(kRootPath, kManagerInterface, "RequestPackage",
+                                  concat({"say", std::string(65, 's')}, ay(Bytes(32, 1))));
+  EXPECT_NE(long_session.err.find("session must be 1 to 64"), std::string::npos) << long_session.err;
+  auto empty = busctl_call(kRootPath, kManagerInterface, "InstallPackage", {"s", ""});
+  EXPECT_NE(empty.err.find("package must be 1 to 262144 bytes"), std::string::npos) << empty.err;
+  auto ctl = run_mcimctl({"package", "request", "--session", "s", "--nonce", "0102"});
+  EXPECT_EQ(ctl.exit_code, 2) << ctl.err;
+  EXPECT_TRUE(adapter_.service().attestation_calls().empty()) << "a refused call reached the service";
+  expect_still_serving();
+}
+
+TEST_F(TheBusAdapter, LetsTheAgentRoleAttestAndProvisionButNotAuthenticateOrManage) {
+  DbusDaemon other;
+  AccessPolicy policy = test_policy();
+  policy.modem_uids.clear();
+  policy.agent_uids = {kModemUid};
+  AdapterThread agents(other.address(), policy);
+  auto with_bus = [&](std::vector<std::string> args) {
+    args.insert(args.begin(), {kMcimctl, "--bus-address", other.address()});
+    return test::run(as_user(kModemUid, args));
+  };
+  EXPECT_EQ(with_bus({"package", "request", "--session", "s", "--nonce", hex(Bytes(32, 1))}).exit_code, 0);
+  EXPECT_EQ(with_bus({"attest", "evidence", "--nonce", "0102"}).exit_code, 0);
+  EXPECT_EQ(with_bus({"list"}).exit_code, 0);
+  auto auth = with_bus({"authenticate", "1", "--rand", hex(rand_for(kSucceed)), "--autn", hex(kAutn)});
+  EXPECT_EQ(auth.exit_code, 5) << auth.err;
+  EXPECT_NE(auth.err.find("may not authenticate with a profile"), std::string::npos) << auth.err;
+  auto enable = with_bus({"enable", "2"});
+  EXPECT_EQ(enable.exit_code, 5) << enable.err;
+  // The modem role may not provision.
+  auto modem = test::run(as_user(kModemUid, mcimctl({"package", "request", "--session", "s", "--nonce",
+                                                     hex(Bytes(32, 1))})));
+  EXPECT_EQ(modem.exit_code, 5) << modem.err;
+  EXPECT_NE(modem.err.find("may not provision profiles"), std::string::npos) << modem.err;
+}
+
 TEST_F(TheAttestationInterface, LetsConfiguredAdminsAttest) {
   DbusDaemon other;
   AccessPolicy policy = test_policy();
@@ -1784,11 +1884,13 @@ StandInGroup stand_in_group(std::initializer_list<const char*> candidates) {
 }
 const StandInGroup kModemGroup = stand_in_group({"dialout", "voice"});
 const StandInGroup kAdminGroup = stand_in_group({"fax", "tape"});
+const StandInGroup kAgentGroup = stand_in_group({"floppy", "cdrom"});
 
 // The shipped policy with its two groups replaced by the stand-ins.
 std::string policy_with_test_groups(const test::TempDir& dir) {
   std::string text = read_text(kPolicyFile);
-  for (const auto& [name, stand_in] : {std::pair{"mcimd-modem", kModemGroup}, std::pair{"mcimd-admin", kAdminGroup}}) {
+  for (const auto& [name, stand_in] : {std::pair{"mcimd-modem", kModemGroup}, std::pair{"mcimd-admin", kAdminGroup},
+                                       std::pair{"mcimd-agent", kAgentGroup}}) {
     std::string from = std::string("group=\"") + name + "\"", to = "group=\"" + stand_in.name + "\"";
     auto at = text.find(from);
     if (at == std::string::npos) throw std::runtime_error(std::string("the policy has no group ") + name);
@@ -1807,6 +1909,7 @@ class TheShippedBusPolicyGroups : public ::testing::Test {
                            AccessPolicy p;
                            p.modem_gids = {kModemGroup.gid};
                            p.admin_gids = {kAdminGroup.gid};
+                           p.agent_gids = {kAgentGroup.gid};
                            return p;
                          }()};
 
@@ -1845,6 +1948,27 @@ TEST_F(TheShippedBusPolicyGroups, LetsTheAdminGroupAttest) {
   auto r = run_in_group(kAdminGroup, {"--json", "attest", "evidence", "--nonce", "0102"});
   EXPECT_EQ(r.exit_code, 0) << r.err;
   EXPECT_TRUE(protocol::evidence_from_json(r.out)) << r.out;
+}
+
+TEST_F(TheShippedBusPolicyGroups, LetsTheAgentGroupProvisionAndAttestButNotAuthenticateOrManage) {
+  auto request = run_in_group(kAgentGroup, {"package", "request", "--session", "s", "--nonce", hex(Bytes(32, 7))});
+  EXPECT_EQ(request.exit_code, 0) << request.err;
+  auto evidence = run_in_group(kAgentGroup, {"--json", "attest", "evidence", "--nonce", "0102"});
+  EXPECT_EQ(evidence.exit_code, 0) << evidence.err;
+  auto list = run_in_group(kAgentGroup, {"--json", "list"});
+  EXPECT_EQ(list.exit_code, 0) << list.err;
+  // The bus stops the rest before mcimd sees it.
+  for (std::vector<std::string> args :
+       {std::vector<std::string>{"authenticate", "1", "--rand", hex(rand_for(kSucceed)), "--autn", hex(kAutn)},
+        std::vector<std::string>{"enable", "2"}, std::vector<std::string>{"delete", "2"}}) {
+    auto r = run_in_group(kAgentGroup, args);
+    EXPECT_EQ(r.exit_code, 5) << args[0] << ": " << r.err;
+    EXPECT_EQ(r.err.rfind("mcimctl: AccessDenied: ", 0), 0u) << r.err;
+  }
+  // The modem group may not provision.
+  auto modem = run_in_group(kModemGroup, {"package", "request", "--session", "s", "--nonce", hex(Bytes(32, 7))});
+  EXPECT_EQ(modem.exit_code, 5) << modem.err;
+  EXPECT_EQ(modem.err.rfind("mcimctl: AccessDenied: ", 0), 0u) << modem.err;
 }
 
 TEST_F(TheShippedBusPolicy, LetsOnlyRootOwnTheName) {

@@ -127,3 +127,37 @@ TEST(AConfig, RefusesATctiWithoutAResourceManagerUnlessToldItIsMcimdsAlone) {
   ASSERT_TRUE(allowed) << allowed.error().message;
   EXPECT_FALSE(allowed->tpm.require_resource_manager);
 }
+
+TEST(AConfig, ReadsTheProvisioningAgentRoleAndTheTrustedOperators) {
+  auto cfg = parse_config(R"(access:
+  agent-users: [0]
+  agent-groups: ["0"]
+provisioning:
+  operators:
+    - id: "00101"
+      anchors: /etc/mcimd/operators/00101.pem
+    - id: Example Operator
+      anchors: /etc/mcimd/operators/example.pem
+)",
+                          "mcimd.yaml");
+  ASSERT_TRUE(cfg) << cfg.error().describe();
+  EXPECT_EQ(cfg->access.agent_users, std::vector<uid_t>{0});
+  EXPECT_EQ(cfg->access.agent_groups, std::vector<gid_t>{0});
+  ASSERT_EQ(cfg->provisioning.operators.size(), 2u);
+  EXPECT_EQ(cfg->provisioning.operators[0].id, "00101");
+  EXPECT_EQ(cfg->provisioning.operators[0].anchors, "/etc/mcimd/operators/00101.pem");
+  EXPECT_EQ(cfg->provisioning.operators[1].id, "Example Operator");
+  EXPECT_TRUE(parse_config("", "mcimd.yaml")->provisioning.operators.empty()) << "no operator is trusted by default";
+}
+
+TEST(AConfig, RefusesBadOperatorEntriesNamingThem) {
+  expect_config_error("provisioning:\n  operators: /etc/x.pem\n", "mcimd.yaml:2", "provisioning.operators");
+  expect_config_error("provisioning:\n  operators:\n    - id: \"00101\"\n", "mcimd.yaml:3", "needs both id and anchors");
+  expect_config_error("provisioning:\n  operators:\n    - id: \"\"\n      anchors: /a.pem\n", "mcimd.yaml:3",
+                      "provisioning.operators[].id");
+  expect_config_error("provisioning:\n  operators:\n    - id: a\n      anchors: /a.pem\n      url: x\n", "mcimd.yaml:5",
+                      "provisioning.operators[].url");
+  expect_config_error(
+      "provisioning:\n  operators:\n    - id: a\n      anchors: /a.pem\n    - id: a\n      anchors: /b.pem\n",
+      "mcimd.yaml:5", "given twice");
+}

@@ -257,5 +257,31 @@ TEST(AnErrorName, IsRegisteredWithSdBusForEveryCode) {
   sd_bus_error_free(&e);
 }
 
+TEST(TheAgentRole, AttestsAndProvisionsButNeitherAuthenticatesNorManages) {
+  constexpr uid_t kAgentUid = 1004;
+  constexpr gid_t kAgentGid = 2004;
+  AccessPolicy p = policy();
+  p.agent_uids = {kAgentUid};
+  p.agent_gids = {kAgentGid};
+  EXPECT_EQ(role_of(caller(kAgentUid), p), Role::Agent);
+  EXPECT_EQ(role_of(caller(kStrangerUid, kAgentGid), p), Role::Agent);
+  for (Access a : {Access::Read, Access::Attest, Access::Provision})
+    EXPECT_TRUE(authorize(caller(kAgentUid), p, a, "x")) << static_cast<int>(a);
+  for (Access a : {Access::Authenticate, Access::Manage}) {
+    auto r = authorize(caller(kAgentUid), p, a, "x");
+    ASSERT_FALSE(r);
+    EXPECT_EQ(r.error().code, Code::NotAuthorized);
+  }
+  auto modem = authorize(caller(kModemUid), p, Access::Provision, "org.mcimd.Tre1.Manager.InstallPackage");
+  ASSERT_FALSE(modem);
+  EXPECT_NE(modem.error().message.find("may not provision profiles"), std::string::npos) << modem.error().message;
+  // A caller in both the agent and the modem group holds both roles.
+  const Caller both = caller(kStrangerUid, kAgentGid, {kAgentGid, kModemGid});
+  EXPECT_EQ(roles_of(both, p), (std::vector<Role>{Role::Agent, Role::Modem}));
+  EXPECT_TRUE(authorize(both, p, Access::Authenticate, "x"));
+  EXPECT_TRUE(authorize(both, p, Access::Provision, "x"));
+  EXPECT_FALSE(authorize(both, p, Access::Manage, "x"));
+}
+
 }  // namespace
 }  // namespace mcimd::api
