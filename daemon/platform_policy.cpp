@@ -75,6 +75,11 @@ Status PlatformPolicies::load(std::optional<protocol::PolicyAuthority> authority
   return {};
 }
 
+Result<Bytes> PlatformPolicies::authority_public() const {
+  MCIMD_CHECK(authority_name());
+  return authority_->public_area;
+}
+
 Result<Bytes> PlatformPolicies::authority_name() const {
   if (!authority_)
     return fail(Code::InvalidState, "No PCR policy authority is configured (tpm.policy-authority): profiles "

@@ -38,6 +38,8 @@ class PlatformPolicies {
   // authPolicy of every object bound to the configured authority. InvalidState without one.
   [[nodiscard]] Result<Bytes> auth_policy() const;
   [[nodiscard]] Result<Bytes> authority_name() const;
+  // The authority's marshaled TPM2B_PUBLIC (what a package request names). InvalidState without one.
+  [[nodiscard]] Result<Bytes> authority_public() const;
 
   // Checks a new policy document (parse; signature by the configured authority; the rules:
   // binds the required PCRs, no resettable PCR unless allowed) and keeps it. Returns its id.
