@@ -1,5 +1,6 @@
-# provisioning: the remote provisioning messages (strict JSON, round trips) and the JWS signer's
-# purpose, against a software PKI and TPM structures made in software (unit: no TPM, no network).
+# provisioning: the remote provisioning messages (strict JSON, round trips), the JWS signer's
+# purpose and the device's checks of a signed MCIM package, against a software PKI and TPM
+# structures made in software (unit: no TPM, no network).
 
 # A small test PKI (root, optional intermediate, document-signing / TLS server / TLS client
 # certificates on P-256 keys) for these tests and the HTTPS tests that come after them.
