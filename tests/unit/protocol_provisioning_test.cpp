@@ -5,7 +5,10 @@
 
 #include <nlohmann/json.hpp>
 
+#include <filesystem>
+#include <fstream>
 #include <functional>
+#include <iterator>
 #include <string>
 
 #include "protocol/provisioning.hpp"
@@ -404,4 +407,22 @@ TEST(AnErrorMessageParser, RefusesUnknownCodesAndControlCharacters) {
        {"message oversized", [](json& j) { j["message"] = std::string(4097, 'm'); }, "error.message must be at most 4096"},
        {"missing message", [](json& j) { j.erase("message"); }, "Missing field error.message"},
        {"unknown field", [](json& j) { j["status"] = 400; }, "Unknown field error.status"}});
+}
+
+// The fuzz target's seeds must stay valid documents, or it explores only the parsers' first refusal.
+TEST(TheProvisioningFuzzCorpus, HoldsValidDocumentsOfEachKind) {
+  const std::filesystem::path dir = std::filesystem::path(MCIMD_SOURCE_DIR) / "tests/fuzz/corpus/provisioning";
+  int headers = 0, requests = 0;
+  for (const auto& entry : std::filesystem::directory_iterator(dir)) {
+    std::ifstream in(entry.path(), std::ios::binary);
+    const std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    auto header = package_header_from_json(text);
+    auto request = package_request_from_json(text);
+    EXPECT_TRUE(header || request) << entry.path() << ": " << header.error().message << " / "
+                                   << request.error().message;
+    headers += header ? 1 : 0;
+    requests += request ? 1 : 0;
+  }
+  EXPECT_GE(headers, 2);
+  EXPECT_GE(requests, 1);
 }
