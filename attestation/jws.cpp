@@ -4,6 +4,7 @@
 #include <openssl/err.h>
 #include <openssl/x509.h>
 #include <openssl/x509_vfy.h>
+#include <openssl/x509v3.h>
 
 #include <nlohmann/json.hpp>
 
@@ -20,6 +21,8 @@ using X509Ptr = CHandle<X509, X509_free>;
 using StoreCtx = CHandle<X509_STORE_CTX, X509_STORE_CTX_free>;
 void free_x509_stack(STACK_OF(X509) * s) { sk_X509_free(s); }  // sk_X509_free is a macro
 using X509Stack = CHandle<STACK_OF(X509), free_x509_stack>;
+using Asn1Object = CHandle<ASN1_OBJECT, ASN1_OBJECT_free>;
+using ExtendedKeyUsage = CHandle<EXTENDED_KEY_USAGE, EXTENDED_KEY_USAGE_free>;
 
 constexpr std::size_t kMaxJws = 1u << 20;
 constexpr std::size_t kMaxChain = 8;
@@ -87,7 +90,8 @@ Result<Parsed> split(std::string_view compact) {
   return out;
 }
 
-Status check_signature(const Parsed& p, EVP_PKEY* key) {
+// `refusal`: the code for a signature that does not verify (the older forms say NotAuthorized).
+Status check_signature(const Parsed& p, EVP_PKEY* key, Code refusal = Code::NotAuthorized) {
   if (!is_p256(key)) return fail(Code::InvalidArgument, "JWS key is not EC P-256");
   EcdsaSig sig(ECDSA_SIG_new());
   BIGNUM* r = BN_bin2bn(p.signature.data(), 32, nullptr);
@@ -108,8 +112,48 @@ Status check_signature(const Parsed& p, EVP_PKEY* key) {
   if (EVP_DigestVerify(ctx.get(), der_sig.data(), der_sig.size(),
                        reinterpret_cast<const unsigned char*>(p.signing_input.data()), p.signing_input.size()) != 1) {
     ERR_clear_error();
-    return fail(Code::NotAuthorized, "JWS signature does not verify");
+    return fail(refusal, "JWS signature does not verify");
   }
+  return {};
+}
+
+// Whether a certificate's extendedKeyUsage lists `purpose` (or, where any_ok, anyExtendedKeyUsage).
+// nullopt when it has no such extension; false also for one OpenSSL cannot decode or finds twice.
+std::optional<bool> eku_lists(X509* cert, const ASN1_OBJECT* purpose, bool any_ok) {
+  int critical = 0;
+  ExtendedKeyUsage eku(static_cast<EXTENDED_KEY_USAGE*>(X509_get_ext_d2i(cert, NID_ext_key_usage, &critical, nullptr)));
+  if (!eku) {
+    ERR_clear_error();
+    if (critical == -1) return std::nullopt;
+    return false;
+  }
+  for (int i = 0; i < sk_ASN1_OBJECT_num(eku.get()); ++i) {
+    const ASN1_OBJECT* listed = sk_ASN1_OBJECT_value(eku.get(), i);
+    if (OBJ_cmp(listed, purpose) == 0) return true;
+    if (any_ok && OBJ_obj2nid(listed) == NID_anyExtendedKeyUsage) return true;
+  }
+  return false;
+}
+
+// RFC 5280 §4.2.1.12: the leaf must name the purpose itself; a CA above it that restricts its
+// own extendedKeyUsage must include the purpose too (a CA for TLS servers does not issue document
+// signers). RFC 5280 §4.2.1.3: a leaf keyUsage, when present, must allow digitalSignature.
+Status check_purpose(X509* leaf, STACK_OF(X509) * chain, const std::string& oid) {
+  Asn1Object purpose(OBJ_txt2obj(oid.c_str(), /*no_name=*/1));
+  if (!purpose) {
+    ERR_clear_error();
+    return fail(Code::InvalidArgument, "Required key purpose " + oid + " is not a dotted OID");
+  }
+  if (eku_lists(leaf, purpose.get(), /*any_ok=*/false) != true)
+    return fail(Code::UntrustedSigner, "JWS signer certificate is not for key purpose " + oid +
+                                           ": its extendedKeyUsage does not list it");
+  if (!(X509_get_key_usage(leaf) & KU_DIGITAL_SIGNATURE))
+    return fail(Code::UntrustedSigner, "JWS signer certificate is not for key purpose " + oid +
+                                           ": its keyUsage does not allow digitalSignature");
+  for (int i = 1; i < sk_X509_num(chain); ++i)
+    if (eku_lists(sk_X509_value(chain, i), purpose.get(), /*any_ok=*/true) == false)
+      return fail(Code::UntrustedSigner, "JWS signer certificate's issuer at depth " + std::to_string(i) +
+                                             " is not for key purpose " + oid);
   return {};
 }
 
@@ -152,11 +196,12 @@ Result<std::string> jws_sign(std::span<const uint8_t> payload, EVP_PKEY* key, co
   return input + "." + base64url_encode(raw);
 }
 
-Result<JwsContent> jws_verify(std::string_view compact, const CaBundle& trust) {
+Result<JwsContent> jws_verify(std::string_view compact, const JwsTrust& trust) {
   Parsed p = MCIMD_TRY(split(compact));
   if (p.content.x5c.empty()) return fail(Code::InvalidArgument, "JWS header has no x5c chain");
-  if (!trust.store()) return fail(Code::ConfigError, "no JWS trust anchors configured");
   X509Ptr leaf = MCIMD_TRY(parse_der(p.content.x5c[0]));
+  MCIMD_CHECK(check_signature(p, X509_get0_pubkey(leaf.get()), Code::SignatureInvalid));
+  if (!trust.anchors.store()) return fail(Code::ConfigError, "no JWS trust anchors configured");
   X509Stack untrusted(sk_X509_new_null());
   std::vector<X509Ptr> keep;
   for (std::size_t i = 1; i < p.content.x5c.size(); ++i) {
@@ -164,15 +209,24 @@ Result<JwsContent> jws_verify(std::string_view compact, const CaBundle& trust) {
     sk_X509_push(untrusted.get(), keep.back().get());
   }
   StoreCtx ctx(X509_STORE_CTX_new());
-  if (!ctx || X509_STORE_CTX_init(ctx.get(), trust.store(), leaf.get(), untrusted.get()) != 1)
+  if (!ctx || !untrusted || X509_STORE_CTX_init(ctx.get(), trust.anchors.store(), leaf.get(), untrusted.get()) != 1)
     return fail(Code::Internal, "X509_STORE_CTX_init: " + openssl_error());
+  if (trust.at) X509_STORE_CTX_set_time(ctx.get(), 0, static_cast<time_t>(trust.at->time_since_epoch().count()));
   if (X509_verify_cert(ctx.get()) != 1) {
     int err = X509_STORE_CTX_get_error(ctx.get());
     ERR_clear_error();
-    return fail(Code::NotAuthorized, std::string("JWS signer certificate: ") + X509_verify_cert_error_string(err));
+    return fail(Code::UntrustedSigner, std::string("JWS signer certificate: ") + X509_verify_cert_error_string(err));
   }
-  MCIMD_CHECK(check_signature(p, X509_get0_pubkey(leaf.get())));
+  if (trust.required_eku_oid)
+    MCIMD_CHECK(check_purpose(leaf.get(), X509_STORE_CTX_get0_chain(ctx.get()), *trust.required_eku_oid));
   return std::move(p.content);
+}
+
+Result<JwsContent> jws_verify(std::string_view compact, const CaBundle& trust) {
+  auto content = jws_verify(compact, JwsTrust{trust, std::nullopt, std::nullopt});
+  if (!content && (content.error().code == Code::SignatureInvalid || content.error().code == Code::UntrustedSigner))
+    return fail(Code::NotAuthorized, std::move(content.error().message));
+  return content;
 }
 
 Result<JwsContent> jws_verify_as_signed(std::string_view compact) {

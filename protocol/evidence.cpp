@@ -1,22 +1,18 @@
 // Evidence and enrolment documents as JSON, and the tpm2-tools export of a quote.
 #include "protocol/evidence.hpp"
 
-#include <nlohmann/json.hpp>
-
 #include <algorithm>
 #include <charconv>
-#include <initializer_list>
-#include <set>
 
 #include "common/file.hpp"
+#include "protocol/json_fields.hpp"
 #include "protocol/quote.hpp"
-#include "protocol/tpm_mu.hpp"
 
 namespace mcimd::protocol {
 
-namespace {
+using namespace detail;
 
-using json = nlohmann::json;
+namespace {
 
 constexpr std::string_view kEvidenceFormat = "mcimd-evidence-1";
 constexpr std::string_view kEnrolmentRequestFormat = "mcimd-enrolment-request-1";
@@ -25,113 +21,6 @@ constexpr std::string_view kPlatformReportFormat = "mcimd-platform-report-1";
 constexpr std::size_t kMaxReportChecks = 4096;
 constexpr std::size_t kMaxReportText = 4096;
 constexpr unsigned kPcrCount = 24;  // PC Client Platform TPM Profile §4.6
-
-std::string dump(const json& j) {
-  // Every string we write is ASCII; replace rather than throw should a bank name not be UTF-8.
-  return j.dump(-1, ' ', false, json::error_handler_t::replace);
-}
-
-std::string b64(const Bytes& b) { return base64url_encode(b); }
-
-// --- strict reading ------------------------------------------------------------------------------
-// One JSON object being read: every access names the field as "<doc>.<field>" in errors, and
-// finish() refuses members nobody asked for.
-class Reader {
- public:
-  Reader(const json& obj, std::string where) : obj_(obj), where_(std::move(where)) {}
-
-  static Result<Reader> object(const json& j, std::string where) {
-    if (!j.is_object()) return fail(Code::InvalidArgument, where + " must be a JSON object");
-    return Reader(j, std::move(where));
-  }
-
-  std::string name(std::string_view field) const { return where_ + "." + std::string(field); }
-
-  Result<const json*> get(std::string_view field, bool required) {
-    known_.insert(std::string(field));
-    auto it = obj_.find(std::string(field));
-    if (it == obj_.end()) {
-      if (required) return fail(Code::InvalidArgument, "Missing field " + name(field));
-      return nullptr;
-    }
-    return &*it;
-  }
-
-  Result<std::string> string(std::string_view field) {
-    const json* j = MCIMD_TRY(get(field, true));
-    if (!j->is_string()) return fail(Code::InvalidArgument, name(field) + " must be a string");
-    return j->get<std::string>();
-  }
-
-  Result<Bytes> binary(const json& j, const std::string& what, std::size_t max, bool non_empty) {
-    if (!j.is_string()) return fail(Code::InvalidArgument, what + " must be a base64url string");
-    const auto& text = j.get_ref<const std::string&>();
-    // base64 grows 4/3: refuse before decoding what cannot fit.
-    if (text.size() > (max + 2) / 3 * 4 + 2)
-      return fail(Code::InvalidArgument, what + " is larger than " + std::to_string(max) + " bytes");
-    auto bytes = MCIMD_TRY(base64url_decode(text, what));
-    if (bytes.size() > max)
-      return fail(Code::InvalidArgument, what + " is larger than " + std::to_string(max) + " bytes");
-    if (non_empty && bytes.empty()) return fail(Code::InvalidArgument, what + " is empty");
-    return bytes;
-  }
-
-  Result<Bytes> binary(std::string_view field, std::size_t max, bool non_empty = true) {
-    const json* j = MCIMD_TRY(get(field, true));
-    return binary(*j, name(field), max, non_empty);
-  }
-
-  Result<std::optional<Bytes>> optional_binary(std::string_view field, std::size_t max) {
-    const json* j = MCIMD_TRY(get(field, false));
-    if (!j) return std::optional<Bytes>{};
-    return std::optional<Bytes>(MCIMD_TRY(binary(*j, name(field), max, true)));
-  }
-
-  Status format(std::string_view expected) {
-    auto f = MCIMD_TRY(string("format"));
-    if (f != expected)
-      return fail(Code::InvalidArgument, name("format") + " is '" + f + "', expected '" + std::string(expected) + "'");
-    return {};
-  }
-
-  Status finish() const {
-    for (auto it = obj_.begin(); it != obj_.end(); ++it)
-      if (!known_.count(it.key())) return fail(Code::InvalidArgument, "Unknown field " + name(it.key()));
-    return {};
-  }
-
- private:
-  const json& obj_;
-  std::string where_;
-  std::set<std::string> known_;
-};
-
-Result<json> parse_document(std::string_view text, const std::string& doc) {
-  if (text.size() > kMaxDocumentSize)
-    return fail(Code::InvalidArgument, "The " + doc + " document is larger than " + std::to_string(kMaxDocumentSize) +
-                                           " bytes");
-  try {
-    return json::parse(text);
-  } catch (const json::exception& e) {
-    return fail(Code::InvalidArgument, "The " + doc + " document is not valid JSON: " + e.what());
-  }
-}
-
-// Runs a parser body, turning any nlohmann exception that escapes it into InvalidArgument.
-template <class F>
-auto guarded(const std::string& doc, F&& body) -> decltype(body()) {
-  try {
-    return body();
-  } catch (const json::exception& e) {
-    return fail(Code::InvalidArgument, "Malformed " + doc + " document: " + e.what());
-  }
-}
-
-template <class T, auto Unmarshal>
-Status check_structure(const Bytes& data, const std::string& what) {
-  MCIMD_CHECK((unmarshal<T, Unmarshal>(data, what)));
-  return {};
-}
 
 Result<unsigned> pcr_index(const std::string& key, const std::string& where) {
   unsigned index = 0;
@@ -221,7 +110,7 @@ static json write_pcrs(const std::vector<PcrBank>& banks) {
 }
 
 // --- evidence -----------------------------------------------------------------------------------------
-std::string to_json(const Evidence& e) {
+json detail::evidence_value(const Evidence& e) {
   json j;
   j["format"] = kEvidenceFormat;
   j["nonce"] = b64(e.nonce);
@@ -231,31 +120,35 @@ std::string to_json(const Evidence& e) {
   j["ak_public"] = b64(e.ak_public);
   if (e.ek_certificate) j["ek_certificate"] = b64(*e.ek_certificate);
   write_logs(j, e.event_log, e.ima_log);
-  return dump(j);
+  return j;
 }
+
+Result<Evidence> detail::read_evidence(const json& j, const std::string& where) {
+  auto r = MCIMD_TRY(Reader::object(j, where));
+  MCIMD_CHECK(r.format(kEvidenceFormat));
+  Evidence e;
+  e.nonce = MCIMD_TRY(r.binary("nonce", kMaxNonceSize, /*non_empty=*/false));
+  e.quote_message = MCIMD_TRY(r.binary("quote_message", kMaxTpmStructureSize));
+  MCIMD_CHECK((check_structure<TPMS_ATTEST, Tss2_MU_TPMS_ATTEST_Unmarshal>(e.quote_message, r.name("quote_message"))));
+  e.quote_signature = MCIMD_TRY(r.binary("quote_signature", kMaxTpmStructureSize));
+  MCIMD_CHECK((check_structure<TPMT_SIGNATURE, Tss2_MU_TPMT_SIGNATURE_Unmarshal>(e.quote_signature,
+                                                                                 r.name("quote_signature"))));
+  const json* pcrs = MCIMD_TRY(r.get("pcrs", true));
+  e.pcrs = MCIMD_TRY(read_pcrs(*pcrs, r.name("pcrs")));
+  e.ak_public = MCIMD_TRY(r.binary("ak_public", kMaxTpmStructureSize));
+  MCIMD_CHECK((check_structure<TPM2B_PUBLIC, Tss2_MU_TPM2B_PUBLIC_Unmarshal>(e.ak_public, r.name("ak_public"))));
+  e.ek_certificate = MCIMD_TRY(r.optional_binary("ek_certificate", kMaxEkCertificateSize));
+  MCIMD_CHECK(read_logs(r, e.event_log, e.ima_log));
+  MCIMD_CHECK(r.finish());
+  return e;
+}
+
+std::string to_json(const Evidence& e) { return dump(evidence_value(e)); }
 
 Result<Evidence> evidence_from_json(std::string_view text) {
   const std::string doc = "evidence";
   auto j = MCIMD_TRY(parse_document(text, doc));
-  return guarded(doc, [&]() -> Result<Evidence> {
-    auto r = MCIMD_TRY(Reader::object(j, doc));
-    MCIMD_CHECK(r.format(kEvidenceFormat));
-    Evidence e;
-    e.nonce = MCIMD_TRY(r.binary("nonce", kMaxNonceSize, /*non_empty=*/false));
-    e.quote_message = MCIMD_TRY(r.binary("quote_message", kMaxTpmStructureSize));
-    MCIMD_CHECK((check_structure<TPMS_ATTEST, Tss2_MU_TPMS_ATTEST_Unmarshal>(e.quote_message, r.name("quote_message"))));
-    e.quote_signature = MCIMD_TRY(r.binary("quote_signature", kMaxTpmStructureSize));
-    MCIMD_CHECK((check_structure<TPMT_SIGNATURE, Tss2_MU_TPMT_SIGNATURE_Unmarshal>(e.quote_signature,
-                                                                                   r.name("quote_signature"))));
-    const json* pcrs = MCIMD_TRY(r.get("pcrs", true));
-    e.pcrs = MCIMD_TRY(read_pcrs(*pcrs, r.name("pcrs")));
-    e.ak_public = MCIMD_TRY(r.binary("ak_public", kMaxTpmStructureSize));
-    MCIMD_CHECK((check_structure<TPM2B_PUBLIC, Tss2_MU_TPM2B_PUBLIC_Unmarshal>(e.ak_public, r.name("ak_public"))));
-    e.ek_certificate = MCIMD_TRY(r.optional_binary("ek_certificate", kMaxEkCertificateSize));
-    MCIMD_CHECK(read_logs(r, e.event_log, e.ima_log));
-    MCIMD_CHECK(r.finish());
-    return e;
-  });
+  return guarded(doc, [&]() -> Result<Evidence> { return read_evidence(j, doc); });
 }
 
 // --- tpm2-tools export -----------------------------------------------------------------------------------

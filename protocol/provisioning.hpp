@@ -38,6 +38,13 @@ std::string format_timestamp(Timestamp t);
 
 inline constexpr std::size_t kProvisioningNonceSize = 32;  // operator's and device's nonces
 
+// Size limits the parsers enforce (InvalidArgument naming the document beyond them). The package
+// request carries the evidence with its logs and is bounded by kMaxDocumentSize instead.
+inline constexpr std::size_t kMaxIdLength = 64;                       // session, package, subscription ids
+inline constexpr std::size_t kMaxProvisioningMessageSize = 64u << 10;  // session messages, receipts, errors
+inline constexpr std::size_t kMaxPackageHeaderSize = 64u << 10;       // two import blobs and an authority: ~4 KiB
+inline constexpr std::size_t kMaxPackageSize = 256u << 10;            // the JWS compact text: header and x5c chain
+
 // ---- session (operator → agent) ---------------------------------------------------------------
 // {"format":"mcimd-provisioning-session-request-1","device":HEX,"subscription":STR?}
 //   device: the AK name in lower-case hex (the operator's device id after enrolment)

@@ -1,0 +1,14 @@
+# provisioning: the remote provisioning messages (strict JSON, round trips), the JWS signer's
+# purpose and the device's checks of a signed MCIM package, against a software PKI and TPM
+# structures made in software (unit: no TPM, no network).
+
+# A small test PKI (root, optional intermediate, document-signing / TLS server / TLS client
+# certificates on P-256 keys) for these tests and the HTTPS tests that come after them.
+add_library(mcimd-test-pki STATIC support/test_pki.cpp)
+target_link_libraries(mcimd-test-pki PUBLIC mcimd-common OpenSSL::Crypto)
+
+pkg_check_modules(PROVISIONING_TEST_TSS2MU REQUIRED IMPORTED_TARGET tss2-mu)
+mcimd_test(unit protocol_provisioning_test mcimd-protocol mcimd-attestation-verifier
+           PkgConfig::PROVISIONING_TEST_TSS2MU OpenSSL::Crypto)
+mcimd_test(unit package_check_test mcimd-attestation-verifier mcimd-test-pki PkgConfig::PROVISIONING_TEST_TSS2MU
+           OpenSSL::Crypto)
