@@ -6,8 +6,7 @@
 #include <openssl/hmac.h>
 #include <openssl/rand.h>
 #include <openssl/rsa.h>
-
-#include "attestation/verifier_tpm.hpp"
+#include <tss2/tss2_tpm2_types.h>
 
 namespace mcimd::attestation {
 
@@ -56,21 +55,22 @@ Result<Bytes> bn_padded(EVP_PKEY* key, const char* param, std::size_t size) {
   return out;
 }
 
-// Part 1 Annex B.10.3: RSA-OAEP with the EK's nameAlg and label "IDENTITY".
-Result<Bytes> rsa_seed(const TpmPublic& ek, SecureBytes& seed) {
-  std::size_t n = hash_size(ek.name_alg);
+// Part 1 Annex B.10.3: RSA-OAEP with the parent's nameAlg and the label with its NUL.
+Result<Bytes> rsa_seed(const TpmPublic& parent, std::string_view label, SecureBytes& seed) {
+  std::size_t n = hash_size(parent.name_alg);
   seed.resize(n);
-  if (RAND_bytes(seed.data(), static_cast<int>(n)) != 1) return fail(Code::Internal, "RAND_bytes: " + openssl_error());
-  EvpPkeyCtx ctx(EVP_PKEY_CTX_new_from_pkey(nullptr, ek.key.get(), nullptr));
+  if (RAND_priv_bytes(seed.data(), static_cast<int>(n)) != 1)
+    return fail(Code::Internal, "RAND_priv_bytes: " + openssl_error());
+  EvpPkeyCtx ctx(EVP_PKEY_CTX_new_from_pkey(nullptr, parent.key.get(), nullptr));
   if (!ctx || EVP_PKEY_encrypt_init(ctx.get()) <= 0 ||
       EVP_PKEY_CTX_set_rsa_padding(ctx.get(), RSA_PKCS1_OAEP_PADDING) <= 0 ||
-      EVP_PKEY_CTX_set_rsa_oaep_md(ctx.get(), md_of(ek.name_alg)) <= 0 ||
-      EVP_PKEY_CTX_set_rsa_mgf1_md(ctx.get(), md_of(ek.name_alg)) <= 0)
+      EVP_PKEY_CTX_set_rsa_oaep_md(ctx.get(), md_of(parent.name_alg)) <= 0 ||
+      EVP_PKEY_CTX_set_rsa_mgf1_md(ctx.get(), md_of(parent.name_alg)) <= 0)
     return fail(Code::Internal, "RSA-OAEP setup: " + openssl_error());
-  static constexpr char kLabel[] = "IDENTITY";  // sizeof includes the NUL, as the TPM expects
-  auto* label = static_cast<unsigned char*>(OPENSSL_memdup(kLabel, sizeof kLabel));
-  if (!label || EVP_PKEY_CTX_set0_rsa_oaep_label(ctx.get(), label, sizeof kLabel) <= 0) {
-    OPENSSL_free(label);
+  const Bytes lab = label_bytes(label);  // the TPM expects the NUL as part of the label
+  auto* owned = static_cast<unsigned char*>(OPENSSL_memdup(lab.data(), lab.size()));
+  if (!owned || EVP_PKEY_CTX_set0_rsa_oaep_label(ctx.get(), owned, static_cast<int>(lab.size())) <= 0) {
+    OPENSSL_free(owned);
     return fail(Code::Internal, "RSA-OAEP label: " + openssl_error());
   }
   std::size_t len = 0;
@@ -85,15 +85,15 @@ Result<Bytes> rsa_seed(const TpmPublic& ek, SecureBytes& seed) {
 
 // Part 1 Annex C.6.1: one-pass ECDH with an ephemeral key Qe; the secret is Qe, marshaled as a
 // TPMS_ECC_POINT.
-Result<Bytes> ecc_seed(const TpmPublic& ek, SecureBytes& seed) {
-  const char* group = ek.curve == 0x0003 ? "P-256" : ek.curve == 0x0004 ? "P-384" : nullptr;
-  std::size_t size = ek.curve == 0x0003 ? 32 : 48;
-  if (!group) return fail(Code::Unsupported, "EK curve unsupported");
+Result<Bytes> ecc_seed(const TpmPublic& parent, std::string_view label, SecureBytes& seed) {
+  const char* group = parent.curve == 0x0003 ? "P-256" : parent.curve == 0x0004 ? "P-384" : nullptr;
+  std::size_t size = parent.curve == 0x0003 ? 32 : 48;
+  if (!group) return fail(Code::Unsupported, "parent key's ECC curve unsupported");
   EvpPkey eph(EVP_PKEY_Q_keygen(nullptr, nullptr, "EC", group));
   if (!eph) return fail(Code::Internal, "ephemeral EC key: " + openssl_error());
   EvpPkeyCtx ctx(EVP_PKEY_CTX_new_from_pkey(nullptr, eph.get(), nullptr));
   std::size_t zlen = 0;
-  if (!ctx || EVP_PKEY_derive_init(ctx.get()) <= 0 || EVP_PKEY_derive_set_peer(ctx.get(), ek.key.get()) <= 0 ||
+  if (!ctx || EVP_PKEY_derive_init(ctx.get()) <= 0 || EVP_PKEY_derive_set_peer(ctx.get(), parent.key.get()) <= 0 ||
       EVP_PKEY_derive(ctx.get(), nullptr, &zlen) <= 0)
     return fail(Code::Internal, "ECDH: " + openssl_error());
   SecureBytes z(zlen);
@@ -101,7 +101,7 @@ Result<Bytes> ecc_seed(const TpmPublic& ek, SecureBytes& seed) {
   z.resize(zlen);  // the x-coordinate of the shared point, field-size bytes
   Bytes qx = MCIMD_TRY(bn_padded(eph.get(), OSSL_PKEY_PARAM_EC_PUB_X, size));
   Bytes qy = MCIMD_TRY(bn_padded(eph.get(), OSSL_PKEY_PARAM_EC_PUB_Y, size));
-  seed = MCIMD_TRY(kdfe(ek.name_alg, z, "IDENTITY", qx, ek.ecc_x, uint32_t(hash_size(ek.name_alg) * 8)));
+  seed = MCIMD_TRY(kdfe(parent.name_alg, z, label, qx, parent.ecc_x, uint32_t(hash_size(parent.name_alg) * 8)));
   Bytes point;
   put_tpm2b(point, qx);
   put_tpm2b(point, qy);
@@ -172,56 +172,67 @@ Result<Bytes> ak_name(std::span<const uint8_t> ak_public) {
   return pub.name;
 }
 
+Result<OuterWrap> wrap_for_storage_key(const TpmPublic& parent, std::string_view label,
+                                       std::span<const uint8_t> name, std::span<const uint8_t> payload) {
+  MCIMD_CHECK(check_storage_key(parent, "the parent key"));
+  const std::size_t digest_size = hash_size(parent.name_alg);
+  if (name.size() < 2 || name.size() - 2 != hash_size(uint16_t((name[0] << 8) | name[1])))
+    return fail(Code::InvalidArgument, "the protected object's name is not nameAlg ‖ digest");
+  // What TPM2B_PRIVATE, the larger of the two wrapped outputs, can hold besides the outer HMAC.
+  constexpr std::size_t kWrappedMax = sizeof(TPM2B_PRIVATE::buffer);
+  if (payload.empty() || 2 + digest_size + payload.size() > kWrappedMax)
+    return fail(Code::InvalidArgument,
+                "a protected payload must be 1.." + std::to_string(kWrappedMax - 2 - digest_size) + " bytes");
+
+  SecureBytes seed;
+  Bytes encrypted_seed =
+      parent.type == alg::kRsa ? MCIMD_TRY(rsa_seed(parent, label, seed)) : MCIMD_TRY(ecc_seed(parent, label, seed));
+
+  // Part 1 §24.4 / §23.3.2.3: the payload encrypted with symKey, CFB, IV 0.
+  SecureBytes sym_key = MCIMD_TRY(kdfa(parent.name_alg, seed, "STORAGE", name, {}, parent.symmetric_bits));
+  Bytes encrypted(payload.size());
+  EvpCipherCtx cipher(EVP_CIPHER_CTX_new());
+  const uint8_t iv[16] = {};
+  int len1 = 0, len2 = 0;
+  if (!cipher || EVP_EncryptInit_ex(cipher.get(), aes_cfb(parent.symmetric_bits), nullptr, sym_key.data(), iv) != 1 ||
+      EVP_EncryptUpdate(cipher.get(), encrypted.data(), &len1, payload.data(), static_cast<int>(payload.size())) != 1 ||
+      EVP_EncryptFinal_ex(cipher.get(), encrypted.data() + len1, &len2) != 1)
+    return fail(Code::Internal, "AES-CFB: " + openssl_error());
+
+  // Part 1 §24.5 / §23.3.2.3: outerHMAC = HMAC(HMACkey, encrypted ‖ Name).
+  SecureBytes hmac_key = MCIMD_TRY(kdfa(parent.name_alg, seed, "INTEGRITY", {}, {}, uint32_t(digest_size * 8)));
+  Bytes mac_input = encrypted;
+  mac_input.insert(mac_input.end(), name.begin(), name.end());
+  unsigned char mac[EVP_MAX_MD_SIZE];
+  unsigned mac_len = 0;
+  if (!HMAC(md_of(parent.name_alg), hmac_key.data(), static_cast<int>(hmac_key.size()), mac_input.data(),
+            mac_input.size(), mac, &mac_len))
+    return fail(Code::Internal, "HMAC: " + openssl_error());
+
+  Bytes inner;
+  put_tpm2b(inner, {mac, mac_len});
+  inner.insert(inner.end(), encrypted.begin(), encrypted.end());
+  OuterWrap out;
+  put_tpm2b(out.wrapped, inner);
+  put_tpm2b(out.encrypted_seed, encrypted_seed);
+  return out;
+}
+
 Result<protocol::CredentialChallenge> make_credential(std::span<const uint8_t> ek_public,
                                                       std::span<const uint8_t> name,
                                                       std::span<const uint8_t> secret) {
   TpmPublic ek = MCIMD_TRY(parse_tpm_public(ek_public));
+  MCIMD_CHECK(check_storage_key(ek, "EK"));
   const std::size_t digest_size = hash_size(ek.name_alg);
-  // A storage key: restricted decryption key with an AES-CFB inner wrapper (Part 1 §24.1).
-  if (!(ek.attributes & attr::kRestricted) || !(ek.attributes & attr::kDecrypt))
-    return fail(Code::InvalidArgument, "EK is not a restricted decryption key");
-  if (ek.symmetric != alg::kAes || ek.symmetric_mode != alg::kCfb || !aes_cfb(ek.symmetric_bits))
-    return fail(Code::Unsupported, "EK symmetric algorithm is not AES-CFB");
   if (secret.empty() || secret.size() > digest_size)
     return fail(Code::InvalidArgument, "credential secret must be 1.." + std::to_string(digest_size) + " bytes");
-  if (name.size() < 2 || name.size() - 2 != hash_size(uint16_t((name[0] << 8) | name[1])))
-    return fail(Code::InvalidArgument, "AK name is not nameAlg ‖ digest");
-
-  SecureBytes seed;
-  Bytes encrypted = ek.type == alg::kRsa ? MCIMD_TRY(rsa_seed(ek, seed)) : MCIMD_TRY(ecc_seed(ek, seed));
-
-  // §24.4: encIdentity = CFB(symKey, 0, TPM2B_DIGEST credential).
-  SecureBytes sym_key = MCIMD_TRY(kdfa(ek.name_alg, seed, "STORAGE", name, {}, ek.symmetric_bits));
+  // §24.4: the credential travels as a TPM2B_DIGEST.
   SecureBytes plain;
   plain.push_back(uint8_t(secret.size() >> 8));
   plain.push_back(uint8_t(secret.size()));
   plain.insert(plain.end(), secret.begin(), secret.end());
-  Bytes enc_identity(plain.size());
-  EvpCipherCtx cipher(EVP_CIPHER_CTX_new());
-  const uint8_t iv[16] = {};
-  int len1 = 0, len2 = 0;
-  if (!cipher || EVP_EncryptInit_ex(cipher.get(), aes_cfb(ek.symmetric_bits), nullptr, sym_key.data(), iv) != 1 ||
-      EVP_EncryptUpdate(cipher.get(), enc_identity.data(), &len1, plain.data(), static_cast<int>(plain.size())) != 1 ||
-      EVP_EncryptFinal_ex(cipher.get(), enc_identity.data() + len1, &len2) != 1)
-    return fail(Code::Internal, "AES-CFB: " + openssl_error());
-
-  // §24.5: outerHMAC = HMAC(HMACkey, encIdentity ‖ Name).
-  SecureBytes hmac_key = MCIMD_TRY(kdfa(ek.name_alg, seed, "INTEGRITY", {}, {}, uint32_t(digest_size * 8)));
-  Bytes mac_input = enc_identity;
-  mac_input.insert(mac_input.end(), name.begin(), name.end());
-  unsigned char mac[EVP_MAX_MD_SIZE];
-  unsigned mac_len = 0;
-  if (!HMAC(md_of(ek.name_alg), hmac_key.data(), static_cast<int>(hmac_key.size()), mac_input.data(),
-            mac_input.size(), mac, &mac_len))
-    return fail(Code::Internal, "HMAC: " + openssl_error());
-
-  Bytes id_object;
-  put_tpm2b(id_object, {mac, mac_len});
-  id_object.insert(id_object.end(), enc_identity.begin(), enc_identity.end());
-  protocol::CredentialChallenge out;
-  put_tpm2b(out.credential_blob, id_object);
-  put_tpm2b(out.encrypted_secret, encrypted);
-  return out;
+  OuterWrap wrap = MCIMD_TRY(wrap_for_storage_key(ek, "IDENTITY", name, plain));
+  return protocol::CredentialChallenge{std::move(wrap.wrapped), std::move(wrap.encrypted_seed)};
 }
 
 Bytes to_tpm2_tools_credential(const protocol::CredentialChallenge& challenge) {

@@ -95,6 +95,22 @@ Result<EvpPkey> ecc_key(const Curve& curve, std::span<const uint8_t> x, std::spa
   return key;
 }
 
+// The requirements a key misses, collected so that one refusal names them all.
+class Missing {
+ public:
+  void need(bool ok, const char* requirement) {
+    if (!ok) list_ += (list_.empty() ? "" : ", ") + std::string(requirement);
+  }
+  // InvalidArgument "<what>: <every missing requirement>", or success.
+  Status refuse_as(const std::string& what) const {
+    if (list_.empty()) return {};
+    return fail(Code::InvalidArgument, what + ": " + list_);
+  }
+
+ private:
+  std::string list_;
+};
+
 }  // namespace
 
 std::string openssl_error() {
@@ -145,6 +161,13 @@ Result<Bytes> hash(uint16_t hash_alg, std::span<const uint8_t> data) {
   return out;
 }
 
+Result<Bytes> tpm_name(uint16_t name_alg, std::span<const uint8_t> tpmt_public) {
+  Bytes digest = MCIMD_TRY(hash(name_alg, tpmt_public));
+  Bytes name = {uint8_t(name_alg >> 8), uint8_t(name_alg & 0xff)};
+  name.insert(name.end(), digest.begin(), digest.end());
+  return name;
+}
+
 Result<TpmPublic> parse_tpm_public(std::span<const uint8_t> in) {
   if (in.size() < 2) return fail(Code::InvalidArgument, "TPM2B_PUBLIC: too short");
   std::size_t declared = (std::size_t(in[0]) << 8) | in[1];
@@ -163,10 +186,7 @@ Result<TpmPublic> parse_tpm_public(std::span<const uint8_t> in) {
   out.attributes = p.objectAttributes;
   if (hash_size(p.nameAlg) == 0)
     return fail(Code::Unsupported, "TPM2B_PUBLIC: nameAlg " + hex16(p.nameAlg) + " unsupported");
-  // Part 1 §16: Name = nameAlg ‖ H_nameAlg(TPMT_PUBLIC), over the marshaled area as received.
-  Bytes digest = MCIMD_TRY(hash(p.nameAlg, in.subspan(2)));
-  out.name = {uint8_t(p.nameAlg >> 8), uint8_t(p.nameAlg & 0xff)};
-  out.name.insert(out.name.end(), digest.begin(), digest.end());
+  out.name = MCIMD_TRY(tpm_name(p.nameAlg, in.subspan(2)));  // over the marshaled area as received
 
   if (p.type == TPM2_ALG_RSA) {
     const TPMS_RSA_PARMS& r = p.parameters.rsaDetail;
@@ -205,25 +225,32 @@ Result<TpmPublic> parse_tpm_public(std::span<const uint8_t> in) {
 }
 
 Status check_attestation_key(const TpmPublic& ak) {
-  std::string missing;
-  auto need = [&](bool ok, const char* what) {
-    if (!ok) missing += (missing.empty() ? "" : ", ") + std::string(what);
-  };
-  need(ak.attributes & attr::kFixedTpm, "fixedTPM not set");
-  need(ak.attributes & attr::kFixedParent, "fixedParent not set");
-  need(ak.attributes & attr::kSensitiveDataOrigin, "sensitiveDataOrigin not set");
-  need(ak.attributes & attr::kRestricted, "restricted not set");
-  need(ak.attributes & attr::kSign, "sign not set");
-  need(!(ak.attributes & attr::kDecrypt), "decrypt set");
+  Missing missing;
+  missing.need(ak.attributes & attr::kFixedTpm, "fixedTPM not set");
+  missing.need(ak.attributes & attr::kFixedParent, "fixedParent not set");
+  missing.need(ak.attributes & attr::kSensitiveDataOrigin, "sensitiveDataOrigin not set");
+  missing.need(ak.attributes & attr::kRestricted, "restricted not set");
+  missing.need(ak.attributes & attr::kSign, "sign not set");
+  missing.need(!(ak.attributes & attr::kDecrypt), "decrypt set");
   if (ak.type == alg::kEcc) {
-    need(ak.curve == 0x0003, "ECC curve is not NIST P-256");
-    need(ak.scheme == alg::kEcdsa, "ECC scheme is not ECDSA");
+    missing.need(ak.curve == 0x0003, "ECC curve is not NIST P-256");
+    missing.need(ak.scheme == alg::kEcdsa, "ECC scheme is not ECDSA");
   } else {
-    need(ak.scheme == alg::kRsassa || ak.scheme == alg::kRsapss, "RSA scheme is neither RSASSA nor RSAPSS");
+    missing.need(ak.scheme == alg::kRsassa || ak.scheme == alg::kRsapss, "RSA scheme is neither RSASSA nor RSAPSS");
   }
-  need(ak.scheme_hash == alg::kSha256, "scheme hash is not SHA-256");
-  if (!missing.empty()) return fail(Code::InvalidArgument, "attestation key refused: " + missing);
-  return {};
+  missing.need(ak.scheme_hash == alg::kSha256, "scheme hash is not SHA-256");
+  return missing.refuse_as("attestation key refused");
+}
+
+Status check_storage_key(const TpmPublic& key, std::string_view what) {
+  Missing missing;
+  missing.need(key.attributes & attr::kRestricted, "restricted not set");
+  missing.need(key.attributes & attr::kDecrypt, "decrypt not set");
+  missing.need(!(key.attributes & attr::kSign), "sign set");
+  missing.need(key.symmetric == alg::kAes && key.symmetric_mode == alg::kCfb &&
+                   (key.symmetric_bits == 128 || key.symmetric_bits == 192 || key.symmetric_bits == 256),
+               "its symmetric algorithm for children is not AES-CFB");
+  return missing.refuse_as(std::string(what) + " is not a restricted decryption (storage) key");
 }
 
 Result<Attest> parse_attest(std::span<const uint8_t> in) {

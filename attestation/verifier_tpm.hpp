@@ -51,6 +51,10 @@ std::size_t hash_size(uint16_t hash_alg);
 // H(data) with a TPM hash algorithm.
 [[nodiscard]] Result<Bytes> hash(uint16_t hash_alg, std::span<const uint8_t> data);
 
+// Part 1 §16: an object's Name, nameAlg (big-endian) ‖ H_nameAlg(marshaled TPMT_PUBLIC).
+// Unsupported for an unknown nameAlg.
+[[nodiscard]] Result<Bytes> tpm_name(uint16_t name_alg, std::span<const uint8_t> tpmt_public);
+
 // A TPM2B_PUBLIC (RSA or ECC) with what the verifier needs from it.
 struct TpmPublic {
   uint16_t type = 0;         // alg::kRsa | alg::kEcc
@@ -78,6 +82,11 @@ struct TpmPublic {
 // ECDSA, or RSA with RSASSA or RSAPSS; scheme hash SHA-256. The error names every missing
 // requirement.
 [[nodiscard]] Status check_attestation_key(const TpmPublic& ak);
+
+// A storage key (Part 1 §23.3.1 / §24.1: what may be a parent or an EK): restricted and decrypt
+// set, sign clear, AES-CFB (128, 192 or 256 bits) for its children. InvalidArgument "<what> is not
+// a restricted decryption (storage) key: …" naming every requirement it misses.
+[[nodiscard]] Status check_storage_key(const TpmPublic& key, std::string_view what);
 
 // TPMS_CLOCK_INFO.
 struct ClockInfo {

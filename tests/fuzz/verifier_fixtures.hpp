@@ -419,6 +419,53 @@ struct TestCa {
   }
 };
 
+// The receiving side of an RSA seed (TPM 2.0 Part 1 Annex B.10.4): RSA-OAEP with SHA-256 and
+// `label` with its NUL. Returns EVP_PKEY_decrypt's result; on success `seed` is the plaintext.
+inline int oaep_decrypt_seed(EVP_PKEY* key, const char* label, std::span<const uint8_t> secret, SecureBytes& seed) {
+  auto* ctx = EVP_PKEY_CTX_new_from_pkey(nullptr, key, nullptr);
+  EVP_PKEY_decrypt_init(ctx);
+  EVP_PKEY_CTX_set_rsa_padding(ctx, RSA_PKCS1_OAEP_PADDING);
+  EVP_PKEY_CTX_set_rsa_oaep_md(ctx, EVP_sha256());
+  const std::size_t label_size = std::strlen(label) + 1;
+  EVP_PKEY_CTX_set0_rsa_oaep_label(ctx, OPENSSL_memdup(label, label_size), static_cast<int>(label_size));
+  std::size_t len = 512;
+  seed.resize(len);
+  const int rc = EVP_PKEY_decrypt(ctx, seed.data(), &len, secret.data(), secret.size());
+  EVP_PKEY_CTX_free(ctx);
+  if (rc == 1) seed.resize(len);
+  return rc;
+}
+
+// The receiving side of an ECC seed (Part 1 Annex C.6.2): Z, the x coordinate of the P-256 key's
+// ECDH with the sender's ephemeral point (x, y).
+struct Ecdh {
+  int point_rc = 0;   // EVP_PKEY_fromdata for the point; 1 is success
+  int derive_rc = 0;  // EVP_PKEY_derive; 1 is success
+  SecureBytes z;
+};
+inline Ecdh ecdh_with_point(EVP_PKEY* key, const Bytes& x, const Bytes& y) {
+  Ecdh out;
+  Bytes pt{0x04};
+  pt.insert(pt.end(), x.begin(), x.end());
+  pt.insert(pt.end(), y.begin(), y.end());
+  OSSL_PARAM params[] = {OSSL_PARAM_construct_utf8_string("group", const_cast<char*>("prime256v1"), 0),
+                         OSSL_PARAM_construct_octet_string("pub", pt.data(), pt.size()), OSSL_PARAM_construct_end()};
+  auto* fctx = EVP_PKEY_CTX_new_from_name(nullptr, "EC", nullptr);
+  EVP_PKEY* point = nullptr;
+  EVP_PKEY_fromdata_init(fctx);
+  out.point_rc = EVP_PKEY_fromdata(fctx, &point, EVP_PKEY_PUBLIC_KEY, params);
+  EVP_PKEY_CTX_free(fctx);
+  auto* dctx = EVP_PKEY_CTX_new_from_pkey(nullptr, key, nullptr);
+  EVP_PKEY_derive_init(dctx);
+  EVP_PKEY_derive_set_peer(dctx, point);
+  std::size_t zlen = 32;
+  out.z.resize(zlen);
+  out.derive_rc = EVP_PKEY_derive(dctx, out.z.data(), &zlen);
+  EVP_PKEY_CTX_free(dctx);
+  EVP_PKEY_free(point);
+  return out;
+}
+
 // A big-endian TPM2B reader over a challenge's wire bytes (Part 2 §10.4).
 struct Tpm2bReader {
   std::span<const uint8_t> d;
@@ -461,42 +508,17 @@ inline CredentialActivation activate_credential(EVP_PKEY* ek_private, const Byte
   out.trailing_bytes += secret_reader.d.size();
   SecureBytes seed;
   if (EVP_PKEY_get_base_id(ek_private) == EVP_PKEY_RSA) {
-    auto* ctx = EVP_PKEY_CTX_new_from_pkey(nullptr, ek_private, nullptr);
-    EVP_PKEY_decrypt_init(ctx);
-    EVP_PKEY_CTX_set_rsa_padding(ctx, RSA_PKCS1_OAEP_PADDING);
-    EVP_PKEY_CTX_set_rsa_oaep_md(ctx, EVP_sha256());
-    auto* label = static_cast<unsigned char*>(OPENSSL_memdup("IDENTITY", 9));
-    EVP_PKEY_CTX_set0_rsa_oaep_label(ctx, label, 9);
-    std::size_t len = 256;
-    seed.resize(len);
-    out.seed_rc = EVP_PKEY_decrypt(ctx, seed.data(), &len, secret.data(), secret.size());
-    EVP_PKEY_CTX_free(ctx);
+    out.seed_rc = oaep_decrypt_seed(ek_private, "IDENTITY", secret, seed);
     if (out.seed_rc != 1) return out;
-    seed.resize(len);
   } else {
     Tpm2bReader point{secret};
     Bytes x = point.tpm2b(), y = point.tpm2b();
     out.trailing_bytes += point.d.size();
     out.qe_x_size = x.size();
-    Bytes pt{0x04};
-    pt.insert(pt.end(), x.begin(), x.end());
-    pt.insert(pt.end(), y.begin(), y.end());
-    OSSL_PARAM params[] = {OSSL_PARAM_construct_utf8_string("group", const_cast<char*>("prime256v1"), 0),
-                           OSSL_PARAM_construct_octet_string("pub", pt.data(), pt.size()), OSSL_PARAM_construct_end()};
-    auto* fctx = EVP_PKEY_CTX_new_from_name(nullptr, "EC", nullptr);
-    EVP_PKEY* qe = nullptr;
-    EVP_PKEY_fromdata_init(fctx);
-    out.qe_rc = EVP_PKEY_fromdata(fctx, &qe, EVP_PKEY_PUBLIC_KEY, params);
-    EVP_PKEY_CTX_free(fctx);
-    auto* dctx = EVP_PKEY_CTX_new_from_pkey(nullptr, ek_private, nullptr);
-    EVP_PKEY_derive_init(dctx);
-    EVP_PKEY_derive_set_peer(dctx, qe);
-    std::size_t zlen = 32;
-    SecureBytes z(zlen);
-    out.seed_rc = EVP_PKEY_derive(dctx, z.data(), &zlen);
-    EVP_PKEY_CTX_free(dctx);
-    EVP_PKEY_free(qe);
-    seed = *attestation::kdfe(alg::kSha256, z, "IDENTITY", x, ek->ecc_x, 256);
+    Ecdh shared = ecdh_with_point(ek_private, x, y);
+    out.qe_rc = shared.point_rc;
+    out.seed_rc = shared.derive_rc;
+    seed = *attestation::kdfe(alg::kSha256, shared.z, "IDENTITY", x, ek->ecc_x, 256);
   }
   out.seed_size = seed.size();
   Tpm2bReader blob{c.credential_blob};
