@@ -7,6 +7,7 @@
 #include <openssl/rsa.h>
 #include <tss2/tss2_mu.h>
 
+#include <algorithm>
 #include <cstdio>
 #include <cstring>
 
@@ -279,6 +280,10 @@ Result<Attest> parse_attest(std::span<const uint8_t> in) {
       out.selection.push_back(std::move(sel));
     }
     out.pcr_digest.assign(q.pcrDigest.buffer, q.pcrDigest.buffer + q.pcrDigest.size);
+  } else if (a.type == TPM2_ST_ATTEST_CERTIFY) {
+    const TPMS_CERTIFY_INFO& c = a.attested.certify;
+    out.certified_name.assign(c.name.name, c.name.name + c.name.size);
+    out.certified_qualified_name.assign(c.qualifiedName.name, c.qualifiedName.name + c.qualifiedName.size);
   }
   return out;
 }
@@ -337,6 +342,60 @@ Result<uint16_t> verify_signature(const TpmPublic& key, std::span<const uint8_t>
     return fail(Code::InvalidArgument, "signature does not verify with the attestation key");
   }
   return hash_alg;
+}
+
+namespace {
+
+// The SRK as mcimd's TPM layer creates it (TCG TPM v2.0 Provisioning Guidance §7.5.1 templates):
+// a key a package may be made for only when its private part was born in the TPM and never left.
+Status check_srk_public(const TpmPublic& srk) {
+  MCIMD_CHECK(check_storage_key(srk, "the SRK"));
+  Missing missing;
+  missing.need(srk.attributes & attr::kFixedTpm, "fixedTPM not set");
+  missing.need(srk.attributes & attr::kFixedParent, "fixedParent not set");
+  missing.need(srk.attributes & attr::kSensitiveDataOrigin, "sensitiveDataOrigin not set");
+  missing.need(srk.type == alg::kRsa ? srk.rsa_bits == 2048 : srk.curve == 0x0003,
+               "neither ECC NIST P-256 nor RSA-2048");
+  missing.need(srk.symmetric_bits == 128, "its symmetric algorithm for children is not AES-128");
+  return missing.refuse_as("the SRK is not a storage key as mcimd uses");
+}
+
+}  // namespace
+
+Result<ClockInfo> verify_srk_certification(std::span<const uint8_t> ak_public,
+                                           const protocol::Certification& certification,
+                                           std::span<const uint8_t> srk_public,
+                                           std::span<const uint8_t> expected_qualifying_data) {
+  auto refuse = [](Code code, std::string_view check, const std::string& reason) {
+    return fail(code, "SRK certification refused: " + std::string(check) + ": " + reason);
+  };
+  auto ak = parse_tpm_public(ak_public);
+  if (!ak) return refuse(Code::InvalidArgument, "ak", ak.error().message);
+  if (auto ok = check_attestation_key(*ak); !ok) return refuse(Code::InvalidArgument, "ak", ok.error().message);
+  auto srk = parse_tpm_public(srk_public);
+  if (!srk) return refuse(Code::InvalidArgument, "srk", srk.error().message);
+  if (auto ok = check_srk_public(*srk); !ok) return refuse(Code::InvalidArgument, "srk", ok.error().message);
+
+  auto attest = parse_attest(certification.message);
+  if (!attest) return refuse(Code::InvalidArgument, "format", attest.error().message);
+  if (auto verified = verify_signature(*ak, certification.message, certification.signature); !verified)
+    return refuse(Code::SignatureInvalid, "signature", verified.error().message);
+  if (attest->magic != kTpmGeneratedValue)
+    return refuse(Code::InvalidArgument, "magic", "magic is not TPM_GENERATED_VALUE: not produced by a TPM");
+  if (attest->type != kTpmStAttestCertify)
+    return refuse(Code::InvalidArgument, "type", "attestation type " + hex16(attest->type) +
+                                                     " is not TPM_ST_ATTEST_CERTIFY");
+  if (expected_qualifying_data.empty())
+    return refuse(Code::InvalidArgument, "qualifying_data", "the verifier expects no qualifying data");
+  if (!std::equal(attest->extra_data.begin(), attest->extra_data.end(), expected_qualifying_data.begin(),
+                  expected_qualifying_data.end()))
+    return refuse(Code::Replayed, "qualifying_data",
+                  "extraData is not the expected qualifying data: made for other nonces or another purpose");
+  if (attest->certified_name != srk->name)
+    return refuse(Code::WrongDevice, "name",
+                  "the certified key is not the SRK presented (name " + to_hex(attest->certified_name) + ", SRK " +
+                      to_hex(srk->name) + ")");
+  return attest->clock;
 }
 
 }  // namespace mcimd::attestation

@@ -12,6 +12,7 @@
 #include "common/bytes.hpp"
 #include "common/c_handle.hpp"
 #include "common/error.hpp"
+#include "protocol/provisioning.hpp"
 
 namespace mcimd::attestation {
 
@@ -113,8 +114,11 @@ struct Attest {
   uint64_t firmware_version = 0;
   std::vector<PcrSelection> selection;
   Bytes pcr_digest;
+  Bytes certified_name;            // TPM_ST_ATTEST_CERTIFY: TPMS_CERTIFY_INFO name
+  Bytes certified_qualified_name;  // and qualifiedName
 };
 inline constexpr uint32_t kTpmGeneratedValue = 0xff544347;  // Part 2 §6.2 TPM_GENERATED_VALUE
+inline constexpr uint16_t kTpmStAttestCertify = 0x8017;     // Part 2 §6.9 TPM_ST_ATTEST_CERTIFY
 inline constexpr uint16_t kTpmStAttestQuote = 0x8018;       // Part 2 §6.9 TPM_ST_ATTEST_QUOTE
 
 // Parses a marshaled TPMS_ATTEST (the bytes tpm2_quote -m writes); trailing bytes are refused.
@@ -125,6 +129,26 @@ inline constexpr uint16_t kTpmStAttestQuote = 0x8018;       // Part 2 §6.9 TPM_
 // the key has a fixed scheme, the same scheme and hash. Returns the signature's hash algorithm.
 [[nodiscard]] Result<uint16_t> verify_signature(const TpmPublic& key, std::span<const uint8_t> message,
                                                 std::span<const uint8_t> tpmt_signature);
+
+// The device's SRK certified by its AK (TPM2_Certify, Part 3 §18.2), as an operator checks it
+// before it makes an MCIM package for that SRK. Checks, in this order; a refusal's message starts
+// "SRK certification refused: <check>:" and says why:
+//   ak          ak_public parses and is an attestation key (check_attestation_key)   InvalidArgument
+//   srk         srk_public is a storage key as mcimd's TPMs have it: ECC NIST P-256 or RSA-2048,
+//               restricted decryption, sign clear, AES-128-CFB, fixedTPM, fixedParent and
+//               sensitiveDataOrigin set (its private key never existed outside that TPM)   InvalidArgument
+//   format      the message is a well-formed TPMS_ATTEST                             InvalidArgument
+//   signature   the TPMT_SIGNATURE verifies with the AK over the message             SignatureInvalid
+//   magic       magic is TPM_GENERATED_VALUE                                          InvalidArgument
+//   type        type is TPM_ST_ATTEST_CERTIFY                                         InvalidArgument
+//   qualifying_data  extraData equals expected_qualifying_data (for mcimd:
+//               qualifying_data(SrkCertification, operator nonce ‖ device nonce))   Replayed
+//   name        the certified name is srk_public's: the certification is for that key  WrongDevice
+// Returns the attestation's clock info, for check_clock against the device's last.
+[[nodiscard]] Result<ClockInfo> verify_srk_certification(std::span<const uint8_t> ak_public,
+                                                         const protocol::Certification& certification,
+                                                         std::span<const uint8_t> srk_public,
+                                                         std::span<const uint8_t> expected_qualifying_data);
 
 // The last OpenSSL error queue entry as text (and clears the queue).
 std::string openssl_error();

@@ -1,6 +1,7 @@
 // Import blobs for a parent key against what TPM2_Import does with them (Part 1 §23.3.2, Part 3
 // §13.3), redone here in software with the parent's private key and OpenSSL's own KDFs (SP 800-108
-// KBKDF for KDFa, SP 800-56C single-step for KDFe), independent of the library's.
+// KBKDF for KDFa, SP 800-56C single-step for KDFe), independent of the library's; and the SRK's
+// certification as the operator checks it.
 #include <gtest/gtest.h>
 #include <openssl/core_names.h>
 #include <openssl/evp.h>
@@ -12,6 +13,7 @@
 
 #include "attestation/duplication.hpp"
 #include "attestation/verifier_tpm.hpp"
+#include "protocol/quote_domain.hpp"
 #include "tests/fuzz/verifier_fixtures.hpp"
 
 using namespace mcimd;
@@ -307,6 +309,149 @@ TEST(AnImportBlob, IsRefusedForSecretsAndPoliciesOfTheWrongSize) {
                    "1 to 128 bytes, not " + std::to_string(size));
   EXPECT_TRUE(make_sealed_import(parent, Bytes(128, 1), policy()));
   expect_invalid(make_aes_key_import(parent, kKey, Bytes(20, 1)), "SHA-256 digest (32 bytes), not 20");
+}
+
+// --- the SRK's certification --------------------------------------------------------------------------
+// A TPM2_Certify result as the TPM makes it: TPMS_ATTEST of type TPM_ST_ATTEST_CERTIFY naming
+// `certified`, signed by the AK.
+struct CertifySpec {
+  Bytes extra_data;
+  Bytes certified_name;
+  uint32_t magic = TPM2_GENERATED_VALUE;
+  uint16_t type = TPM2_ST_ATTEST_CERTIFY;
+  uint64_t clock = 5000;
+};
+
+Bytes certify_message(const CertifySpec& c) {
+  // The header as a TPM writes it for a quote, then the certification's type and body.
+  QuoteSpec header;
+  header.nonce = c.extra_data;
+  header.clock = c.clock;
+  header.reset_count = 3;
+  header.restart_count = 1;
+  header.magic = c.magic;
+  const Bytes quote = attest_message(header);
+  auto a = unmarshal_exactly<TPMS_ATTEST, Tss2_MU_TPMS_ATTEST_Unmarshal>(quote);
+  EXPECT_TRUE(a);
+  a->type = c.type;
+  if (c.type == TPM2_ST_ATTEST_CERTIFY) {
+    a->attested.certify = {};
+    a->attested.certify.name.size = uint16_t(c.certified_name.size());
+    std::memcpy(a->attested.certify.name.name, c.certified_name.data(), c.certified_name.size());
+    a->attested.certify.qualifiedName = a->attested.certify.name;
+  }
+  Bytes out(sizeof(TPMS_ATTEST));
+  std::size_t off = 0;
+  EXPECT_EQ(Tss2_MU_TPMS_ATTEST_Marshal(&*a, out.data(), out.size(), &off), TSS2_RC_SUCCESS);
+  out.resize(off);
+  return out;
+}
+
+class AnSrkCertification : public ::testing::Test {
+ protected:
+  protocol::Certification certify(const CertifySpec& spec) {
+    protocol::Certification c;
+    c.message = certify_message(spec);
+    c.signature = tpm_sign(ak_.get(), c.message);
+    return c;
+  }
+  CertifySpec genuine() const { return CertifySpec{nonce_, *srk_name_of(srk_public_)}; }
+  Result<ClockInfo> verify(const protocol::Certification& c) {
+    return verify_srk_certification(ak_public_, c, srk_public_, nonce_);
+  }
+  void expect_refused(const Result<ClockInfo>& r, Code code, const std::string& check) {
+    ASSERT_FALSE(r) << check;
+    EXPECT_EQ(r.error().code, code) << r.error().describe();
+    EXPECT_NE(r.error().message.find("SRK certification refused: " + check + ":"), std::string::npos)
+        << r.error().message;
+  }
+
+  EvpPkey ak_ = ec_key();
+  Bytes ak_public_ = tpm_public(ak_.get(), kAkAttributes);
+  EvpPkey srk_ = ec_key();
+  Bytes srk_public_ = tpm_public(srk_.get(), kSrkAttributes);
+  Bytes nonce_ = protocol::qualifying_data(protocol::QuoteDomain::SrkCertification, Bytes(64, 0x33));
+};
+
+TEST_F(AnSrkCertification, PassesAndGivesTheClock) {
+  auto r = verify(certify(genuine()));
+  ASSERT_TRUE(r) << r.error().describe();
+  EXPECT_EQ(r->clock, 5000u);
+  EXPECT_EQ(r->reset_count, 3u);
+}
+
+TEST_F(AnSrkCertification, PassesForAnRsaSrk) {
+  srk_ = rsa_key();
+  srk_public_ = tpm_public(srk_.get(), kSrkAttributes);
+  auto r = verify(certify(genuine()));
+  ASSERT_TRUE(r) << r.error().describe();
+}
+
+TEST_F(AnSrkCertification, IsRefusedWithATamperedSignature) {
+  auto c = certify(genuine());
+  c.signature[c.signature.size() - 5] ^= 0x01;
+  expect_refused(verify(c), Code::SignatureInvalid, "signature");
+}
+
+TEST_F(AnSrkCertification, IsRefusedWithAMessageTheAkDidNotSign) {
+  auto c = certify(genuine());
+  auto other = certify(CertifySpec{nonce_, *srk_name_of(srk_public_), TPM2_GENERATED_VALUE, TPM2_ST_ATTEST_CERTIFY, 9});
+  c.message = other.message;
+  expect_refused(verify(c), Code::SignatureInvalid, "signature");
+}
+
+TEST_F(AnSrkCertification, IsRefusedForOtherQualifyingData) {
+  auto spec = genuine();
+  spec.extra_data = protocol::qualifying_data(protocol::QuoteDomain::SrkCertification, Bytes(64, 0x34));
+  expect_refused(verify(certify(spec)), Code::Replayed, "qualifying_data");
+  spec.extra_data = protocol::qualifying_data(protocol::QuoteDomain::OperatorEvidence, Bytes(64, 0x33));
+  expect_refused(verify(certify(spec)), Code::Replayed, "qualifying_data");
+}
+
+TEST_F(AnSrkCertification, IsRefusedWhenItCertifiesAnotherKey) {
+  auto other = ec_key();
+  auto spec = genuine();
+  spec.certified_name = *srk_name_of(tpm_public(other.get(), kSrkAttributes));
+  expect_refused(verify(certify(spec)), Code::WrongDevice, "name");
+}
+
+TEST_F(AnSrkCertification, IsRefusedWhenItIsNotACertification) {
+  auto spec = genuine();
+  spec.type = TPM2_ST_ATTEST_QUOTE;
+  expect_refused(verify(certify(spec)), Code::InvalidArgument, "type");
+  spec = genuine();
+  spec.magic = 0x12345678;
+  expect_refused(verify(certify(spec)), Code::InvalidArgument, "magic");
+}
+
+TEST_F(AnSrkCertification, IsRefusedForAMalformedMessage) {
+  auto c = certify(genuine());
+  c.message.push_back(0);
+  expect_refused(verify(c), Code::InvalidArgument, "format");
+}
+
+TEST_F(AnSrkCertification, IsRefusedForAnAkThatIsNotAnAttestationKey) {
+  const Bytes unrestricted = tpm_public(ak_.get(), kAkAttributes & ~TPMA_OBJECT_RESTRICTED);
+  auto r = verify_srk_certification(unrestricted, certify(genuine()), srk_public_, nonce_);
+  expect_refused(r, Code::InvalidArgument, "ak");
+}
+
+TEST_F(AnSrkCertification, IsRefusedForAnSrkWhosePrivateKeyMayExistOutsideTheTpm) {
+  // An imported or duplicable key (fixedTPM clear) certified by the AK: packages for it could be
+  // opened wherever its private key is.
+  const Bytes movable = tpm_public(srk_.get(), kSrkAttributes & ~(TPMA_OBJECT_FIXEDTPM | TPMA_OBJECT_FIXEDPARENT));
+  auto spec = genuine();
+  spec.certified_name = parse_tpm_public(movable)->name;
+  auto r = verify_srk_certification(ak_public_, certify(spec), movable, nonce_);
+  expect_refused(r, Code::InvalidArgument, "srk");
+  EXPECT_NE(r.error().message.find("fixedTPM not set, fixedParent not set"), std::string::npos) << r.error().message;
+}
+
+TEST_F(AnSrkCertification, IsRefusedForAnSrkThatIsASigningKey) {
+  const Bytes signing = tpm_public(srk_.get(), kAkAttributes);
+  auto spec = genuine();
+  spec.certified_name = parse_tpm_public(signing)->name;
+  expect_refused(verify_srk_certification(ak_public_, certify(spec), signing, nonce_), Code::InvalidArgument, "srk");
 }
 
 }  // namespace
