@@ -55,6 +55,14 @@ struct KeyBlob {
   Bytes private_area;
 };
 
+// A TPM2 duplication blob made for this TPM's SRK (TPM 2.0 Part 1 §23.3.2, outer wrapper only),
+// marshaled: what an operator sends (attestation::make_aes_key_import / make_sealed_import).
+struct ImportBlob {
+  Bytes public_area;  // TPM2B_PUBLIC of the object (fixedTPM and fixedParent clear)
+  Bytes duplicate;    // TPM2B_PRIVATE
+  Bytes seed;         // TPM2B_ENCRYPTED_SECRET: the seed, encrypted to the SRK
+};
+
 // How a secret object's authPolicy is set. The digest is computed by the caller (for mcimd:
 // protocol::authorize_policy_digest, PolicyAuthorize naming the policy authority), so that the
 // TPM layer needs no knowledge of the policy model and the operator side computes the same.
@@ -250,6 +258,23 @@ class Context {
   [[nodiscard]] Result<AesKey> load_aes_key(const KeyBlob& blob);
   // Unsupported when the TPM lacks TPM2_EncryptDecrypt2, AES or ECB mode.
   [[nodiscard]] Status check_encrypt_decrypt_support();
+
+  // --- imported objects (tpm/import.cpp) --------------------------------------------------------
+  // TPM2_Import of an operator's duplication blob under the SRK (Part 3 §13.3; no inner wrapper:
+  // encryptionKey empty, symmetricAlg TPM_ALG_NULL). Returns the public area as given with the
+  // TPM's outPrivate: a KeyBlob that load_aes_key and unseal take like create_aes_key's and seal's.
+  // One command (with the SRK looked up); the TPM keeps nothing loaded.
+  // Before anything is sent, InvalidArgument naming each problem unless the public area is one
+  // mcimd would use: nameAlg SHA-256; an AES-128 ECB key with sign (encrypt) set, or a KEYEDHASH
+  // data object (scheme NULL, sign clear); adminWithPolicy and noDA set; decrypt, userWithAuth and
+  // every other attribute clear; a 32-byte authPolicy. So a package never plants a key that
+  // decrypts or that a password unlocks. InvalidArgument too for a malformed structure or an empty
+  // duplicate or seed (an unencrypted import).
+  // TpmMismatch, naming what failed, when the TPM finds the blob not made for this SRK or altered:
+  // the outer HMAC over the duplicate and the object's name does not verify (TPM_RC_INTEGRITY), or
+  // the seed or duplicate does not decrypt (TPM_RC_VALUE, TPM_RC_ECC_POINT, TPM_RC_INSUFFICIENT,
+  // TPM_RC_NO_RESULT, or a code for the duplicate or inSymSeed parameter).
+  [[nodiscard]] Result<KeyBlob> import_object(const ImportBlob& blob);
 
   // --- NV monotonic counter (anti-rollback) -------------------------------------------------
   // Defines the counter in the owner hierarchy (empty owner auth): TPM_NT_COUNTER, ORDERLY (an
