@@ -1,5 +1,6 @@
 // Attestation: the endorsement key and its certificate, the attestation key, credential
-// activation (enrolment) and quotes (platform validation, 3GPP TR 33.812 §6.1).
+// activation (enrolment), quotes (platform validation, 3GPP TR 33.812 §6.1) and the SRK's
+// certification (provisioning: the key an operator wraps MCIM secrets for).
 #include <openssl/evp.h>
 #include <tss2/tss2_mu.h>
 
@@ -82,6 +83,21 @@ std::optional<std::size_t> der_length(const Bytes& der) {
   std::size_t len = 0;
   for (std::size_t i = 0; i < octets; ++i) len = (len << 8) | der[2 + i];
   return 2 + octets + len;
+}
+
+TPM2B_DATA qualifying_data_of(std::span<const uint8_t> data) {
+  TPM2B_DATA out{};
+  out.size = static_cast<uint16_t>(data.size());
+  if (!data.empty()) std::memcpy(out.buffer, data.data(), data.size());
+  return out;
+}
+
+// The attestation (TPMS_ATTEST, the TPM2B_ATTEST's contents) and signature as they are exported.
+Result<Quote> exported(const TPM2B_ATTEST& attest, const TPMT_SIGNATURE& signature, std::string_view what) {
+  Quote out;
+  out.message.assign(attest.attestationData, attest.attestationData + attest.size);
+  out.signature = MCIMD_TRY((marshal<TPMT_SIGNATURE, Tss2_MU_TPMT_SIGNATURE_Marshal>(signature, what)));
+  return out;
 }
 
 }  // namespace
@@ -286,9 +302,7 @@ Result<Quote> Context::quote(const KeyBlob& ak, std::span<const uint8_t> nonce,
     sel.pcrSelections[sel.count++] = one.pcrSelections[0];
     described += (described.empty() ? "" : "+") + to_string(s);
   }
-  TPM2B_DATA qualifying{};
-  qualifying.size = static_cast<uint16_t>(nonce.size());
-  if (!nonce.empty()) std::memcpy(qualifying.buffer, nonce.data(), nonce.size());
+  TPM2B_DATA qualifying = qualifying_data_of(nonce);
   TPMT_SIG_SCHEME scheme{};
   scheme.scheme = TPM2_ALG_NULL;  // the AK's own scheme
 
@@ -299,10 +313,29 @@ Result<Quote> Context::quote(const KeyBlob& ak, std::span<const uint8_t> nonce,
     return Esys_Quote(impl.esys.get(), key.handle(), ESYS_TR_PASSWORD, ESYS_TR_NONE, ESYS_TR_NONE, &qualifying,
                       &scheme, &sel, OutPtr(quoted), OutPtr(signature));
   }));
-  Quote out;
-  out.message.assign(quoted->attestationData, quoted->attestationData + quoted->size);
-  out.signature = MCIMD_TRY((marshal<TPMT_SIGNATURE, Tss2_MU_TPMT_SIGNATURE_Marshal>(*signature, "the quote signature")));
-  return out;
+  return exported(*quoted, *signature, "the quote signature");
+}
+
+// --- the SRK's certification ------------------------------------------------------------------------------
+Result<Quote> Context::certify_srk(const KeyBlob& ak, std::span<const uint8_t> qualifying_data) {
+  auto& impl = *impl_;
+  if (qualifying_data.size() > kMaxNonce)
+    return fail(Code::InvalidArgument,
+                "Qualifying data is at most 64 bytes, not " + std::to_string(qualifying_data.size()));
+  TPM2B_DATA qualifying = qualifying_data_of(qualifying_data);
+  TPMT_SIG_SCHEME scheme{};
+  scheme.scheme = TPM2_ALG_NULL;  // the AK's own scheme
+  ESYS_TR srk = MCIMD_TRY(impl.srk_handle());
+  Object key = MCIMD_TRY(load_ak(ak));
+  EsysPtr<TPM2B_ATTEST> certified;
+  EsysPtr<TPMT_SIGNATURE> signature;
+  // Part 3 §18.2: the SRK in the ADMIN role (its empty authValue: adminWithPolicy is clear in the
+  // SRK template), the AK in the USER role (empty authValue). Nothing secret travels.
+  MCIMD_CHECK(impl.call("certify the SRK with the attestation key", [&] {
+    return Esys_Certify(impl.esys.get(), srk, key.handle(), ESYS_TR_PASSWORD, ESYS_TR_PASSWORD, ESYS_TR_NONE,
+                        &qualifying, &scheme, OutPtr(certified), OutPtr(signature));
+  }));
+  return exported(*certified, *signature, "the certification signature");
 }
 
 Result<std::vector<PcrSelection>> Context::allocated_pcr_banks(std::span<const unsigned> pcrs) {

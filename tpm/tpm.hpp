@@ -134,7 +134,8 @@ struct CredentialChallenge {
   Bytes encrypted_secret;  // TPM2B_ENCRYPTED_SECRET
 };
 
-// A TPM2_Quote as tpm2_quote writes it: -m and -s.
+// A TPM2_Quote as tpm2_quote writes it: -m and -s; also a TPM2_Certify as tpm2_certify writes it
+// (-o and -s).
 struct Quote {
   Bytes message;    // marshaled TPMS_ATTEST (the attestationData of the TPM2B_ATTEST)
   Bytes signature;  // marshaled TPMT_SIGNATURE
@@ -336,6 +337,13 @@ class Context {
   // banks, each bank once, each with at least one PCR), nonce as qualifyingData (0–64 bytes).
   [[nodiscard]] Result<Quote> quote(const KeyBlob& ak, std::span<const uint8_t> nonce,
                                     std::span<const PcrSelection> selections);
+  // TPM2_Certify of the SRK by the AK (Part 3 §18.2) with the AK's own scheme and qualifying_data
+  // (0–64 bytes) as qualifyingData: proves to an operator that the SRK it is to make a package for
+  // is in the TPM the AK is in. Returns the TPMS_ATTEST (type TPM_ST_ATTEST_CERTIFY) and the
+  // TPMT_SIGNATURE. Three commands: load the AK, certify, flush the AK. InvalidArgument for an AK
+  // blob load_ak refuses or oversized qualifying data.
+  [[nodiscard]] Result<Quote> certify_srk(const KeyBlob& ak, std::span<const uint8_t> qualifying_data);
+
   // Every allocated PCR bank (TPM_CAP_PCRS) this library knows, each with those of `pcrs` the
   // bank has allocated; banks with none of them are left out. The no-argument form asks for
   // PCRs 0–23.

@@ -1,6 +1,7 @@
 // MCIM secrets as an operator packages them (attestation/duplication.hpp), imported into a private
 // swtpm with Context::import_object and used under a signed PCR policy; the same blobs through
-// tpm2-tools; refusals of blobs for another TPM, altered blobs and objects mcimd would not use.
+// tpm2-tools; refusals of blobs for another TPM, altered blobs and objects mcimd would not use;
+// and the SRK's certification as the operator verifies it.
 #include <gtest/gtest.h>
 #include <tss2/tss2_mu.h>
 
@@ -399,4 +400,56 @@ TEST_F(TpmImportTest, Tpm2ToolsImportsAndLoadsTheBlobs) {
       EXPECT_EQ(to_bytes(*unsealed), kOpc);
     }
   }
+}
+
+// --- the SRK's certification ------------------------------------------------------------------------------
+TEST_F(TpmImportTest, CertifiesTheSrkSoThatTheOperatorAcceptsIt) {
+  auto ak = ctx_->create_ak();
+  ASSERT_TRUE(ak) << ak.error().describe();
+  const Bytes nonces(64, 0x3c);  // operator nonce ‖ device nonce
+  const Bytes qualifying = protocol::qualifying_data(protocol::QuoteDomain::SrkCertification, nonces);
+  const auto before = ctx_->stats().commands;
+  auto certified = ctx_->certify_srk(*ak, qualifying);
+  ASSERT_TRUE(certified) << certified.error().describe();
+  EXPECT_EQ(ctx_->stats().commands - before, 3u) << "load the AK, certify, flush the AK";
+  EXPECT_EQ(ctx_->live_handles(), ctx_->kept_sessions());
+
+  const protocol::Certification certification{certified->message, certified->signature};
+  auto verified = attestation::verify_srk_certification(ak->public_area, certification, srk_public_, qualifying);
+  ASSERT_TRUE(verified) << verified.error().describe();
+  auto clock = ctx_->read_clock();
+  ASSERT_TRUE(clock);
+  EXPECT_LE(verified->clock, clock->clock);
+
+  // The same certification does not vouch for another TPM's SRK, nor answer other nonces.
+  test::Swtpm other_tpm;
+  auto other = Context::open(ContextOptions{other_tpm.tcti(), {}});
+  ASSERT_TRUE(other);
+  auto other_srk = (*other)->srk_public();
+  ASSERT_TRUE(other_srk);
+  auto wrong_srk = attestation::verify_srk_certification(ak->public_area, certification, *other_srk, qualifying);
+  ASSERT_FALSE(wrong_srk);
+  EXPECT_EQ(wrong_srk.error().code, Code::WrongDevice) << wrong_srk.error().describe();
+  EXPECT_NE(wrong_srk.error().message.find("SRK certification refused: name:"), std::string::npos);
+  auto wrong_nonce = attestation::verify_srk_certification(
+      ak->public_area, certification, srk_public_,
+      protocol::qualifying_data(protocol::QuoteDomain::SrkCertification, Bytes(64, 0x3d)));
+  ASSERT_FALSE(wrong_nonce);
+  EXPECT_EQ(wrong_nonce.error().code, Code::Replayed) << wrong_nonce.error().describe();
+  // One bit of the signature (in its last field, the ECDSA s) flipped.
+  protocol::Certification flipped = certification;
+  flipped.signature.back() ^= 0x01;
+  auto forged = attestation::verify_srk_certification(ak->public_area, flipped, srk_public_, qualifying);
+  ASSERT_FALSE(forged);
+  EXPECT_EQ(forged.error().code, Code::SignatureInvalid) << forged.error().describe();
+}
+
+TEST_F(TpmImportTest, RefusesToCertifyWithOversizedQualifyingData) {
+  auto ak = ctx_->create_ak();
+  ASSERT_TRUE(ak);
+  const auto before = ctx_->stats().commands;
+  auto r = ctx_->certify_srk(*ak, Bytes(65, 1));
+  ASSERT_FALSE(r);
+  EXPECT_EQ(r.error().code, Code::InvalidArgument);
+  EXPECT_EQ(ctx_->stats().commands, before);
 }
