@@ -96,8 +96,6 @@ Result<attestation::CaBundle> load_cas(const std::vector<std::string>& files) {
   return attestation::CaBundle::load(paths);
 }
 
-Result<DeviceRegistry> open_registry(const std::string& dir, bool create) { return DeviceRegistry::open(dir, create); }
-
 }  // namespace
 
 struct AttestationCommands::Options {
@@ -110,13 +108,19 @@ struct AttestationCommands::Options {
   CLI::App* policy_keygen = nullptr;
   CLI::App* qualifying_data = nullptr;
 
-  std::string state, request, out_file, out_tpm2_tools, secret, activation, device, evidence, nonce, policy, report,
-      quote_message, quote_signature, policy_jws, key, cert, out_key, out_cert, subject, domain, payload_hex,
+  std::string state, registry, request, out_file, out_tpm2_tools, secret, activation, device, evidence, nonce, policy,
+      report, quote_message, quote_signature, policy_jws, key, cert, out_key, out_cert, subject, domain, payload_hex,
       payload_file;
   std::vector<std::string> cas, chain;
   unsigned days = 365;
   bool json = false;
   bool allow_uncertified_ek = false;
+
+  // The registry --state (a state directory) or --registry (a connection string) names.
+  Result<Registry> open_registry(bool create) const;
+  // The exit code for a registry that did not open, after saying why: a usage error naming the
+  // option for input that is wrong or names nothing, a failure otherwise.
+  int registry_failed(std::ostream& err, const Error& error) const;
 
   int run_enroll(std::ostream& out, std::ostream& err);
   int run_enroll_finish(std::ostream& out, std::ostream& err);
@@ -134,7 +138,11 @@ AttestationCommands::AttestationCommands(CLI::App& app) : o_(std::make_unique<Op
     sub->add_flag("--json", o.json, "print one JSON object instead of text");
   };
   auto state_option = [&o](CLI::App* sub) {
-    sub->add_option("--state", o.state, "the operator's device registry directory")->required();
+    auto* state =
+        sub->add_option("--state", o.state, "the operator's state directory; its registry is DIR/registry.db");
+    auto* registry = sub->add_option("--registry", o.registry,
+                                     "the operator's registry instead: sqlite:PATH or postgresql://… (libpq URI)");
+    state->excludes(registry);
   };
 
   o.enroll = app.add_subcommand(
@@ -232,6 +240,18 @@ std::optional<int> AttestationCommands::run(std::ostream& out, std::ostream& err
   return std::nullopt;
 }
 
+Result<Registry> AttestationCommands::Options::open_registry(bool create) const {
+  if (!registry.empty()) return Registry::open(registry, RegistryOptions{.create = create});
+  if (state.empty()) return fail(Code::InvalidArgument, "--state or --registry is required");
+  return Registry::open_state_dir(state, create);
+}
+
+int AttestationCommands::Options::registry_failed(std::ostream& err, const Error& error) const {
+  if (error.code == Code::InvalidArgument || error.code == Code::NotFound)
+    return usage(err, registry.empty() ? "--state" : "--registry", error.message);
+  return failed(err, "open the registry", error);
+}
+
 // --- enroll ---------------------------------------------------------------------------------------
 
 int AttestationCommands::Options::run_enroll(std::ostream& out, std::ostream& err) {
@@ -248,9 +268,9 @@ int AttestationCommands::Options::run_enroll(std::ostream& out, std::ostream& er
     options.ek_cas = std::move(*bundle);
   }
 
-  auto registry = open_registry(state, /*create=*/true);
-  if (!registry) return failed(err, "open the state directory", registry.error());
-  auto started = start_enrolment(*registry, *req, options);
+  auto opened = open_registry(/*create=*/true);
+  if (!opened) return registry_failed(err, opened.error());
+  auto started = start_enrolment(*opened, *req, options);
   if (!started) return failed(err, "start the enrolment", started.error());
 
   if (!started->ok) {
@@ -313,9 +333,9 @@ int AttestationCommands::Options::run_enroll_finish(std::ostream& out, std::ostr
     only = device;
   }
 
-  auto registry = open_registry(state, /*create=*/false);
-  if (!registry) return usage(err, "--state", registry.error().message);
-  auto id = finish_enrolment(*registry, *released, only);
+  auto opened = open_registry(/*create=*/false);
+  if (!opened) return registry_failed(err, opened.error());
+  auto id = finish_enrolment(*opened, *released, only);
   if (!id) {
     if (id.error().code == Code::NotAuthorized || id.error().code == Code::NotFound) {
       err << kProgram << ": " << id.error().message << '\n';
@@ -366,9 +386,9 @@ int AttestationCommands::Options::run_verify(std::ostream& out, std::ostream& er
     options.ek_cas = std::move(*bundle);
   }
 
-  auto registry = open_registry(state, /*create=*/false);
-  if (!registry) return usage(err, "--state", registry.error().message);
-  auto verified = verify_device(*registry, *ev, options);
+  auto opened = open_registry(/*create=*/false);
+  if (!opened) return registry_failed(err, opened.error());
+  auto verified = verify_device(*opened, *ev, options);
   if (!verified) return failed(err, "verify the evidence", verified.error());
 
   const auto& r = verified->result;
@@ -418,9 +438,9 @@ int AttestationCommands::Options::run_verify_report(std::ostream& out, std::ostr
     in.device = device;
   }
 
-  auto registry = open_registry(state, /*create=*/false);
-  if (!registry) return usage(err, "--state", registry.error().message);
-  auto verified = op::verify_report(*registry, in);
+  auto opened = open_registry(/*create=*/false);
+  if (!opened) return registry_failed(err, opened.error());
+  auto verified = op::verify_report(*opened, in);
   if (!verified) return failed(err, "verify the report", verified.error());
 
   const auto& r = *verified;

@@ -20,7 +20,7 @@ Result<Bytes> sha256(std::span<const uint8_t> data) { return attestation::hash(a
 
 }  // namespace
 
-Result<EnrolmentStart> start_enrolment(const DeviceRegistry& registry, const protocol::EnrolmentRequest& request,
+Result<EnrolmentStart> start_enrolment(const Registry& registry, const protocol::EnrolmentRequest& request,
                                        const EnrolmentOptions& options) {
   EnrolmentStart out;
   auto& checks = out.checks;
@@ -85,7 +85,7 @@ Result<EnrolmentStart> start_enrolment(const DeviceRegistry& registry, const pro
   return out;
 }
 
-Result<std::string> finish_enrolment(const DeviceRegistry& registry, std::span<const uint8_t> secret,
+Result<std::string> finish_enrolment(const Registry& registry, std::span<const uint8_t> secret,
                                      const std::optional<std::string>& device) {
   const Bytes digest = MCIMD_TRY(sha256(secret));
   std::vector<DeviceRecord> candidates;

@@ -45,8 +45,8 @@ struct EnrolmentStart {
 //                   AES-CFB inner wrapper, TPM 2.0 Part 1 §24)
 // On success stores the pending record: EK and AK public areas, SHA-256 of the secret, never the
 // secret itself. An already enrolled device keeps its state until it answers the new challenge.
-// Errors are for the state directory only.
-[[nodiscard]] Result<EnrolmentStart> start_enrolment(const DeviceRegistry& registry,
+// Errors are the registry's only (Busy when another enrolment of the device stored it meanwhile).
+[[nodiscard]] Result<EnrolmentStart> start_enrolment(const Registry& registry,
                                                      const protocol::EnrolmentRequest& request,
                                                      const EnrolmentOptions& options);
 
@@ -54,7 +54,7 @@ struct EnrolmentStart {
 // that record is considered, else every pending one. The secret's SHA-256 is compared in
 // constant time with each pending challenge; on a match the device is enrolled and its id
 // returned. NotAuthorized "activation failed: the AK is not in the TPM of that EK" otherwise.
-[[nodiscard]] Result<std::string> finish_enrolment(const DeviceRegistry& registry, std::span<const uint8_t> secret,
+[[nodiscard]] Result<std::string> finish_enrolment(const Registry& registry, std::span<const uint8_t> secret,
                                                    const std::optional<std::string>& device = std::nullopt);
 
 }  // namespace mcimd::op

@@ -24,7 +24,7 @@ bool all_passed(const std::vector<Check>& checks) {
   return !checks.empty() && std::all_of(checks.begin(), checks.end(), [](const Check& c) { return c.passed; });
 }
 
-Result<std::optional<DeviceRecord>> find_enrolled(const DeviceRegistry& registry, std::span<const uint8_t> ak_name) {
+Result<std::optional<DeviceRecord>> find_enrolled(const Registry& registry, std::span<const uint8_t> ak_name) {
   auto rec = MCIMD_TRY(registry.find(ak_name));
   if (rec && !rec->enrolled) return std::optional<DeviceRecord>();
   return rec;
@@ -40,7 +40,7 @@ void note_uncertified_ek(std::vector<Check>& checks, const DeviceRecord& rec) {
   }
 }
 
-Status remember_clock(const DeviceRegistry& registry, DeviceRecord& rec,
+Status remember_clock(const Registry& registry, DeviceRecord& rec,
                       const std::optional<attestation::ClockInfo>& clock) {
   if (!clock) return {};
   rec.last_clock = *clock;
@@ -48,7 +48,7 @@ Status remember_clock(const DeviceRegistry& registry, DeviceRecord& rec,
 }
 
 // The enrolled device whose AK verifies this quote signature, if any.
-Result<std::optional<DeviceRecord>> find_signer(const DeviceRegistry& registry, std::span<const uint8_t> message,
+Result<std::optional<DeviceRecord>> find_signer(const Registry& registry, std::span<const uint8_t> message,
                                                 std::span<const uint8_t> signature) {
   auto records = MCIMD_TRY(registry.list());
   for (auto& rec : records) {
@@ -74,7 +74,7 @@ bool quoted_as_evidence_for_digest(const ReportInputs& in) {
 
 }  // namespace
 
-Result<DeviceVerification> verify_device(const DeviceRegistry& registry, const protocol::Evidence& evidence,
+Result<DeviceVerification> verify_device(const Registry& registry, const protocol::Evidence& evidence,
                                          const DeviceVerifyOptions& options) {
   DeviceVerification out;
   attestation::VerifierOptions verifier;
@@ -106,7 +106,7 @@ Result<DeviceVerification> verify_device(const DeviceRegistry& registry, const p
   return out;
 }
 
-Result<ReportVerification> verify_report(const DeviceRegistry& registry, const ReportInputs& in) {
+Result<ReportVerification> verify_report(const Registry& registry, const ReportInputs& in) {
   ReportVerification out;
   auto& checks = out.checks;
 

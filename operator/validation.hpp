@@ -31,9 +31,11 @@ struct DeviceVerification {
 //   everything attestation::verify checks, with the enrolled AK, the enrolled EK (with ek_cas),
 //   the policy, and the device's last accepted clock info (quote.clock: reset/restart counters
 //   and clock must move forward, so replayed evidence is refused).
-// When every check passes the quote's clock info becomes the device's last one. Errors are for
-// the state directory only; refused evidence is a result with ok == false.
-[[nodiscard]] Result<DeviceVerification> verify_device(const DeviceRegistry& registry,
+// When every check passes the quote's clock info becomes the device's last one: Busy when
+// another verification of the device stored one meanwhile (verifying again compares with it, so
+// the same evidence is never accepted twice). Errors are the registry's only; refused evidence is
+// a result with ok == false.
+[[nodiscard]] Result<DeviceVerification> verify_device(const Registry& registry,
                                                        const protocol::Evidence& evidence,
                                                        const DeviceVerifyOptions& options);
 
@@ -72,8 +74,9 @@ struct ReportVerification {
 //   report.nonce         the report answers this nonce
 //   report.policy_digest the report names SHA-256 of this signed policy
 // InvalidArgument when the signed policy itself does not verify or parse (policy_from_jws).
-// When every check passes the quote's clock info becomes the device's last one.
-[[nodiscard]] Result<ReportVerification> verify_report(const DeviceRegistry& registry, const ReportInputs& inputs);
+// When every check passes the quote's clock info becomes the device's last one (Busy as for
+// verify_device).
+[[nodiscard]] Result<ReportVerification> verify_report(const Registry& registry, const ReportInputs& inputs);
 
 // The reference policy a signed policy (JWS compact, whitespace around it ignored) carries,
 // checked with the key of its own x5c leaf: the operator reading back what it issued.

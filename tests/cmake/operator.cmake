@@ -2,8 +2,9 @@
 mcimd_test(unit operator_cli_test mcimd-operator-lib)
 add_dependencies(operator_cli_test mcim-operator)
 
-# Enrolment, validation and signed policies against software-made devices (verifier fixtures).
+# Enrolment, validation and signed policies against software-made devices (verifier fixtures);
+# the registry read in-process to see what the commands stored.
 pkg_check_modules(OPERATOR_TEST_TSS2MU REQUIRED IMPORTED_TARGET tss2-mu)
-mcimd_test(unit operator_attest_test mcimd-attestation-verifier mcimd-protocol PkgConfig::OPERATOR_TEST_TSS2MU
-           OpenSSL::Crypto)
+mcimd_test(unit operator_attest_test mcimd-operator-lib mcimd-attestation-verifier mcimd-protocol
+           PkgConfig::OPERATOR_TEST_TSS2MU OpenSSL::Crypto)
 add_dependencies(operator_attest_test mcim-operator)

@@ -15,6 +15,7 @@
 #include "attestation/verifier.hpp"
 #include "common/bytes.hpp"
 #include "common/file.hpp"
+#include "operator/registry.hpp"
 #include "protocol/evidence.hpp"
 #include "tests/fuzz/verifier_fixtures.hpp"
 #include "tests/support/process.hpp"
@@ -176,9 +177,20 @@ TEST_P(AnOperator, KeepsItsStatePrivateAndNeverTheSecretInClear) {
   struct stat st {};
   ASSERT_EQ(::stat(state_.c_str(), &st), 0);
   EXPECT_EQ(st.st_mode & 0777, 0700u);
-  const fs::path record = fs::path(state_) / "devices" / (device_ + ".json");
-  ASSERT_EQ(::stat(record.c_str(), &st), 0);
-  EXPECT_EQ(st.st_mode & 0777, 0600u);
+  const fs::path database = fs::path(state_) / "registry.db";
+  ASSERT_EQ(::stat(database.c_str(), &st), 0);
+  // The database and its write-ahead log and index beside it.
+  for (const auto& entry : fs::directory_iterator(state_)) {
+    ASSERT_EQ(::stat(entry.path().c_str(), &st), 0);
+    EXPECT_EQ(st.st_mode & 0777, 0600u) << entry.path();
+  }
+  // The pending record holds the secret's hash...
+  auto registry = op::Registry::open_state_dir(state_, /*create=*/false);
+  ASSERT_TRUE(registry) << registry.error().describe();
+  auto record = registry->find(*ak_name(ak_public_));
+  ASSERT_TRUE(record && *record);
+  EXPECT_EQ((*record)->pending_secret_sha256, sha(alg::kSha256, secret));
+  // ...and no file the secret itself.
   for (const auto& entry : fs::recursive_directory_iterator(state_)) {
     if (!entry.is_regular_file()) continue;
     const std::string content = read(entry.path().string());
@@ -241,8 +253,13 @@ TEST_P(AnOperator, RefusesAnEkWithoutACertificateUnlessTheOperatorAllowsIt) {
                      "--allow-uncertified-ek"});
   ASSERT_EQ(allowed.exit_code, 0) << allowed.err;
   // The choice is in the device's record...
-  const auto record = nlohmann::json::parse(read((fs::path(state_) / "devices" / (device_ + ".json")).string()));
-  EXPECT_EQ(record.at("uncertified_ek"), true);
+  {
+    auto registry = op::Registry::open_state_dir(state_, /*create=*/false);
+    ASSERT_TRUE(registry) << registry.error().describe();
+    auto record = registry->find(*ak_name(ak_public_));
+    ASSERT_TRUE(record && *record);
+    EXPECT_TRUE((*record)->uncertified_ek);
+  }
   auto challenge = protocol::credential_challenge_from_json(allowed.out);
   ASSERT_TRUE(challenge) << allowed.out;
   auto secret = activate(ek_.get(), ek_public_, *ak_name(ak_public_), *challenge);
