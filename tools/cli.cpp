@@ -8,6 +8,7 @@
 #include <CLI/CLI.hpp>
 #include <cctype>
 #include <cerrno>
+#include <cstdlib>
 #include <charconv>
 #include <cstring>
 #include <filesystem>
@@ -96,6 +97,11 @@ struct Options {
   // package
   std::string session;
   std::string receipt;
+  // provision
+  std::string operator_url;
+  std::string subscription;
+  std::string agent_config;
+  bool again = false;
 };
 
 class UsageError : public std::runtime_error {
@@ -662,6 +668,27 @@ int cmd_package_install(Connector& connect, const Options& o, std::ostream& out,
   return kExitOk;
 }
 
+// Remote provisioning end to end is the provisioning agent's work: it speaks HTTPS, which mcimctl
+// never does, and keeps its state under its own account. mcimctl hands over to it, so that one
+// command line runs the whole flow with the agent's configuration, and answers its exit status.
+int cmd_provision(const Options& o, std::ostream& err) {
+  const char* agent = std::getenv("MCIMD_AGENT");
+  const std::string binary = agent && *agent ? agent : MCIMD_AGENT_PATH;
+  std::vector<std::string> args = {binary, "--operator", o.operator_url};
+  if (!o.agent_config.empty()) args.insert(args.end(), {"--config", o.agent_config});
+  if (!o.subscription.empty()) args.insert(args.end(), {"--subscription", o.subscription});
+  if (!o.bus_address.empty()) args.insert(args.end(), {"--bus-address", o.bus_address});
+  if (o.again) args.push_back("--again");
+  if (o.json) args.push_back("--json");
+  std::vector<char*> argv;
+  for (auto& a : args) argv.push_back(a.data());
+  argv.push_back(nullptr);
+  err.flush();
+  ::execv(binary.c_str(), argv.data());
+  err << "mcimctl: Failed to start " << binary << ": " << std::strerror(errno) << "\n";
+  return kExitFailure;
+}
+
 }  // namespace
 
 int run(int argc, char** argv, std::ostream& out, std::ostream& err) {
@@ -743,6 +770,13 @@ int run(int argc, char** argv, std::ostream& out, std::ostream& err) {
   package_install->add_option("file", o.file, "The package, or - for standard input")->required();
   package_install->add_option("--receipt", o.receipt, "Write the install receipt (JSON) to this file");
 
+  auto* provision = app.add_subcommand(
+      "provision", "Provision an MCIM from an operator over HTTPS: runs mcimd-agent, whose exit status it answers");
+  provision->add_option("--operator", o.operator_url, "Operator base URL (https://...)")->required();
+  provision->add_option("--subscription", o.subscription, "Existing subscription of the operator to join");
+  provision->add_option("--config", o.agent_config, "mcimd-agent's configuration (default /etc/mcimd/agent.yaml)");
+  provision->add_flag("--again", o.again, "Set a previous provisioning aside and provision anew");
+
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -768,6 +802,7 @@ int run(int argc, char** argv, std::ostream& out, std::ostream& err) {
     if (policy_list->parsed()) return cmd_policy_list(connect, o, out, err);
     if (package_request->parsed()) return cmd_package_request(connect, o, out, err);
     if (package_install->parsed()) return cmd_package_install(connect, o, out, err);
+    if (provision->parsed()) return cmd_provision(o, err);
   } catch (const UsageError& e) {
     return usage(err, e.what());
   } catch (const std::exception& e) {
