@@ -4,6 +4,7 @@
 // runs on the worker thread; the loop keeps a snapshot of the profiles for instant reads.
 #include <systemd/sd-event.h>
 
+#include <chrono>
 #include <memory>
 #include <optional>
 #include <string>
@@ -11,6 +12,7 @@
 
 #include "aka/block_cipher.hpp"
 #include "attestation/device.hpp"
+#include "attestation/package_check.hpp"
 #include "daemon/config.hpp"
 #include "daemon/device.hpp"
 #include "daemon/tpm_worker.hpp"
@@ -95,6 +97,18 @@ class ServiceCore final : public api::Service {
   Result<tpm::EkType> enrolled_ek_type(Device& d);
   attestation::EvidenceOptions evidence_options() const;
 
+  // Remote provisioning (package_service.cpp). This device's id: its AK's name in hex.
+  Result<std::string> device_id(Device& d);
+  // The operators whose packages are accepted (provisioning.operators), anchors loaded.
+  Result<std::vector<attestation::OperatorTrust>> operator_trust() const;
+  // The device nonces of package requests not yet answered: in memory only, so a restart
+  // (or a crash) makes the agent ask again rather than letting an old answer in.
+  void remember_nonce(const Bytes& nonce);
+  std::vector<Bytes> outstanding_nonces();
+  void forget_nonce(const Bytes& nonce);
+  // The install receipt of a recorded package, quoted by the AK (QuoteDomain::InstallReceipt).
+  Result<std::string> install_receipt(Device& d, const store::InstalledPackage& installed);
+
   Config config_;
   std::unique_ptr<TpmWorker> worker_;
   Device device_;  // worker thread only
@@ -102,6 +116,11 @@ class ServiceCore final : public api::Service {
   std::vector<api::ProfileInfo> profiles_;
   std::string active_;
   api::PlatformState platform_state_ = api::PlatformState::Unknown;
+  struct PendingNonce {
+    Bytes nonce;
+    std::chrono::steady_clock::time_point expires;
+  };
+  std::vector<PendingNonce> nonces_;  // worker thread only
 };
 
 }  // namespace mcimd::daemon

@@ -12,3 +12,6 @@ mcimd_test(unit protocol_provisioning_test mcimd-protocol mcimd-attestation-veri
            PkgConfig::PROVISIONING_TEST_TSS2MU OpenSSL::Crypto)
 mcimd_test(unit package_check_test mcimd-attestation-verifier mcimd-test-pki PkgConfig::PROVISIONING_TEST_TSS2MU
            OpenSSL::Crypto)
+# The daemon's side end to end on swtpm: package requests, installs, receipts, and every attack.
+mcimd_test(integration daemon_provisioning_test mcimd-operator-lib mcimd-test-pki)
+add_dependencies(daemon_provisioning_test mcimd mcimctl mcim-operator)

@@ -110,6 +110,16 @@ int McimdInstance::stop() {
   return -1;
 }
 
+void McimdInstance::kill() {
+  if (!daemon_) return;
+  daemon_->stop(SIGKILL, std::chrono::seconds(15));
+  daemon_.reset();
+  for (const char* what : {"--loaded-session", "--transient-object"}) {
+    auto r = tpm2({"tpm2_flushcontext", what});
+    if (r.exit_code != 0) throw std::runtime_error(std::string("tpm2_flushcontext ") + what + ": " + r.err);
+  }
+}
+
 int McimdInstance::wait_exit(std::chrono::milliseconds timeout) {
   if (!daemon_) return -1;
   auto st = daemon_->wait(timeout);

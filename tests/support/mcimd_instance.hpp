@@ -42,6 +42,10 @@ class McimdInstance {
   bool start();
   // SIGTERM and wait; returns the exit status code (or -1).
   int stop();
+  // SIGKILL: the daemon dies wherever it is, as in a crash. Then its sessions and loaded objects
+  // are flushed from swtpm, as the kernel's resource manager (/dev/tpmrm0) does when a process
+  // dies: without one a dead process's handles stay in the TPM's few slots (docs/operations.md).
+  void kill();
   int wait_exit(std::chrono::milliseconds timeout);
 
   RunResult mcimctl(const std::vector<std::string>& args, std::optional<uid_t> as_uid = {});

@@ -1,0 +1,316 @@
+// Remote provisioning against the real daemon on swtpm: a package request made by mcimd, a
+// package built for it by the operator code, installed with TPM2_Import over D-Bus, the receipt
+// verified by the operator, the new profile answering AKA. Then every attack a package can carry,
+// each refused with its named error while the store and the package counter stay as they were,
+// and the daemon killed between the steps.
+#include <gtest/gtest.h>
+#include <openssl/rand.h>
+
+#include <csignal>
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <sstream>
+
+#include "attestation/jws.hpp"
+#include "common/bytes.hpp"
+#include "operator/package_builder.hpp"
+#include "protocol/provisioning.hpp"
+#include "tests/support/mcimd_instance.hpp"
+#include "tests/support/test_pki.hpp"
+
+using namespace mcimd;
+using namespace mcimd::test;
+using nlohmann::json;
+
+namespace {
+
+constexpr const char* kOperator = "00101";
+constexpr const char* kBootstrapYaml = R"(iccid: "8949009999999999990"
+imsi: "001019999999999"
+operator: "00101"
+class: bootstrap
+k: 000102030405060708090a0b0c0d0e0f
+opc: 0f0e0d0c0b0a09080706050403020100
+amf: "8000"
+sqn:
+  initial: "000000000020"
+  ind-bits: 5
+)";
+
+Bytes random_nonce() {
+  Bytes n(protocol::kProvisioningNonceSize);
+  if (RAND_bytes(n.data(), static_cast<int>(n.size())) != 1) throw std::runtime_error("RAND_bytes");
+  return n;
+}
+
+std::string slurp(const std::filesystem::path& p) {
+  std::ifstream in(p, std::ios::binary);
+  std::stringstream s;
+  s << in.rdbuf();
+  return s.str();
+}
+
+op::PolicySigner signer_from(const Credential& c, const std::filesystem::path& dir, const std::string& stem) {
+  auto files = c.write(dir, stem);
+  auto s = op::load_policy_signer({files.key, files.cert, {}});
+  if (!s) throw std::runtime_error("signer: " + s.error().message);
+  // The chain beyond the leaf (an intermediate, when the PKI has one) travels in x5c as well.
+  s->x5c = c.chain_der;
+  return std::move(*s);
+}
+
+// Directory where the test's PKI lives, made before the daemon's config names it.
+struct PkiDir {
+  TempDir dir;
+  TestPki pki{"operator 00101"};
+  std::filesystem::path anchors = pki.write_root(dir.path(), "operator-00101");
+};
+
+McimdOptions with_operator(const std::filesystem::path& anchors) {
+  McimdOptions o;
+  o.extra_config = std::string("provisioning:\n  operators:\n    - id: \"") + kOperator + "\"\n      anchors: " +
+                   anchors.string() + "\n";
+  return o;
+}
+
+class AGatewayBeingProvisioned : public ::testing::Test {
+ protected:
+  AGatewayBeingProvisioned() : mcimd(with_operator(pki.anchors)) {}
+
+  void SetUp() override {
+    ASSERT_TRUE(mcimd.start()) << mcimd.log();
+    auto yaml = mcimd.dir() / "bootstrap.yaml";
+    std::ofstream(yaml) << kBootstrapYaml;
+    auto r = mcimd.mcimctl({"install", yaml.string()});
+    ASSERT_EQ(r.exit_code, 0) << r.err << mcimd.log();
+    signer = signer_from(pki.pki.document_signer("operator 00101 packages"), pki.dir.path(), "signer");
+  }
+
+  // mcimd's package request for a fresh session nonce (Manager.RequestPackage through mcimctl).
+  protocol::PackageRequest request(const Bytes& nonce) {
+    auto r = mcimd.mcimctl({"package", "request", "--session", "s-1", "--nonce", to_hex(nonce)});
+    if (r.exit_code != 0) throw std::runtime_error("package request failed: " + r.err + mcimd.log());
+    auto req = protocol::package_request_from_json(r.out);
+    if (!req) throw std::runtime_error("package request does not parse: " + req.error().message);
+    return *req;
+  }
+
+  op::McimCredentials subscription(std::string iccid = "8949001234567890123") {
+    op::McimCredentials s;
+    s.iccid = std::move(iccid);
+    s.imsi = "001010123456789";
+    auto k = from_hex(kSet1K, "K").value();
+    auto opc = from_hex(kSet1Opc, "OPc").value();
+    s.k.assign(k.begin(), k.end());
+    s.opc.assign(opc.begin(), opc.end());
+    s.sqn.initial = 0x20;
+    return s;
+  }
+
+  op::PackageOrder order(const protocol::PackageRequest& req, std::string id = "pkg-1") {
+    op::PackageOrder o;
+    o.package_id = std::move(id);
+    o.operator_id = kOperator;
+    o.counter = req.counter + 1;
+    o.issued = std::chrono::time_point_cast<std::chrono::seconds>(std::chrono::system_clock::now());
+    return o;
+  }
+
+  op::BuiltPackage build(const protocol::PackageRequest& req, const op::McimCredentials& sub, const op::PackageOrder& o,
+                         const op::PolicySigner& with) {
+    auto built = op::build_package(req, sub, o, with);
+    if (!built) throw std::runtime_error("build_package: " + built.error().message);
+    return std::move(*built);
+  }
+  op::BuiltPackage build(const protocol::PackageRequest& req) { return build(req, subscription(), order(req), signer); }
+
+  // A header signed as the operator would (or an attacker holding some signer's key).
+  std::string sign(const protocol::PackageHeader& h, const op::PolicySigner& with) {
+    const std::string payload = protocol::to_json(h);
+    auto jws = attestation::jws_sign({reinterpret_cast<const uint8_t*>(payload.data()), payload.size()}, with.key.get(),
+                                     with.x5c);
+    if (!jws) throw std::runtime_error("jws_sign: " + jws.error().message);
+    return *jws;
+  }
+
+  RunResult install(const std::string& package, const std::string& name = "package.jws") {
+    auto file = mcimd.dir() / name;
+    std::ofstream(file, std::ios::trunc) << package;
+    return mcimd.mcimctl({"package", "install", file.string(), "--receipt", (mcimd.dir() / "receipt.json").string()});
+  }
+  protocol::InstallReceipt receipt() {
+    auto r = protocol::install_receipt_from_json(slurp(mcimd.dir() / "receipt.json"));
+    if (!r) throw std::runtime_error("receipt does not parse: " + r.error().message);
+    return *r;
+  }
+
+  // What an attack must leave as it was: the store's state (profiles, counter, installs).
+  std::string store_state() { return slurp(mcimd.store() / "store.json"); }
+  void expect_refused(const std::string& package, const std::string& code, const std::string& what) {
+    const std::string before = store_state();
+    const std::string list_before = mcimd.mcimctl({"list"}).out;
+    auto r = install(package, "attack.jws");
+    EXPECT_NE(r.exit_code, 0) << what << ": installed";
+    EXPECT_NE(r.err.find(code), std::string::npos) << what << ": expected " << code << ", got: " << r.err;
+    EXPECT_EQ(store_state(), before) << what << ": the store changed";
+    EXPECT_EQ(mcimd.mcimctl({"list"}).out, list_before) << what;
+  }
+
+  void expect_aka_with_set1(const std::string& profile, uint64_t seq) {
+    char sqn[13];
+    std::snprintf(sqn, sizeof sqn, "%012llx", static_cast<unsigned long long>(seq << 5));
+    auto c = make_challenge(mcimd, sqn);
+    auto r = mcimd.mcimctl({"authenticate", profile, "--rand", c.rand, "--autn", c.autn, "--json"});
+    ASSERT_EQ(r.exit_code, 0) << r.err << mcimd.log();
+    EXPECT_EQ(json::parse(r.out).value("res", ""), c.xres);
+  }
+
+  PkiDir pki;
+  McimdInstance mcimd;
+  op::PolicySigner signer;
+};
+
+}  // namespace
+
+TEST_F(AGatewayBeingProvisioned, GoesFromBootstrapToAnOperationalProfileAndTheOperatorVerifiesTheReceipt) {
+  const Bytes nonce = random_nonce();
+  auto req = request(nonce);
+  // The operator's checks of the request: the device, its nonce, the SRK its AK certified.
+  const Bytes ak = req.evidence.ak_public;
+  ASSERT_TRUE(op::check_package_request(req, ak, nonce)) << op::check_package_request(req, ak, nonce).error().message;
+  EXPECT_EQ(req.counter, 0u);
+  auto built = build(req);
+
+  auto r = install(built.jws);
+  ASSERT_EQ(r.exit_code, 0) << r.err << mcimd.log();
+  auto body = op::verify_install_receipt(receipt(), ak,
+                                         {built.header.package_id, req.device, built.header.counter, built.sha256,
+                                          built.header.iccid});
+  ASSERT_TRUE(body) << body.error().message;
+  EXPECT_EQ(body->profile_class, "operational");
+
+  // The operational profile is active and answers AKA with the K and OPc the operator sent;
+  // the bootstrap profile is kept, disabled, for fallback.
+  auto list = json::parse(mcimd.mcimctl({"--json", "list"}).out).at("profiles");
+  ASSERT_EQ(list.size(), 2u) << list.dump();
+  EXPECT_EQ(list[0].value("class", ""), "bootstrap");
+  EXPECT_EQ(list[0].value("state", ""), "disabled");
+  EXPECT_EQ(list[1].value("class", ""), "operational");
+  EXPECT_EQ(list[1].value("state", ""), "enabled");
+  expect_aka_with_set1(std::to_string(body->profile), 2);
+
+  // The next request names the accepted counter; a package above it installs as well.
+  auto next = request(random_nonce());
+  EXPECT_EQ(next.counter, built.header.counter);
+}
+
+TEST_F(AGatewayBeingProvisioned, RefusesEveryForgedOrMisdirectedPackageAndChangesNothing) {
+  const Bytes nonce = random_nonce();
+  auto req = request(nonce);
+  auto good = build(req);
+
+  // Tampered: one character of the signed payload changed.
+  {
+    std::string tampered = good.jws;
+    const auto dot = tampered.find('.');
+    tampered[dot + 10] = tampered[dot + 10] == 'A' ? 'B' : 'A';
+    expect_refused(tampered, "SignatureInvalid", "tampered package");
+  }
+  // Made for another device.
+  {
+    auto h = good.header;
+    h.device = "000b" + std::string(64, 'a');
+    expect_refused(sign(h, signer), "WrongDevice", "package for another device");
+  }
+  // Answering no request of this daemon (a nonce it never drew).
+  {
+    auto h = good.header;
+    h.device_nonce = random_nonce();
+    expect_refused(sign(h, signer), "Replayed", "package for a nonce never requested");
+  }
+  // Signed by a CA the gateway does not trust for this operator.
+  {
+    TestPki other("someone else");
+    auto s = signer_from(other.document_signer(), pki.dir.path(), "other");
+    expect_refused(build(req, subscription(), order(req), s).jws, "UntrustedSigner", "untrusted signer");
+  }
+  // Signed by the operator's PKI, but with a TLS server certificate: the wrong purpose.
+  {
+    auto s = signer_from(pki.pki.tls_server(), pki.dir.path(), "tls");
+    expect_refused(build(req, subscription(), order(req), s).jws, "UntrustedSigner", "wrong certificate purpose");
+  }
+  // Expired.
+  {
+    auto o = order(req);
+    o.issued -= std::chrono::hours{48};
+    o.lifetime = std::chrono::hours{1};
+    expect_refused(build(req, subscription(), o, signer).jws, "Expired", "expired package");
+  }
+  // An algorithm mcimd does not implement, named in the error.
+  {
+    auto h = good.header;
+    h.algorithm = "tuak";
+    const std::string refused = sign(h, signer);
+    expect_refused(refused, "Unsupported", "unknown algorithm");
+    EXPECT_NE(install(refused, "attack.jws").err.find("tuak"), std::string::npos);
+  }
+  // Blobs made for another TPM's SRK: named as such in the header, and disguised as ours.
+  {
+    Swtpm other;
+    auto run_tool = [&](std::vector<std::string> argv) {
+      auto r = run(argv, {{"TPM2TOOLS_TCTI", other.tcti()}});
+      if (r.exit_code != 0) throw std::runtime_error(argv[0] + ": " + r.err);
+    };
+    auto ctx = pki.dir.path() / "other.ctx", pub = pki.dir.path() / "other.pub";
+    run_tool({"tpm2_createprimary", "-C", "o", "-G", "ecc", "-c", ctx.string()});
+    run_tool({"tpm2_readpublic", "-c", ctx.string(), "-o", pub.string()});
+    const std::string other_srk = slurp(pub);
+    auto foreign = req;
+    foreign.srk_public.assign(other_srk.begin(), other_srk.end());
+    auto made_for_other = build(foreign, subscription(), order(req), signer);
+    expect_refused(made_for_other.jws, "TpmMismatch", "blobs for another TPM");
+    auto h = made_for_other.header;
+    h.srk_name = good.header.srk_name;
+    expect_refused(sign(h, signer), "TpmMismatch", "blobs for another TPM named as this TPM's");
+  }
+
+  // After all that, the genuine package still installs: nothing above consumed its nonce.
+  auto r = install(good.jws);
+  EXPECT_EQ(r.exit_code, 0) << r.err << mcimd.log();
+
+  // Replayed: the counter is now 1; a package with counter 1 for a fresh request is refused.
+  auto again = request(random_nonce());
+  ASSERT_EQ(again.counter, good.header.counter);
+  auto old = build(again, subscription("8949001234567890124"), order(again, "pkg-2"), signer).header;
+  old.counter = good.header.counter;
+  expect_refused(sign(old, signer), "Replayed", "old counter");
+}
+
+TEST_F(AGatewayBeingProvisioned, SurvivesADaemonKilledAtEachStep) {
+  // Killed after the request: the request's nonce is gone with the daemon, so its answer is
+  // refused after the restart; a new request gets through.
+  auto req = request(random_nonce());
+  auto pkg = build(req);
+  mcimd.kill();
+  ASSERT_TRUE(mcimd.start()) << mcimd.log();
+  expect_refused(pkg.jws, "Replayed", "an answer to a request of the daemon before the restart");
+
+  // Killed after the install committed, before the agent got the receipt: the same package
+  // again answers a fresh receipt for the same profile, and installs nothing twice.
+  auto req2 = request(random_nonce());
+  auto pkg2 = build(req2);
+  ASSERT_EQ(install(pkg2.jws).exit_code, 0) << mcimd.log();
+  const auto first = receipt();
+  mcimd.kill();
+  ASSERT_TRUE(mcimd.start()) << mcimd.log();
+  const std::string before = store_state();
+  auto r = install(pkg2.jws);
+  ASSERT_EQ(r.exit_code, 0) << r.err << mcimd.log();
+  EXPECT_EQ(store_state(), before);
+  auto second = receipt();
+  EXPECT_EQ(second.body, first.body);
+  EXPECT_TRUE(op::verify_install_receipt(second, req2.evidence.ak_public,
+                                         {pkg2.header.package_id, req2.device, pkg2.header.counter, pkg2.sha256,
+                                          pkg2.header.iccid}));
+  EXPECT_EQ(json::parse(mcimd.mcimctl({"--json", "list"}).out).at("profiles").size(), 2u);
+}
