@@ -11,6 +11,7 @@
 #include "operator/attest_cli.hpp"
 #include "operator/auc.hpp"
 #include "operator/pcr_policy_cli.hpp"
+#include "operator/provisioning_cli.hpp"
 
 namespace mcimd::op {
 
@@ -130,12 +131,14 @@ int run_parsed(int argc, const char* const* argv, std::ostream& out, std::ostrea
 
   AttestationCommands attestation(app);
   PcrPolicyCommands pcr_policy(app);
+  ProvisioningCommands provisioning(app);
 
   // CLI11 would only say "a subcommand is required" for a mistyped one: name it.
   if (argc >= 2 && argv[1][0] != '-') {
     std::vector<std::string> names{milenage_app->get_name(), auts_app->get_name()};
     for (auto& name : attestation.names()) names.push_back(std::move(name));
     for (auto& name : pcr_policy.names()) names.push_back(std::move(name));
+    for (auto& name : provisioning.names()) names.push_back(std::move(name));
     const std::string_view first = argv[1];
     if (std::find(names.begin(), names.end(), first) == names.end()) {
       err << kProgram << ": unknown subcommand '" << first << "'; expected one of:";
@@ -160,6 +163,7 @@ int run_parsed(int argc, const char* const* argv, std::ostream& out, std::ostrea
   if (auts_app->parsed()) return run_auts(auts, out, err);
   if (auto code = attestation.run(out, err)) return *code;
   if (auto code = pcr_policy.run(out, err)) return *code;
+  if (auto code = provisioning.run(out, err)) return *code;
   err << kProgram << ": no subcommand given\n";
   return kExitUsage;
 }

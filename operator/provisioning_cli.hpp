@@ -1,0 +1,30 @@
+#pragma once
+// mcim-operator's remote provisioning subcommands:
+//   serve   the provisioning service over HTTPS with client authentication (operator/server.hpp)
+#include <CLI/CLI.hpp>
+
+#include <memory>
+#include <optional>
+#include <ostream>
+#include <string>
+#include <vector>
+
+namespace mcimd::op {
+
+class ProvisioningCommands {
+ public:
+  explicit ProvisioningCommands(CLI::App& app);
+  ~ProvisioningCommands();
+  ProvisioningCommands(const ProvisioningCommands&) = delete;
+  ProvisioningCommands& operator=(const ProvisioningCommands&) = delete;
+
+  std::vector<std::string> names() const;
+  // Runs the subcommand app parsed, nullopt when it was none of these.
+  std::optional<int> run(std::ostream& out, std::ostream& err);
+
+ private:
+  struct Options;
+  std::unique_ptr<Options> o_;
+};
+
+}  // namespace mcimd::op
