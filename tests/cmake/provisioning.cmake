@@ -15,3 +15,6 @@ mcimd_test(unit package_check_test mcimd-attestation-verifier mcimd-test-pki Pkg
 # The daemon's side end to end on swtpm: package requests, installs, receipts, and every attack.
 mcimd_test(integration daemon_provisioning_test mcimd-operator-lib mcimd-test-pki)
 add_dependencies(daemon_provisioning_test mcimd mcimctl mcim-operator)
+# As deployed: mcimctl provision → mcimd-agent → mcim-operator serve over loopback HTTPS, mcimd on swtpm.
+mcimd_test(integration provisioning_https_test mcimd-operator-lib mcimd-test-pki)
+add_dependencies(provisioning_https_test mcimd mcimctl mcim-operator mcimd-agent)
