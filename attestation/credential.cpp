@@ -14,7 +14,6 @@ namespace {
 
 using EvpPkeyCtx = CHandle<EVP_PKEY_CTX, EVP_PKEY_CTX_free>;
 using EvpCipherCtx = CHandle<EVP_CIPHER_CTX, EVP_CIPHER_CTX_free>;
-using Bignum = CHandle<BIGNUM, BN_free>;
 
 const EVP_MD* md_of(uint16_t hash_alg) {
   switch (hash_alg) {
@@ -43,16 +42,6 @@ Bytes label_bytes(std::string_view label) {
   Bytes b(label.begin(), label.end());
   b.push_back(0);
   return b;
-}
-
-Result<Bytes> bn_padded(EVP_PKEY* key, const char* param, std::size_t size) {
-  BIGNUM* raw = nullptr;
-  if (!EVP_PKEY_get_bn_param(key, param, &raw)) return fail(Code::Internal, "EC point: " + openssl_error());
-  Bignum bn(raw);
-  Bytes out(size);
-  if (BN_bn2binpad(bn.get(), out.data(), static_cast<int>(size)) < 0)
-    return fail(Code::Internal, "BN_bn2binpad: " + openssl_error());
-  return out;
 }
 
 // Part 1 Annex B.10.3: RSA-OAEP with the parent's nameAlg and the label with its NUL.
@@ -99,8 +88,16 @@ Result<Bytes> ecc_seed(const TpmPublic& parent, std::string_view label, SecureBy
   SecureBytes z(zlen);
   if (EVP_PKEY_derive(ctx.get(), z.data(), &zlen) <= 0) return fail(Code::Internal, "ECDH: " + openssl_error());
   z.resize(zlen);  // the x-coordinate of the shared point, field-size bytes
-  Bytes qx = MCIMD_TRY(bn_padded(eph.get(), OSSL_PKEY_PARAM_EC_PUB_X, size));
-  Bytes qy = MCIMD_TRY(bn_padded(eph.get(), OSSL_PKEY_PARAM_EC_PUB_Y, size));
+  // Qe as its uncompressed encoding 04 ‖ x ‖ y: one call, where reading x and y as numbers
+  // rebuilds the curve for each.
+  uint8_t encoded[1 + 2 * 48];
+  std::size_t encoded_len = 0;
+  if (!EVP_PKEY_get_octet_string_param(eph.get(), OSSL_PKEY_PARAM_ENCODED_PUBLIC_KEY, encoded, sizeof encoded,
+                                       &encoded_len) ||
+      encoded_len != 1 + 2 * size || encoded[0] != 0x04)
+    return fail(Code::Internal, "ephemeral EC point: " + openssl_error());
+  Bytes qx(encoded + 1, encoded + 1 + size);
+  Bytes qy(encoded + 1 + size, encoded + 1 + 2 * size);
   seed = MCIMD_TRY(kdfe(parent.name_alg, z, label, qx, parent.ecc_x, uint32_t(hash_size(parent.name_alg) * 8)));
   Bytes point;
   put_tpm2b(point, qx);
@@ -125,6 +122,7 @@ Result<SecureBytes> kdfa(uint16_t hash_alg, std::span<const uint8_t> key, std::s
   if (!md || bits % 8 != 0 || bits == 0) return fail(Code::InvalidArgument, "KDFa: bad hash or size");
   Bytes lab = label_bytes(label);
   SecureBytes out;
+  out.reserve(bits / 8 + EVP_MAX_MD_SIZE);
   for (uint32_t counter = 1; out.size() < bits / 8; ++counter) {
     Bytes input;
     put_u32(input, counter);
@@ -148,9 +146,13 @@ Result<SecureBytes> kdfe(uint16_t hash_alg, std::span<const uint8_t> z, std::str
   const EVP_MD* md = md_of(hash_alg);
   if (!md || bits % 8 != 0 || bits == 0) return fail(Code::InvalidArgument, "KDFe: bad hash or size");
   Bytes lab = label_bytes(label);
+  // Each SecureBytes allocation is an mlock: size them once rather than let them grow.
   SecureBytes out;
+  out.reserve(bits / 8 + EVP_MAX_MD_SIZE);
+  SecureBytes input;
+  input.reserve(4 + z.size() + lab.size() + party_u.size() + party_v.size());
   for (uint32_t counter = 1; out.size() < bits / 8; ++counter) {
-    SecureBytes input;
+    input.clear();
     for (int shift = 24; shift >= 0; shift -= 8) input.push_back(uint8_t(counter >> shift));
     input.insert(input.end(), z.begin(), z.end());
     input.insert(input.end(), lab.begin(), lab.end());

@@ -31,9 +31,8 @@ Result<TpmPublic> storage_parent(std::span<const uint8_t> parent_public) {
 
 // Builds the object around `secret` from `pub` (type, attributes that differ, parameters) and
 // duplicates it for the parent.
-Result<protocol::ImportBlob> duplicate_object(std::span<const uint8_t> parent_public, TPMT_PUBLIC pub,
+Result<protocol::ImportBlob> duplicate_object(const TpmPublic& parent, TPMT_PUBLIC pub,
                                               std::span<const uint8_t> secret, std::span<const uint8_t> auth_policy) {
-  TpmPublic parent = MCIMD_TRY(storage_parent(parent_public));
   if (auth_policy.size() != kDigestSize)
     return fail(Code::InvalidArgument, "An authPolicy is a SHA-256 digest (32 bytes), not " +
                                            std::to_string(auth_policy.size()) + " bytes");
@@ -66,7 +65,9 @@ Result<protocol::ImportBlob> duplicate_object(std::span<const uint8_t> parent_pu
   }
   // Part 2 TPMU_PUBLIC_ID: a symmetric or keyed-hash object's unique is H_nameAlg(seedValue ‖
   // sensitive); TPM2_Import checks it (TPM_RC_BINDING otherwise).
-  SecureBytes bound(s.seedValue.buffer, s.seedValue.buffer + s.seedValue.size);
+  SecureBytes bound;
+  bound.reserve(s.seedValue.size + secret.size());  // one locked allocation, not one per growth
+  bound.insert(bound.end(), s.seedValue.buffer, s.seedValue.buffer + s.seedValue.size);
   bound.insert(bound.end(), secret.begin(), secret.end());
   const Bytes digest = MCIMD_TRY(hash(alg::kSha256, bound));
   unique->size = kDigestSize;
@@ -93,8 +94,23 @@ Result<protocol::ImportBlob> duplicate_object(std::span<const uint8_t> parent_pu
 
 }  // namespace
 
+Result<ImportParent> import_parent(std::span<const uint8_t> parent_public) {
+  return ImportParent{MCIMD_TRY(storage_parent(parent_public))};
+}
+
 Result<protocol::ImportBlob> make_aes_key_import(std::span<const uint8_t> parent_public,
                                                  std::span<const uint8_t> aes_key,
+                                                 std::span<const uint8_t> auth_policy) {
+  return make_aes_key_import(MCIMD_TRY(import_parent(parent_public)), aes_key, auth_policy);
+}
+
+Result<protocol::ImportBlob> make_sealed_import(std::span<const uint8_t> parent_public,
+                                                std::span<const uint8_t> data,
+                                                std::span<const uint8_t> auth_policy) {
+  return make_sealed_import(MCIMD_TRY(import_parent(parent_public)), data, auth_policy);
+}
+
+Result<protocol::ImportBlob> make_aes_key_import(const ImportParent& parent, std::span<const uint8_t> aes_key,
                                                  std::span<const uint8_t> auth_policy) {
   if (aes_key.size() != kAes128KeySize)
     return fail(Code::InvalidArgument, "An AES-128 key is 16 bytes, not " + std::to_string(aes_key.size()));
@@ -106,18 +122,17 @@ Result<protocol::ImportBlob> make_aes_key_import(std::span<const uint8_t> parent
   pub.parameters.symDetail.sym.algorithm = TPM2_ALG_AES;
   pub.parameters.symDetail.sym.keyBits.aes = 128;
   pub.parameters.symDetail.sym.mode.aes = TPM2_ALG_ECB;  // E_K on single blocks, nothing more
-  return duplicate_object(parent_public, pub, aes_key, auth_policy);
+  return duplicate_object(parent.key, pub, aes_key, auth_policy);
 }
 
-Result<protocol::ImportBlob> make_sealed_import(std::span<const uint8_t> parent_public,
-                                                std::span<const uint8_t> data,
+Result<protocol::ImportBlob> make_sealed_import(const ImportParent& parent, std::span<const uint8_t> data,
                                                 std::span<const uint8_t> auth_policy) {
   if (data.empty() || data.size() > kMaxSealedSize)
     return fail(Code::InvalidArgument, "Sealed data must be 1 to 128 bytes, not " + std::to_string(data.size()));
   TPMT_PUBLIC pub{};
   pub.type = TPM2_ALG_KEYEDHASH;
   pub.parameters.keyedHashDetail.scheme.scheme = TPM2_ALG_NULL;  // a data blob, not an HMAC key
-  return duplicate_object(parent_public, pub, data, auth_policy);
+  return duplicate_object(parent.key, pub, data, auth_policy);
 }
 
 Result<Bytes> srk_name_of(std::span<const uint8_t> parent_public) {

@@ -21,11 +21,20 @@
 #include <cstdint>
 #include <span>
 
+#include "attestation/verifier_tpm.hpp"
 #include "common/bytes.hpp"
 #include "common/error.hpp"
 #include "protocol/provisioning.hpp"
 
 namespace mcimd::attestation {
+
+// The parent (a device's SRK) parsed and checked once, for every blob of a package: parsing
+// validates the public key, which costs as much as an ECDH. InvalidArgument when it is not a
+// storage key.
+struct ImportParent {
+  TpmPublic key;
+};
+[[nodiscard]] Result<ImportParent> import_parent(std::span<const uint8_t> parent_public);
 
 // K as a TPM AES-128 key object that behaves in TPM2_EncryptDecrypt2 as Context::create_aes_key's:
 // TPM_ALG_SYMCIPHER, AES-128, mode ECB, sign (= encrypt for a symmetric key) set, decrypt clear.
@@ -34,10 +43,18 @@ namespace mcimd::attestation {
                                                                std::span<const uint8_t> aes_key,
                                                                std::span<const uint8_t> auth_policy);
 
+[[nodiscard]] Result<protocol::ImportBlob> make_aes_key_import(const ImportParent& parent,
+                                                               std::span<const uint8_t> aes_key,
+                                                               std::span<const uint8_t> auth_policy);
+
 // Sealed data (OPc) as a KEYEDHASH object with scheme NULL, sign and decrypt clear, as
 // Context::seal makes them. InvalidArgument for data that is not 1–128 bytes (MAX_SYM_DATA) or an
 // auth_policy that is not 32 bytes.
 [[nodiscard]] Result<protocol::ImportBlob> make_sealed_import(std::span<const uint8_t> parent_public,
+                                                              std::span<const uint8_t> data,
+                                                              std::span<const uint8_t> auth_policy);
+
+[[nodiscard]] Result<protocol::ImportBlob> make_sealed_import(const ImportParent& parent,
                                                               std::span<const uint8_t> data,
                                                               std::span<const uint8_t> auth_policy);
 

@@ -77,9 +77,15 @@ Result<BuiltPackage> build_package(const protocol::PackageRequest& request, cons
   if (subscription.opc.size() != 16) return fail(Code::InvalidArgument, "subscription: OPc is not 16 bytes");
   if (order.lifetime <= std::chrono::seconds{0}) return fail(Code::InvalidArgument, "package lifetime must be positive");
 
-  const auto authority = attestation::parse_tpm_public(request.authority);
-  if (!authority) return fail(Code::InvalidArgument, "package request: authority: " + authority.error().message);
-  const Bytes auth_policy = protocol::authorize_policy_digest(authority->name, as_bytes(protocol::kPcrPolicyRef));
+  // The authority's name only: check_package_request validated the key itself.
+  const std::span<const uint8_t> authority(request.authority);
+  if (authority.size() < 6 || (std::size_t{authority[0]} << 8 | authority[1]) != authority.size() - 2)
+    return fail(Code::InvalidArgument, "package request: authority: not a TPM2B_PUBLIC");
+  const Bytes authority_name = MCIMD_TRY(
+      attestation::tpm_name(static_cast<uint16_t>(authority[4] << 8 | authority[5]), authority.subspan(2)));
+  const Bytes auth_policy = protocol::authorize_policy_digest(authority_name, as_bytes(protocol::kPcrPolicyRef));
+  // The SRK parsed and validated once for both blobs and its name.
+  const auto parent = MCIMD_TRY(attestation::import_parent(request.srk_public));
 
   protocol::PackageHeader h;
   h.package_id = order.package_id;
@@ -95,10 +101,10 @@ Result<BuiltPackage> build_package(const protocol::PackageRequest& request, cons
   h.amf = subscription.amf;
   h.sqn = subscription.sqn;
   h.rules = subscription.rules;
-  h.srk_name = MCIMD_TRY(attestation::srk_name_of(request.srk_public));
+  h.srk_name = parent.key.name;
   h.authority = request.authority;
-  h.k = MCIMD_TRY(attestation::make_aes_key_import(request.srk_public, subscription.k, auth_policy));
-  h.opc = MCIMD_TRY(attestation::make_sealed_import(request.srk_public, subscription.opc, auth_policy));
+  h.k = MCIMD_TRY(attestation::make_aes_key_import(parent, subscription.k, auth_policy));
+  h.opc = MCIMD_TRY(attestation::make_sealed_import(parent, subscription.opc, auth_policy));
 
   // Read back what was written, with the device's own parser: a header the device would refuse
   // (a bad ICCID, an id with a space) is refused here, by its field's name, not at the gateway.
