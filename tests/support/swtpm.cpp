@@ -85,7 +85,7 @@ std::string CommandLog::summary() const {
       {0x176, "StartAuthSession"}, {0x17E, "PCR_Read"},   {0x173, "ReadPublic"},      {0x169, "NV_ReadPublic"},
       {0x155, "HMAC"},        {0x17A, "GetCapability"},   {0x177, "VerifySignature"}, {0x167, "LoadExternal"},
       {0x154, "PolicyRestart"}, {0x181, "ReadClock"},     {0x158, "Quote"},           {0x153, "Create"},
-      {0x182, "PCR_Extend"}};
+      {0x182, "PCR_Extend"},   {0x156, "Import"},          {0x148, "Certify"}};
   std::vector<std::pair<uint32_t, std::size_t>> order;
   for (uint32_t c : codes) {
     auto it = std::find_if(order.begin(), order.end(), [&](auto& p) { return p.first == c; });
