@@ -12,6 +12,7 @@
 #include "operator/auc.hpp"
 #include "operator/pcr_policy_cli.hpp"
 #include "operator/provisioning_cli.hpp"
+#include "operator/subscription_cli.hpp"
 
 namespace mcimd::op {
 
@@ -132,6 +133,7 @@ int run_parsed(int argc, const char* const* argv, std::ostream& out, std::ostrea
   AttestationCommands attestation(app);
   PcrPolicyCommands pcr_policy(app);
   ProvisioningCommands provisioning(app);
+  SubscriptionCommands subscriptions(app);
 
   // CLI11 would only say "a subcommand is required" for a mistyped one: name it.
   if (argc >= 2 && argv[1][0] != '-') {
@@ -139,6 +141,7 @@ int run_parsed(int argc, const char* const* argv, std::ostream& out, std::ostrea
     for (auto& name : attestation.names()) names.push_back(std::move(name));
     for (auto& name : pcr_policy.names()) names.push_back(std::move(name));
     for (auto& name : provisioning.names()) names.push_back(std::move(name));
+    for (auto& name : subscriptions.names()) names.push_back(std::move(name));
     const std::string_view first = argv[1];
     if (std::find(names.begin(), names.end(), first) == names.end()) {
       err << kProgram << ": unknown subcommand '" << first << "'; expected one of:";
@@ -164,6 +167,7 @@ int run_parsed(int argc, const char* const* argv, std::ostream& out, std::ostrea
   if (auto code = attestation.run(out, err)) return *code;
   if (auto code = pcr_policy.run(out, err)) return *code;
   if (auto code = provisioning.run(out, err)) return *code;
+  if (auto code = subscriptions.run(out, err)) return *code;
   err << kProgram << ": no subcommand given\n";
   return kExitUsage;
 }

@@ -9,6 +9,7 @@
 
 #include "common/file.hpp"
 #include "common/log.hpp"
+#include "operator/auc_store.hpp"
 #include "operator/enrolment.hpp"
 #include "operator/validation.hpp"
 #include "protocol/evidence.hpp"
@@ -62,12 +63,6 @@ Result<Bytes> device_name(std::string_view device) {
   return from_hex(device, "device");
 }
 
-std::string auc_json(const Subscription& s, std::span<const uint8_t> k, std::span<const uint8_t> opc) {
-  return json{{"format", "mcim-operator-auc-1"}, {"iccid", s.iccid}, {"imsi", s.imsi},
-              {"k", to_hex(k)}, {"opc", to_hex(opc)}, {"amf", "8000"}}
-      .dump(2);
-}
-
 }  // namespace
 
 int http_status(Code code) {
@@ -104,12 +99,11 @@ OperatorService::OperatorService(Registry registry, OperatorServiceOptions optio
 
 Answer OperatorService::handle(std::string_view path, std::string_view body, protocol::Timestamp now) {
   Result<Answer> answer = [&]() -> Result<Answer> {
-    if (path == "/v1/enrolments") return enrol(body);
-    if (path == "/v1/enrolments/activate") return activate(body);
-    if (path == "/v1/sessions") return open_session(body, now);
-    if (path == "/v1/packages") return package(body, now);
-    if (path == "/v1/receipts") return receipt(body, now);
-    return fail(Code::NotFound, "no such endpoint: " + std::string(path));
+    try {
+      return route(path, body, now);
+    } catch (const std::exception& e) {
+      return fail(Code::Internal, std::string("unexpected failure: ") + e.what());
+    }
   }();
   if (!answer) {
     log::info("Refused " + std::string(path) + ": " + std::string(code_name(answer.error().code)) + ": " +
@@ -117,6 +111,17 @@ Answer OperatorService::handle(std::string_view path, std::string_view body, pro
     return error_answer(answer.error());
   }
   return *std::move(answer);
+}
+
+Result<Answer> OperatorService::route(std::string_view path, std::string_view body, protocol::Timestamp now) {
+  {
+    if (path == "/v1/enrolments") return enrol(body);
+    if (path == "/v1/enrolments/activate") return activate(body);
+    if (path == "/v1/sessions") return open_session(body, now);
+    if (path == "/v1/packages") return package(body, now);
+    if (path == "/v1/receipts") return receipt(body, now);
+    return fail(Code::NotFound, "no such endpoint: " + std::string(path));
+  }
 }
 
 Result<Answer> OperatorService::enrol(std::string_view body) {
@@ -194,24 +199,22 @@ Result<Answer> OperatorService::package(std::string_view body, protocol::Timesta
   Subscription sub;
   McimCredentials mcim;
   if (session.subscription) {
-    sub = MCIMD_TRY(registry_.find_subscription(*session.subscription)).value();
-    auto text = MCIMD_TRY(read_text_file(options_.auc_dir / (sub.iccid + ".json")));
-    json j = json::parse(text, nullptr, false);
-    if (!j.is_object() || !j.contains("k") || !j.contains("opc"))
-      return fail(Code::StoreCorrupt, "the AuC record of " + sub.iccid + " does not parse");
-    auto k = MCIMD_TRY(secret_from_hex(j["k"].get<std::string>(), "AuC K", 16));
-    auto opc = MCIMD_TRY(secret_from_hex(j["opc"].get<std::string>(), "AuC OPc", 16));
-    mcim.k = std::move(k);
-    mcim.opc = std::move(opc);
+    auto found = MCIMD_TRY(registry_.find_subscription(*session.subscription));
+    if (!found) return fail(Code::NotFound, "no subscription " + *session.subscription);
+    sub = std::move(*found);
+    auto record = MCIMD_TRY(read_auc_record(options_.auc_dir, sub.iccid));
+    mcim.k = std::move(record.k);
+    mcim.opc = std::move(record.opc);
   } else {
     sub = MCIMD_TRY(new_subscription(now));
-    auto k = MCIMD_TRY(random_bytes(16)), opc = MCIMD_TRY(random_bytes(16));
-    MCIMD_CHECK(make_private_dir(options_.auc_dir));
-    MCIMD_CHECK(write_file_atomic(options_.auc_dir / (sub.iccid + ".json"), auc_json(sub, k, opc)));
-    mcim.k.assign(k.begin(), k.end());
-    mcim.opc.assign(opc.begin(), opc.end());
-    wipe(k.data(), k.size());
-    wipe(opc.data(), opc.size());
+    AucRecord record{sub.iccid, sub.imsi, {}, {}};
+    record.k.resize(16);
+    record.opc.resize(16);
+    if (RAND_priv_bytes(record.k.data(), 16) != 1 || RAND_priv_bytes(record.opc.data(), 16) != 1)
+      return fail(Code::Internal, "the random generator failed");
+    MCIMD_CHECK(write_auc_record(options_.auc_dir, record));
+    mcim.k = std::move(record.k);
+    mcim.opc = std::move(record.opc);
     MCIMD_CHECK(registry_.link_subscription(session.ak_name, sub.id, now));
   }
   mcim.iccid = sub.iccid;

@@ -60,6 +60,7 @@ class OperatorService {
   const Registry& registry() const { return registry_; }
 
  private:
+  Result<Answer> route(std::string_view path, std::string_view body, protocol::Timestamp now);
   Result<Answer> enrol(std::string_view body);
   Result<Answer> activate(std::string_view body);
   Result<Answer> open_session(std::string_view body, protocol::Timestamp now);

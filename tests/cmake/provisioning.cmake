@@ -18,3 +18,4 @@ add_dependencies(daemon_provisioning_test mcimd mcimctl mcim-operator)
 # As deployed: mcimctl provision → mcimd-agent → mcim-operator serve over loopback HTTPS, mcimd on swtpm.
 mcimd_test(integration provisioning_https_test mcimd-operator-lib mcimd-test-pki)
 add_dependencies(provisioning_https_test mcimd mcimctl mcim-operator mcimd-agent)
+mcimd_test(unit operator_auc_store_test mcimd-operator-lib)

@@ -92,7 +92,7 @@ class AGatewayAndItsOperator : public ::testing::Test {
   }
   std::string operator_log() { return slurp(work.path() / "operator.out") + slurp(work.path() / "operator.err"); }
 
-  RunResult provision(const std::string& url, const std::filesystem::path& ca) {
+  RunResult provision(const std::string& url, const std::filesystem::path& ca, const std::string& subscription = "") {
     const auto config = work.path() / "agent.yaml";
     std::ofstream(config, std::ios::trunc)
         << "operator-url: " << url << "\n"
@@ -100,6 +100,7 @@ class AGatewayAndItsOperator : public ::testing::Test {
         << "client-certificate: " << ops.client.cert.string() << "\n"
         << "client-key: " << ops.client.key.string() << "\n"
         << "state-dir: " << (work.path() / "agent").string() << "\n"
+        << (subscription.empty() ? "" : "subscription: " + subscription + "\n")
         << "ek-type: ecc\nconnect-timeout: 5s\ntimeout: 30s\n"
         << "retries: {attempts: 2, initial-backoff: 100ms, max-backoff: 200ms, give-up-after: 5s}\n";
     auto env = mcimd.bus_env();
@@ -177,4 +178,36 @@ TEST_F(AGatewayAndItsOperator, RefusesAnOperatorWhoseServerCertificateItDoesNotT
   EXPECT_EQ(profiles().size(), 1u);
   EXPECT_EQ(slurp(mcimd.store() / "store.json"), store);
   EXPECT_EQ(operator_log().find("Enrolled"), std::string::npos) << operator_log();
+}
+
+TEST_F(AGatewayAndItsOperator, LinksTheGatewayToTheSubscriptionTheSubscriberChose) {
+  // A subscription the operator sold already: its ICCID, IMSI and keys (TS 35.208 set 1).
+  auto added = mcimd.operator_tool({"subscription-add", "--state", (work.path() / "operator").string(), "--id",
+                                    "plan-7", "--operator-id", "00101", "--iccid", "8949001111111111111", "--imsi",
+                                    "001010000000777", "--k", kSet1K, "--opc", kSet1Opc, "--auc",
+                                    (work.path() / "auc").string()});
+  ASSERT_EQ(added.exit_code, 0) << added.err;
+  EXPECT_EQ(added.out, "plan-7\n");
+  const std::string url = start_operator(ops.server.chain, ops.server.key);
+  auto r = provision(url, ops.anchors, "plan-7");
+  ASSERT_EQ(r.exit_code, 0) << r.out << r.err << "\n--- operator:\n" << operator_log() << "\n--- mcimd:\n" << mcimd.log();
+  auto list = profiles();
+  ASSERT_EQ(list.size(), 2u);
+  EXPECT_EQ(list[1].value("iccid", ""), "8949001111111111111");
+  EXPECT_EQ(list[1].value("imsi", ""), "001010000000777");
+  // The network authenticates it with the subscription's own keys.
+  auto c = make_challenge(mcimd, "000000000040");
+  auto aka = mcimd.mcimctl({"authenticate", std::to_string(list[1].value("index", 0)), "--rand", c.rand, "--autn",
+                            c.autn, "--json"});
+  ASSERT_EQ(aka.exit_code, 0) << aka.err;
+  EXPECT_EQ(json::parse(aka.out).value("res", ""), c.xres);
+
+  // A subscription id already taken is refused by name, and leaves no AuC record behind.
+  auto again = mcimd.operator_tool({"subscription-add", "--state", (work.path() / "operator").string(), "--id",
+                                    "plan-7", "--operator-id", "00101", "--iccid", "8949001111111111112", "--imsi",
+                                    "001010000000778", "--k", kSet1K, "--opc", kSet1Opc, "--auc",
+                                    (work.path() / "auc").string()});
+  EXPECT_NE(again.exit_code, 0);
+  EXPECT_NE(again.err.find("AlreadyExists"), std::string::npos) << again.err;
+  EXPECT_FALSE(std::filesystem::exists(work.path() / "auc" / "8949001111111111112.json"));
 }

@@ -1,0 +1,74 @@
+// The AuC records of provisioned subscriptions: private on disk, never replaced, refused by name
+// when damaged.
+#include <gtest/gtest.h>
+#include <sys/stat.h>
+
+#include <fstream>
+
+#include "operator/auc_store.hpp"
+#include "tests/support/temp_dir.hpp"
+
+using namespace mcimd;
+using namespace mcimd::op;
+
+namespace {
+
+AucRecord record(std::string iccid = "8949001234567890123") {
+  AucRecord r{std::move(iccid), "001010123456789", {}, {}};
+  r.k.assign(16, 0x11);
+  r.opc.assign(16, 0x22);
+  return r;
+}
+
+unsigned mode_of(const std::filesystem::path& p) {
+  struct stat st {};
+  if (stat(p.c_str(), &st) != 0) return 0;
+  return st.st_mode & 0777;
+}
+
+}  // namespace
+
+TEST(AnAucStore, KeepsEachRecordPrivateAndReadsItBack) {
+  test::TempDir dir;
+  const auto auc = dir.path() / "auc";
+  ASSERT_TRUE(write_auc_record(auc, record()));
+  EXPECT_EQ(mode_of(auc), 0700u);
+  EXPECT_EQ(mode_of(auc / "8949001234567890123.json"), 0600u);
+  auto back = read_auc_record(auc, "8949001234567890123");
+  ASSERT_TRUE(back) << back.error().message;
+  EXPECT_EQ(back->imsi, "001010123456789");
+  EXPECT_EQ(back->k, SecureBytes(16, 0x11));
+  EXPECT_EQ(back->opc, SecureBytes(16, 0x22));
+}
+
+TEST(AnAucStore, NeverReplacesTheKeysOfASubscription) {
+  test::TempDir dir;
+  ASSERT_TRUE(write_auc_record(dir.path(), record()));
+  auto other = record();
+  other.k.assign(16, 0x33);
+  auto again = write_auc_record(dir.path(), other);
+  ASSERT_FALSE(again);
+  EXPECT_EQ(again.error().code, Code::AlreadyExists);
+  EXPECT_EQ(read_auc_record(dir.path(), "8949001234567890123")->k, SecureBytes(16, 0x11));
+}
+
+TEST(AnAucStore, RefusesMalformedRecordsByName) {
+  test::TempDir dir;
+  auto bad = record("12345");
+  EXPECT_EQ(write_auc_record(dir.path(), bad).error().code, Code::InvalidArgument);
+  auto short_k = record();
+  short_k.k.resize(15);
+  EXPECT_EQ(write_auc_record(dir.path(), short_k).error().code, Code::InvalidArgument);
+  EXPECT_EQ(read_auc_record(dir.path(), "8949001234567890999").error().code, Code::NotFound);
+  EXPECT_EQ(read_auc_record(dir.path(), "../../etc/passwd").error().code, Code::InvalidArgument);
+
+  for (const char* text : {"not json", R"({"format":"mcim-operator-auc-1","iccid":"8949001234567890123"})",
+                           R"({"format":"mcim-operator-auc-1","iccid":"8949001234567890124","imsi":"001010123456789","k":"11111111111111111111111111111111","opc":"22222222222222222222222222222222"})",
+                           R"({"format":"mcim-operator-auc-1","iccid":"8949001234567890123","imsi":"001010123456789","k":"11","opc":"22222222222222222222222222222222"})",
+                           R"({"format":"mcim-operator-auc-1","iccid":"8949001234567890123","imsi":"001010123456789","k":7,"opc":"22222222222222222222222222222222"})"}) {
+    std::ofstream(dir.path() / "8949001234567890123.json", std::ios::trunc) << text;
+    auto r = read_auc_record(dir.path(), "8949001234567890123");
+    ASSERT_FALSE(r) << text;
+    EXPECT_EQ(r.error().code, Code::StoreCorrupt) << text << ": " << r.error().message;
+  }
+}
