@@ -15,3 +15,8 @@ mcimd_test(unit package_check_test mcimd-attestation-verifier mcimd-test-pki Pkg
 # The daemon's side end to end on swtpm: package requests, installs, receipts, and every attack.
 mcimd_test(integration daemon_provisioning_test mcimd-operator-lib mcimd-test-pki)
 add_dependencies(daemon_provisioning_test mcimd mcimctl mcim-operator)
+# Batch provisioning at factory scale: 1,000 records through mcim-operator batch, three of them
+# real gateways on swtpm that install their packages.
+mcimd_test(integration batch_provisioning_test mcimd-operator-lib mcimd-test-pki mcimd-attestation-verifier
+           PkgConfig::PROVISIONING_TEST_TSS2MU OpenSSL::Crypto)
+add_dependencies(batch_provisioning_test mcimd mcimctl mcim-operator)
