@@ -1,6 +1,7 @@
 #pragma once
 // mcim-operator's remote provisioning subcommands:
 //   serve   the provisioning service over HTTPS with client authentication (operator/server.hpp)
+//   batch   packages for a factory's enrolment records, resumable (operator/batch.hpp)
 #include <CLI/CLI.hpp>
 
 #include <memory>
@@ -24,6 +25,7 @@ class ProvisioningCommands {
 
  private:
   struct Options;
+  int run_batch(std::ostream& out, std::ostream& err);
   std::unique_ptr<Options> o_;
 };
 

@@ -8,3 +8,8 @@ pkg_check_modules(OPERATOR_TEST_TSS2MU REQUIRED IMPORTED_TARGET tss2-mu)
 mcimd_test(unit operator_attest_test mcimd-operator-lib mcimd-attestation-verifier mcimd-protocol
            PkgConfig::OPERATOR_TEST_TSS2MU OpenSSL::Crypto)
 add_dependencies(operator_attest_test mcim-operator)
+# mcim-operator batch: records, result lines, and runs of the binary over software-made gateways
+# (bad records, a run killed midway and resumed).
+mcimd_test(unit operator_batch_test mcimd-operator-lib mcimd-test-pki mcimd-attestation-verifier
+           PkgConfig::OPERATOR_TEST_TSS2MU OpenSSL::Crypto)
+add_dependencies(operator_batch_test mcim-operator)

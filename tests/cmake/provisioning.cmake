@@ -19,3 +19,8 @@ add_dependencies(daemon_provisioning_test mcimd mcimctl mcim-operator)
 mcimd_test(integration provisioning_https_test mcimd-operator-lib mcimd-test-pki)
 add_dependencies(provisioning_https_test mcimd mcimctl mcim-operator mcimd-agent)
 mcimd_test(unit operator_auc_store_test mcimd-operator-lib)
+# Batch provisioning at factory scale: 1,000 records through mcim-operator batch, three of them
+# real gateways on swtpm that install their packages.
+mcimd_test(integration batch_provisioning_test mcimd-operator-lib mcimd-test-pki mcimd-attestation-verifier
+           PkgConfig::PROVISIONING_TEST_TSS2MU OpenSSL::Crypto)
+add_dependencies(batch_provisioning_test mcimd mcimctl mcim-operator)

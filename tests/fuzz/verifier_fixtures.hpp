@@ -25,6 +25,7 @@
 #include "attestation/verifier_tpm.hpp"
 #include "common/bytes.hpp"
 #include "protocol/evidence.hpp"
+#include "protocol/provisioning.hpp"
 #include "protocol/quote_domain.hpp"
 
 namespace mcimd::test::verifier {
@@ -547,6 +548,58 @@ inline CredentialActivation activate_credential(EVP_PKEY* ek_private, const Byte
   out.released = digest.tpm2b();
   out.trailing_bytes += digest.d.size();
   return out;
+}
+
+// The SRK template's attributes (TCG Provisioning Guidance §7.5.1): fixedTPM|fixedParent|
+// sensitiveDataOrigin|userWithAuth|noDA|restricted|decrypt.
+inline constexpr uint32_t kSrkAttributes = 0x00030472;
+
+// A TPM2_Certify result as the TPM makes it: TPMS_ATTEST of type TPM_ST_ATTEST_CERTIFY naming
+// `certified`, signed by the AK.
+struct CertifySpec {
+  Bytes extra_data;
+  Bytes certified_name;
+  uint32_t magic = TPM2_GENERATED_VALUE;
+  uint16_t type = TPM2_ST_ATTEST_CERTIFY;
+  uint64_t clock = 5000;
+};
+
+inline Bytes certify_message(const CertifySpec& c) {
+  // The header as a TPM writes it for a quote, then the certification's type and body.
+  QuoteSpec header;
+  header.nonce = c.extra_data;
+  header.clock = c.clock;
+  header.reset_count = 3;
+  header.restart_count = 1;
+  header.magic = c.magic;
+  const Bytes quote = attest_message(header);
+  TPMS_ATTEST attest{};
+  std::size_t read = 0;
+  if (Tss2_MU_TPMS_ATTEST_Unmarshal(quote.data(), quote.size(), &read, &attest) != TSS2_RC_SUCCESS)
+    throw std::runtime_error("Tss2_MU_TPMS_ATTEST_Unmarshal");
+  auto* a = &attest;
+  a->type = c.type;
+  if (c.type == TPM2_ST_ATTEST_CERTIFY) {
+    a->attested.certify = {};
+    a->attested.certify.name.size = uint16_t(c.certified_name.size());
+    std::memcpy(a->attested.certify.name.name, c.certified_name.data(), c.certified_name.size());
+    a->attested.certify.qualifiedName = a->attested.certify.name;
+  }
+  Bytes out(sizeof(TPMS_ATTEST));
+  std::size_t off = 0;
+  if (Tss2_MU_TPMS_ATTEST_Marshal(a, out.data(), out.size(), &off) != TSS2_RC_SUCCESS)
+    throw std::runtime_error("Tss2_MU_TPMS_ATTEST_Marshal");
+  out.resize(off);
+  return out;
+}
+
+
+// TPM2_Certify of `certified_name` by `ak` as the TPM answers it: the message and its signature.
+inline protocol::Certification certify_by(EVP_PKEY* ak, const CertifySpec& spec) {
+  protocol::Certification c;
+  c.message = certify_message(spec);
+  c.signature = tpm_sign(ak, c.message);
+  return c;
 }
 
 }  // namespace mcimd::test::verifier

@@ -22,9 +22,6 @@ using namespace mcimd::test::verifier;
 
 namespace {
 
-// The SRK template's attributes (TCG Provisioning Guidance §7.5.1): fixedTPM|fixedParent|
-// sensitiveDataOrigin|userWithAuth|noDA|restricted|decrypt.
-constexpr uint32_t kSrkAttributes = 0x00030472;
 const Bytes kKey = {0x46, 0x5b, 0x5c, 0xe8, 0xb1, 0x99, 0xb4, 0x9f, 0xaa, 0x5f, 0x0a, 0x2e, 0xe2, 0x38, 0xa6, 0xbc};
 
 Bytes policy(uint8_t fill = 0x17) { return Bytes(32, fill); }
@@ -312,41 +309,6 @@ TEST(AnImportBlob, IsRefusedForSecretsAndPoliciesOfTheWrongSize) {
 }
 
 // --- the SRK's certification --------------------------------------------------------------------------
-// A TPM2_Certify result as the TPM makes it: TPMS_ATTEST of type TPM_ST_ATTEST_CERTIFY naming
-// `certified`, signed by the AK.
-struct CertifySpec {
-  Bytes extra_data;
-  Bytes certified_name;
-  uint32_t magic = TPM2_GENERATED_VALUE;
-  uint16_t type = TPM2_ST_ATTEST_CERTIFY;
-  uint64_t clock = 5000;
-};
-
-Bytes certify_message(const CertifySpec& c) {
-  // The header as a TPM writes it for a quote, then the certification's type and body.
-  QuoteSpec header;
-  header.nonce = c.extra_data;
-  header.clock = c.clock;
-  header.reset_count = 3;
-  header.restart_count = 1;
-  header.magic = c.magic;
-  const Bytes quote = attest_message(header);
-  auto a = unmarshal_exactly<TPMS_ATTEST, Tss2_MU_TPMS_ATTEST_Unmarshal>(quote);
-  EXPECT_TRUE(a);
-  a->type = c.type;
-  if (c.type == TPM2_ST_ATTEST_CERTIFY) {
-    a->attested.certify = {};
-    a->attested.certify.name.size = uint16_t(c.certified_name.size());
-    std::memcpy(a->attested.certify.name.name, c.certified_name.data(), c.certified_name.size());
-    a->attested.certify.qualifiedName = a->attested.certify.name;
-  }
-  Bytes out(sizeof(TPMS_ATTEST));
-  std::size_t off = 0;
-  EXPECT_EQ(Tss2_MU_TPMS_ATTEST_Marshal(&*a, out.data(), out.size(), &off), TSS2_RC_SUCCESS);
-  out.resize(off);
-  return out;
-}
-
 class AnSrkCertification : public ::testing::Test {
  protected:
   protocol::Certification certify(const CertifySpec& spec) {

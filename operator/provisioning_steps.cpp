@@ -1,0 +1,122 @@
+#include "operator/provisioning_steps.hpp"
+
+#include <openssl/rand.h>
+
+#include <nlohmann/json.hpp>
+
+#include "common/file.hpp"
+
+namespace mcimd::op {
+namespace {
+
+using nlohmann::json;
+
+constexpr int kMaxNumberDraws = 8;
+constexpr std::size_t kIccidDigits = 19;  // ITU-T E.118: 19 digits before the Luhn digit some add
+constexpr std::size_t kImsiDigits = 15;   // TS 23.003 §2.2: at most 15
+constexpr std::size_t kAucKeySize = 16;   // K and OPc: 128 bits (TS 35.206 §2)
+constexpr std::size_t kMaxAucRecordSize = 4096;
+
+std::string auc_json(const Subscription& s, std::span<const uint8_t> k, std::span<const uint8_t> opc) {
+  return json{{"format", "mcim-operator-auc-1"}, {"iccid", s.iccid}, {"imsi", s.imsi},
+              {"k", to_hex(k)}, {"opc", to_hex(opc)}, {"amf", "8000"}}
+      .dump(2);
+}
+
+}  // namespace
+
+Result<Bytes> random_bytes(std::size_t n) {
+  Bytes out(n);
+  if (RAND_bytes(out.data(), static_cast<int>(n)) != 1) return fail(Code::Internal, "the random generator failed");
+  return out;
+}
+
+Result<std::string> random_digits(std::size_t n) {
+  std::string out;
+  while (out.size() < n) {
+    auto b = MCIMD_TRY(random_bytes(16));
+    for (uint8_t v : b)
+      if (v < 250 && out.size() < n) out.push_back(static_cast<char>('0' + v % 10));  // no modulo bias
+  }
+  return out;
+}
+
+Result<Subscription> create_random_subscription(const Registry& registry, const SubscriptionNumbering& numbering,
+                                                Timestamp now, const std::optional<std::string>& id) {
+  if (numbering.iccid_prefix.size() >= kIccidDigits || numbering.operator_id.size() >= kImsiDigits)
+    return fail(Code::InvalidArgument, "the ICCID prefix or operator id leaves no digits to draw");
+  for (int attempt = 0;; ++attempt) {
+    SubscriptionSpec spec;
+    spec.id = id;
+    spec.operator_id = numbering.operator_id;
+    spec.iccid = numbering.iccid_prefix + MCIMD_TRY(random_digits(kIccidDigits - numbering.iccid_prefix.size()));
+    spec.imsi = numbering.operator_id + MCIMD_TRY(random_digits(kImsiDigits - numbering.operator_id.size()));
+    auto created = registry.create_subscription(spec, now);
+    if (created || created.error().code != Code::AlreadyExists || attempt + 1 >= kMaxNumberDraws) return created;
+    // An id already taken stays taken: only a clash of the drawn numbers is worth another draw.
+    if (id && MCIMD_TRY(registry.find_subscription(*id))) return created;
+  }
+}
+
+std::filesystem::path auc_record_path(const std::filesystem::path& auc_dir, std::string_view iccid) {
+  return auc_dir / (std::string(iccid) + ".json");
+}
+
+Result<McimCredentials> new_auc_record(const std::filesystem::path& auc_dir, const Subscription& sub) {
+  auto k = MCIMD_TRY(random_bytes(kAucKeySize));
+  auto opc = MCIMD_TRY(random_bytes(kAucKeySize));
+  McimCredentials mcim;
+  mcim.iccid = sub.iccid;
+  mcim.imsi = sub.imsi;
+  mcim.k.assign(k.begin(), k.end());
+  mcim.opc.assign(opc.begin(), opc.end());
+  std::string text = auc_json(sub, k, opc);
+  wipe(k.data(), k.size());
+  wipe(opc.data(), opc.size());
+  auto written = make_private_dir(auc_dir).and_then([&] { return write_file_atomic(auc_record_path(auc_dir, sub.iccid), text); });
+  wipe(text.data(), text.size());
+  if (!written) return tl::make_unexpected(written.error());
+  return mcim;
+}
+
+Result<McimCredentials> read_auc_record(const std::filesystem::path& auc_dir, const Subscription& sub) {
+  auto text = MCIMD_TRY(read_text_file(auc_record_path(auc_dir, sub.iccid), kMaxAucRecordSize));
+  json j = json::parse(text, nullptr, /*allow_exceptions=*/false);
+  wipe(text.data(), text.size());
+  if (!j.is_object() || !j.contains("k") || !j.contains("opc") || !j["k"].is_string() || !j["opc"].is_string())
+    return fail(Code::StoreCorrupt, "the AuC record of " + sub.iccid + " does not parse");
+  McimCredentials mcim;
+  mcim.iccid = sub.iccid;
+  mcim.imsi = sub.imsi;
+  auto k = secret_from_hex(j["k"].get<std::string>(), "AuC K", kAucKeySize);
+  auto opc = secret_from_hex(j["opc"].get<std::string>(), "AuC OPc", kAucKeySize);
+  if (!k || !opc) return fail(Code::StoreCorrupt, "the AuC record of " + sub.iccid + ": K or OPc is not 16 bytes of hex");
+  mcim.k = std::move(*k);
+  mcim.opc = std::move(*opc);
+  return mcim;
+}
+
+Result<BuiltPackage> make_package(const Registry& registry, const protocol::PackageRequest& request,
+                                  std::span<const uint8_t> ak_name, const McimCredentials& mcim,
+                                  const PackageIssue& issue, const PolicySigner& signer) {
+  PackageOrder order;
+  order.package_id = issue.package_id;
+  order.operator_id = issue.operator_id;
+  order.counter = MCIMD_TRY(registry.next_package_counter(ak_name));
+  if (order.counter <= request.counter)
+    return fail(Code::InvalidState, "the device accepted counter " + std::to_string(request.counter) +
+                                        ", above this registry's " + std::to_string(order.counter) +
+                                        ": is it registered with another registry?");
+  order.issued = issue.issued;
+  order.lifetime = issue.lifetime;
+  return build_package(request, mcim, order, signer);
+}
+
+Status record_issued_package(const Registry& registry, std::span<const uint8_t> ak_name, const BuiltPackage& built,
+                             const McimCredentials& mcim) {
+  return registry.record_package(PackageSpec{built.header.package_id, Bytes(ak_name.begin(), ak_name.end()),
+                                             built.header.counter, mcim.iccid, mcim.imsi, built.sha256,
+                                             built.header.issued, built.header.expires});
+}
+
+}  // namespace mcimd::op
