@@ -198,7 +198,11 @@ Result<AgentState> state_from_json(std::string_view text) {
   for (const auto& e : *list) {
     if (!e.is_object()) return corrupt("enrolments[]", "not an object");
     MCIMD_CHECK(only_known(e, "enrolments[]", {"operator", "device"}));
-    state.enrolments.push_back(Enrolment{MCIMD_TRY(operator_of(e, "enrolments[]")), MCIMD_TRY(device_of(e, "enrolments[]"))});
+    // Into locals first: a statement expression that returns from inside a braced initializer
+    // leaves the members built before it undestroyed (GCC), which leaks them.
+    auto url = MCIMD_TRY(operator_of(e, "enrolments[]"));
+    auto device = MCIMD_TRY(device_of(e, "enrolments[]"));
+    state.enrolments.push_back(Enrolment{std::move(url), std::move(device)});
   }
   auto run = j.find("run");
   if (run == j.end()) return corrupt("run", "missing");

@@ -164,7 +164,8 @@ void ServiceCore::install_package(std::string package, api::Reply<api::PackageIn
             auto profile = MCIMD_TRY(st->profile(done.profile_id));
             log::info("Package " + done.package_id + " was installed already as profile " + done.profile_id +
                       "; answering its receipt again");
-            return api::PackageInstall{to_info(profile.meta), MCIMD_TRY(install_receipt(d, done))};
+            auto receipt = MCIMD_TRY(install_receipt(d, done));
+            return api::PackageInstall{to_info(profile.meta), std::move(receipt)};
           }
 
           // 1. The package itself: signature, chain to the operator it names, purpose, expiry.
@@ -244,7 +245,8 @@ void ServiceCore::install_package(std::string package, api::Reply<api::PackageIn
 
           // 5. The receipt, quoted by the AK in the install-receipt domain.
           auto installed = MCIMD_TRY(st->profile(profile.meta.id));
-          return api::PackageInstall{to_info(installed.meta), MCIMD_TRY(install_receipt(d, record))};
+          auto receipt = MCIMD_TRY(install_receipt(d, record));
+          return api::PackageInstall{to_info(installed.meta), std::move(receipt)};
         });
       },
       std::move(reply));

@@ -2,26 +2,16 @@
 
 #include <openssl/rand.h>
 
-#include <nlohmann/json.hpp>
-
 #include "common/file.hpp"
+#include "operator/auc_store.hpp"
 
 namespace mcimd::op {
 namespace {
-
-using nlohmann::json;
 
 constexpr int kMaxNumberDraws = 8;
 constexpr std::size_t kIccidDigits = 19;  // ITU-T E.118: 19 digits before the Luhn digit some add
 constexpr std::size_t kImsiDigits = 15;   // TS 23.003 §2.2: at most 15
 constexpr std::size_t kAucKeySize = 16;   // K and OPc: 128 bits (TS 35.206 §2)
-constexpr std::size_t kMaxAucRecordSize = 4096;
-
-std::string auc_json(const Subscription& s, std::span<const uint8_t> k, std::span<const uint8_t> opc) {
-  return json{{"format", "mcim-operator-auc-1"}, {"iccid", s.iccid}, {"imsi", s.imsi},
-              {"k", to_hex(k)}, {"opc", to_hex(opc)}, {"amf", "8000"}}
-      .dump(2);
-}
 
 }  // namespace
 
@@ -58,41 +48,29 @@ Result<Subscription> create_random_subscription(const Registry& registry, const 
   }
 }
 
-std::filesystem::path auc_record_path(const std::filesystem::path& auc_dir, std::string_view iccid) {
-  return auc_dir / (std::string(iccid) + ".json");
-}
-
 Result<McimCredentials> new_auc_record(const std::filesystem::path& auc_dir, const Subscription& sub) {
-  auto k = MCIMD_TRY(random_bytes(kAucKeySize));
-  auto opc = MCIMD_TRY(random_bytes(kAucKeySize));
+  AucRecord record{sub.iccid, sub.imsi, SecureBytes(kAucKeySize), SecureBytes(kAucKeySize)};
+  if (RAND_priv_bytes(record.k.data(), kAucKeySize) != 1 || RAND_priv_bytes(record.opc.data(), kAucKeySize) != 1)
+    return fail(Code::Internal, "the random generator failed");
+  MCIMD_CHECK(write_auc_record(auc_dir, record));
   McimCredentials mcim;
   mcim.iccid = sub.iccid;
   mcim.imsi = sub.imsi;
-  mcim.k.assign(k.begin(), k.end());
-  mcim.opc.assign(opc.begin(), opc.end());
-  std::string text = auc_json(sub, k, opc);
-  wipe(k.data(), k.size());
-  wipe(opc.data(), opc.size());
-  auto written = make_private_dir(auc_dir).and_then([&] { return write_file_atomic(auc_record_path(auc_dir, sub.iccid), text); });
-  wipe(text.data(), text.size());
-  if (!written) return tl::make_unexpected(written.error());
+  mcim.k = std::move(record.k);
+  mcim.opc = std::move(record.opc);
   return mcim;
 }
 
 Result<McimCredentials> read_auc_record(const std::filesystem::path& auc_dir, const Subscription& sub) {
-  auto text = MCIMD_TRY(read_text_file(auc_record_path(auc_dir, sub.iccid), kMaxAucRecordSize));
-  json j = json::parse(text, nullptr, /*allow_exceptions=*/false);
-  wipe(text.data(), text.size());
-  if (!j.is_object() || !j.contains("k") || !j.contains("opc") || !j["k"].is_string() || !j["opc"].is_string())
-    return fail(Code::StoreCorrupt, "the AuC record of " + sub.iccid + " does not parse");
+  auto record = MCIMD_TRY(read_auc_record(auc_dir, sub.iccid));
+  if (record.imsi != sub.imsi)
+    return fail(Code::StoreCorrupt, "the AuC record of " + sub.iccid + " names IMSI " + record.imsi +
+                                        ", the registry " + sub.imsi);
   McimCredentials mcim;
   mcim.iccid = sub.iccid;
   mcim.imsi = sub.imsi;
-  auto k = secret_from_hex(j["k"].get<std::string>(), "AuC K", kAucKeySize);
-  auto opc = secret_from_hex(j["opc"].get<std::string>(), "AuC OPc", kAucKeySize);
-  if (!k || !opc) return fail(Code::StoreCorrupt, "the AuC record of " + sub.iccid + ": K or OPc is not 16 bytes of hex");
-  mcim.k = std::move(*k);
-  mcim.opc = std::move(*opc);
+  mcim.k = std::move(record.k);
+  mcim.opc = std::move(record.opc);
   return mcim;
 }
 

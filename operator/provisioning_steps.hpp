@@ -37,15 +37,12 @@ struct SubscriptionNumbering {
                                                               Timestamp now,
                                                               const std::optional<std::string>& id = std::nullopt);
 
-// The AuC's record of a subscription: <auc_dir>/<iccid>.json, mode 0600, in a 0700 directory,
-// {"format":"mcim-operator-auc-1","iccid","imsi","k","opc","amf"} (hex).
-std::filesystem::path auc_record_path(const std::filesystem::path& auc_dir, std::string_view iccid);
-
+// The AuC's records of subscriptions: operator/auc_store.hpp.
 // Fresh random K and OPc for a subscription, its AuC record written (atomically) before they are
 // returned, so no package ever carries keys the network's AuC does not have.
 [[nodiscard]] Result<McimCredentials> new_auc_record(const std::filesystem::path& auc_dir, const Subscription& sub);
 // K and OPc of a subscription from its AuC record: NotFound when there is none, StoreCorrupt when
-// it does not parse or its keys are not 16 bytes of hex.
+// it does not parse, its keys are not 16 bytes of hex, or it names another IMSI than the registry.
 [[nodiscard]] Result<McimCredentials> read_auc_record(const std::filesystem::path& auc_dir, const Subscription& sub);
 
 struct PackageIssue {

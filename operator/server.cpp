@@ -9,7 +9,7 @@
 
 #include "common/file.hpp"
 #include "common/log.hpp"
-#include "operator/auc_store.hpp"
+#include "operator/provisioning_steps.hpp"
 #include "operator/enrolment.hpp"
 #include "operator/validation.hpp"
 #include "protocol/evidence.hpp"
@@ -24,22 +24,6 @@ constexpr std::size_t kMaxSmallBody = protocol::kMaxProvisioningMessageSize;
 
 Answer json_answer(std::string body) { return Answer{200, "application/json", std::move(body)}; }
 Answer no_content() { return Answer{204, "", ""}; }
-
-Result<Bytes> random_bytes(std::size_t n) {
-  Bytes out(n);
-  if (RAND_bytes(out.data(), static_cast<int>(n)) != 1) return fail(Code::Internal, "the random generator failed");
-  return out;
-}
-
-Result<std::string> random_digits(std::size_t n) {
-  std::string out;
-  while (out.size() < n) {
-    auto b = MCIMD_TRY(random_bytes(16));
-    for (uint8_t v : b)
-      if (v < 250 && out.size() < n) out.push_back(static_cast<char>('0' + v % 10));  // no modulo bias
-  }
-  return out;
-}
 
 // {"device":HEX,"secret":HEX}: the secret the device's TPM released.
 struct Activation {
@@ -146,17 +130,6 @@ Result<Answer> OperatorService::activate(std::string_view body) {
   return no_content();
 }
 
-Result<Subscription> OperatorService::new_subscription(protocol::Timestamp now) {
-  for (int attempt = 0;; ++attempt) {
-    SubscriptionSpec spec;
-    spec.operator_id = options_.operator_id;
-    spec.iccid = options_.iccid_prefix + MCIMD_TRY(random_digits(19 - options_.iccid_prefix.size()));
-    spec.imsi = options_.operator_id + MCIMD_TRY(random_digits(15 - options_.operator_id.size()));
-    auto created = registry_.create_subscription(spec, now);
-    if (created || created.error().code != Code::AlreadyExists || attempt >= 8) return created;
-  }
-}
-
 Result<Answer> OperatorService::open_session(std::string_view body, protocol::Timestamp now) {
   auto request = MCIMD_TRY(protocol::session_request_from_json(body));
   const Bytes ak_name = MCIMD_TRY(device_name(request.device));
@@ -169,7 +142,8 @@ Result<Answer> OperatorService::open_session(std::string_view body, protocol::Ti
     // The subscriber links the device to a subscription of theirs: one device at a time.
     MCIMD_CHECK(registry_.link_subscription(ak_name, *request.subscription, now));
   }
-  SessionSpec spec{ak_name, request.subscription, MCIMD_TRY(random_bytes(kSessionNonceSize)),
+  auto nonce = MCIMD_TRY(random_bytes(kSessionNonceSize));  // not inside the initializer: see agent/state.cpp
+  SessionSpec spec{ak_name, request.subscription, std::move(nonce),
                    now + options_.session_lifetime};
   protocol::ProvisioningSession session;
   session.session = MCIMD_TRY(registry_.create_session(spec, now));
@@ -196,46 +170,23 @@ Result<Answer> OperatorService::package(std::string_view body, protocol::Timesta
     return fail(Code::NotAuthorized, "platform validation refused: " + verification.result.failures());
 
   // The subscription: the one the subscriber linked, else a new one, its AuC record first.
-  Subscription sub;
   McimCredentials mcim;
   if (session.subscription) {
     auto found = MCIMD_TRY(registry_.find_subscription(*session.subscription));
     if (!found) return fail(Code::NotFound, "no subscription " + *session.subscription);
-    sub = std::move(*found);
-    auto record = MCIMD_TRY(read_auc_record(options_.auc_dir, sub.iccid));
-    mcim.k = std::move(record.k);
-    mcim.opc = std::move(record.opc);
+    mcim = MCIMD_TRY(read_auc_record(options_.auc_dir, *found));
   } else {
-    sub = MCIMD_TRY(new_subscription(now));
-    AucRecord record{sub.iccid, sub.imsi, {}, {}};
-    record.k.resize(16);
-    record.opc.resize(16);
-    if (RAND_priv_bytes(record.k.data(), 16) != 1 || RAND_priv_bytes(record.opc.data(), 16) != 1)
-      return fail(Code::Internal, "the random generator failed");
-    MCIMD_CHECK(write_auc_record(options_.auc_dir, record));
-    mcim.k = std::move(record.k);
-    mcim.opc = std::move(record.opc);
+    auto sub = MCIMD_TRY(create_random_subscription(registry_, {options_.operator_id, options_.iccid_prefix}, now));
+    mcim = MCIMD_TRY(new_auc_record(options_.auc_dir, sub));
     MCIMD_CHECK(registry_.link_subscription(session.ak_name, sub.id, now));
   }
-  mcim.iccid = sub.iccid;
-  mcim.imsi = sub.imsi;
 
-  PackageOrder order;
-  order.operator_id = options_.operator_id;
-  order.counter = MCIMD_TRY(registry_.next_package_counter(session.ak_name));
-  if (order.counter <= request.counter)
-    return fail(Code::InvalidState, "the device accepted counter " + std::to_string(request.counter) +
-                                        ", above this registry's " + std::to_string(order.counter) +
-                                        ": is it registered with another registry?");
-  order.package_id = "p-" + to_hex(MCIMD_TRY(random_bytes(12)));
-  order.issued = now;
-  order.lifetime = options_.package_lifetime;
-  auto built = MCIMD_TRY(build_package(request, mcim, order, options_.package_signer));
-  MCIMD_CHECK(registry_.record_package(PackageSpec{order.package_id, session.ak_name, order.counter, sub.iccid,
-                                                   sub.imsi, built.sha256, built.header.issued,
-                                                   built.header.expires}));
-  log::info("Issued package " + order.package_id + " (counter " + std::to_string(order.counter) + ", ICCID " +
-            sub.iccid + ") for device " + request.device);
+  const PackageIssue issue{"p-" + to_hex(MCIMD_TRY(random_bytes(12))), options_.operator_id, now,
+                           options_.package_lifetime};
+  auto built = MCIMD_TRY(make_package(registry_, request, session.ak_name, mcim, issue, options_.package_signer));
+  MCIMD_CHECK(record_issued_package(registry_, session.ak_name, built, mcim));
+  log::info("Issued package " + issue.package_id + " (counter " + std::to_string(built.header.counter) + ", ICCID " +
+            mcim.iccid + ") for device " + request.device);
   return Answer{200, "application/jose", std::move(built.jws)};
 }
 
@@ -251,7 +202,8 @@ Result<Answer> OperatorService::receipt(std::string_view body, protocol::Timesta
   MCIMD_CHECK(verify_install_receipt(receipt, device->ak_public, expected));
   auto attest = MCIMD_TRY(attestation::parse_attest(receipt.quote_message));
   const std::span<const uint8_t> bytes(reinterpret_cast<const uint8_t*>(body.data()), body.size());
-  InstallReceiptInfo info{attest.clock, MCIMD_TRY(attestation::hash(attestation::alg::kSha256, bytes)), now};
+  auto digest = MCIMD_TRY(attestation::hash(attestation::alg::kSha256, bytes));
+  InstallReceiptInfo info{attest.clock, std::move(digest), now};
   MCIMD_CHECK(registry_.mark_installed(record->spec.package_id, info));
   log::info("Package " + record->spec.package_id + " installed on device " + expected.device);
   return no_content();

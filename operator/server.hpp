@@ -66,7 +66,6 @@ class OperatorService {
   Result<Answer> open_session(std::string_view body, protocol::Timestamp now);
   Result<Answer> package(std::string_view body, protocol::Timestamp now);
   Result<Answer> receipt(std::string_view body, protocol::Timestamp now);
-  Result<Subscription> new_subscription(protocol::Timestamp now);
 
   Registry registry_;
   OperatorServiceOptions options_;

@@ -241,7 +241,7 @@ inline Bytes attest_message(const QuoteSpec& q) {
   a.type = q.type;
   a.qualifiedSigner.size = 34;
   a.extraData.size = uint16_t(q.nonce.size());
-  std::memcpy(a.extraData.buffer, q.nonce.data(), q.nonce.size());
+  if (!q.nonce.empty()) std::memcpy(a.extraData.buffer, q.nonce.data(), q.nonce.size());
   a.clockInfo.clock = q.clock;
   a.clockInfo.resetCount = q.reset_count;
   a.clockInfo.restartCount = q.restart_count;
@@ -255,7 +255,7 @@ inline Bytes attest_message(const QuoteSpec& q) {
     for (unsigned pcr : q.selection[i].second) s.pcrSelect[pcr / 8] |= uint8_t(1u << (pcr % 8));
   }
   a.attested.quote.pcrDigest.size = uint16_t(q.pcr_digest.size());
-  std::memcpy(a.attested.quote.pcrDigest.buffer, q.pcr_digest.data(), q.pcr_digest.size());
+  if (!q.pcr_digest.empty()) std::memcpy(a.attested.quote.pcrDigest.buffer, q.pcr_digest.data(), q.pcr_digest.size());
   Bytes out(sizeof(TPMS_ATTEST) + 64);
   std::size_t off = 0;
   if (Tss2_MU_TPMS_ATTEST_Marshal(&a, out.data(), out.size(), &off) != TSS2_RC_SUCCESS)
