@@ -204,7 +204,14 @@ Result<Answer> OperatorService::receipt(std::string_view body, protocol::Timesta
   const std::span<const uint8_t> bytes(reinterpret_cast<const uint8_t*>(body.data()), body.size());
   auto digest = MCIMD_TRY(attestation::hash(attestation::alg::kSha256, bytes));
   InstallReceiptInfo info{attest.clock, std::move(digest), now};
-  MCIMD_CHECK(registry_.mark_installed(record->spec.package_id, info));
+  // A receipt verified for a package recorded as installed already: an agent resuming after a
+  // crash between our answer and its own record of it. The first receipt stays recorded; the
+  // answer is the same, so delivery can be repeated safely.
+  if (auto marked = registry_.mark_installed(record->spec.package_id, info); !marked) {
+    if (marked.error().code != Code::Replayed) return tl::unexpected(marked.error());
+    log::info("Package " + record->spec.package_id + ": its receipt again, recorded already");
+    return no_content();
+  }
   log::info("Package " + record->spec.package_id + " installed on device " + expected.device);
   return no_content();
 }

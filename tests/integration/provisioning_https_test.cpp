@@ -92,21 +92,31 @@ class AGatewayAndItsOperator : public ::testing::Test {
   }
   std::string operator_log() { return slurp(work.path() / "operator.out") + slurp(work.path() / "operator.err"); }
 
-  RunResult provision(const std::string& url, const std::filesystem::path& ca, const std::string& subscription = "") {
-    const auto config = work.path() / "agent.yaml";
+  // The agent's configuration; its state directory is work/<state>.
+  std::filesystem::path agent_config(const std::string& url, const std::filesystem::path& ca,
+                                     const std::string& subscription = "", const std::string& state = "agent") {
+    const auto config = work.path() / (state + ".yaml");
     std::ofstream(config, std::ios::trunc)
         << "operator-url: " << url << "\n"
         << "ca-bundle: " << ca.string() << "\n"
         << "client-certificate: " << ops.client.cert.string() << "\n"
         << "client-key: " << ops.client.key.string() << "\n"
-        << "state-dir: " << (work.path() / "agent").string() << "\n"
+        << "state-dir: " << (work.path() / state).string() << "\n"
         << (subscription.empty() ? "" : "subscription: " + subscription + "\n")
         << "ek-type: ecc\nconnect-timeout: 5s\ntimeout: 30s\n"
         << "retries: {attempts: 2, initial-backoff: 100ms, max-backoff: 200ms, give-up-after: 5s}\n";
+    return config;
+  }
+  std::vector<std::string> provision_argv(const std::string& url, const std::filesystem::path& config) {
+    return {binary("tools/mcimctl").string(), "provision", "--operator", url, "--config", config.string()};
+  }
+  std::map<std::string, std::string> agent_env() {
     auto env = mcimd.bus_env();
     env["MCIMD_AGENT"] = binary("agent/mcimd-agent").string();
-    return run({binary("tools/mcimctl").string(), "provision", "--operator", url, "--config", config.string()}, env,
-               std::chrono::seconds(120));
+    return env;
+  }
+  RunResult provision(const std::string& url, const std::filesystem::path& ca, const std::string& subscription = "") {
+    return run(provision_argv(url, agent_config(url, ca, subscription)), agent_env(), std::chrono::seconds(120));
   }
 
   json profiles() { return json::parse(mcimd.mcimctl({"--json", "list"}).out).at("profiles"); }
@@ -210,4 +220,64 @@ TEST_F(AGatewayAndItsOperator, LinksTheGatewayToTheSubscriptionTheSubscriberChos
   EXPECT_NE(again.exit_code, 0);
   EXPECT_NE(again.err.find("AlreadyExists"), std::string::npos) << again.err;
   EXPECT_FALSE(std::filesystem::exists(work.path() / "auc" / "8949001111111111112.json"));
+}
+
+// The agent killed (SIGKILL) at points spread over a whole run, then run again with the same state
+// directory: every time the gateway ends with exactly one more operational profile and the
+// operator with exactly one more installed package, whatever step the kill interrupted (enrolment,
+// session, between the package and its install, during InstallPackage, before the receipt).
+TEST_F(AGatewayAndItsOperator, EndsProvisionedOnceWhereverTheAgentIsKilled) {
+  const std::string url = start_operator(ops.server.chain, ops.server.key);
+  auto expect_counts = [&](std::size_t n) {
+    std::size_t operational = 0;
+    for (const auto& p : profiles()) operational += p.value("class", "") == "operational";
+    EXPECT_EQ(operational, n) << profiles().dump();
+    auto registry = op::Registry::open_state_dir(work.path() / "operator", /*create=*/false);
+    ASSERT_TRUE(registry) << registry.error().message;
+    auto devices = registry->list();
+    ASSERT_TRUE(devices && devices->size() == 1u);
+    auto packages = registry->packages_of(devices->front().ak_name);
+    ASSERT_TRUE(packages);
+    std::size_t installed = 0;
+    for (const auto& p : *packages) installed += p.state == op::PackageState::Installed;
+    EXPECT_EQ(installed, n);
+  };
+  // One whole run, timed: the kills below are placed at fractions of it, whatever the machine's load.
+  const auto t0 = std::chrono::steady_clock::now();
+  auto first = run(provision_argv(url, agent_config(url, ops.anchors, "", "agent-0")), agent_env(), std::chrono::seconds(120));
+  const auto whole = std::chrono::steady_clock::now() - t0;
+  ASSERT_EQ(first.exit_code, 0) << first.out << first.err;
+  expect_counts(1);
+
+  std::size_t interrupted = 0;
+  std::string reached;  // where each killed run had got to, for the failure message
+  const std::vector<int> percent = {10, 20, 30, 40, 50, 60, 70, 80, 85, 90, 93, 96, 98, 99};
+  for (std::size_t i = 1; i <= percent.size(); ++i) {
+    const auto delay = whole * percent[i - 1] / 100.0;
+    const std::string state = "agent-" + std::to_string(i);  // a gateway provisioned anew
+    const auto config = agent_config(url, ops.anchors, "", state);
+    {
+      Process agent(ProcessOptions{provision_argv(url, config), agent_env(), work.path() / (state + ".out"),
+                                   work.path() / (state + ".err")});
+      std::this_thread::sleep_for(delay);
+      if (agent.running()) ++interrupted;
+      agent.stop(SIGKILL);
+    }
+    // Where it got to: the step its state file had saved (absent: not even enrolled).
+    const auto saved = json::parse(slurp(work.path() / state / "state.json"), nullptr, false);
+    std::string step = "nothing saved";
+    if (saved.is_object() && saved.contains("run") && saved["run"].is_object())
+      step = "run at " + saved["run"].value("step", "?");
+    else if (saved.is_object() && !saved.value("enrolments", json::array()).empty())
+      step = "enrolled";
+    reached += " " + std::to_string(percent[i - 1]) + "%:" + step + ";";
+    SCOPED_TRACE("killed at " + std::to_string(percent[i - 1]) + "% of a run; killed runs reached:" + reached);
+    auto r = run(provision_argv(url, config), agent_env(), std::chrono::seconds(120));
+    ASSERT_EQ(r.exit_code, 0) << r.out << r.err << "\n--- operator:\n" << operator_log() << "\n--- mcimd:\n"
+                              << mcimd.log();
+    expect_counts(i + 1);
+  }
+  // The kills landed inside runs, not only after them.
+  EXPECT_GE(interrupted, percent.size() / 2) << reached;
+  RecordProperty("killed_runs_reached", reached);
 }
