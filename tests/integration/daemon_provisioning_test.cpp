@@ -314,3 +314,65 @@ TEST_F(AGatewayBeingProvisioned, SurvivesADaemonKilledAtEachStep) {
                                           pkg2.header.iccid}));
   EXPECT_EQ(json::parse(mcimd.mcimctl({"--json", "list"}).out).at("profiles").size(), 2u);
 }
+
+// The operator's rules travel in the signed header and bind the gateway's own administrator:
+// a profile that may not be disabled, deleted, left for the bootstrap profile or for another
+// operator while locked is refused by name, and nothing changes.
+TEST_F(AGatewayBeingProvisioned, HonoursTheOperatorsRulesForLocalChanges) {
+  auto req = request(random_nonce());
+  auto sub = subscription();
+  sub.rules.disable_allowed = false;
+  sub.rules.delete_allowed = false;
+  sub.rules.fallback_allowed = false;
+  sub.rules.locked_until = std::chrono::time_point_cast<std::chrono::seconds>(std::chrono::system_clock::now()) +
+                           std::chrono::hours{24 * 365};
+  auto built = build(req, sub, order(req), signer);
+  ASSERT_EQ(install(built.jws).exit_code, 0) << mcimd.log();
+  const std::string operational = std::to_string(op::verify_install_receipt(receipt(), req.evidence.ak_public,
+                                                                            {built.header.package_id, req.device,
+                                                                             built.header.counter, built.sha256,
+                                                                             built.header.iccid})
+                                                     ->profile);
+  const std::string before = store_state();
+  for (const auto& [args, rule] : std::vector<std::pair<std::vector<std::string>, std::string>>{
+           {{"disable", operational}, "locked to its operator until"},
+           // The bootstrap profile is the same operator's: the lock allows it, the fallback rule not.
+           {{"enable", "0"}, "fallback to the bootstrap profile is not allowed"},
+           {{"delete", operational}, "enabled"}}) {
+    auto r = mcimd.mcimctl(args);
+    EXPECT_NE(r.exit_code, 0) << args[0] << " was allowed";
+    EXPECT_NE(r.err.find(rule), std::string::npos) << args[0] << ": " << r.err;
+  }
+  EXPECT_EQ(store_state(), before);
+  expect_aka_with_set1(operational, 2);
+}
+
+TEST_F(AGatewayBeingProvisioned, NamesEachRuleThatRefusesALocalChange) {
+  auto req = request(random_nonce());
+  auto sub = subscription();
+  sub.rules.disable_allowed = true;
+  sub.rules.fallback_allowed = false;
+  sub.rules.delete_allowed = false;
+  ASSERT_EQ(install(build(req, sub, order(req), signer).jws).exit_code, 0) << mcimd.log();
+  const std::string before = store_state();
+  // Back to the bootstrap profile: not allowed by this operator.
+  auto fallback = mcimd.mcimctl({"enable", "0"});
+  EXPECT_NE(fallback.exit_code, 0);
+  EXPECT_NE(fallback.err.find("fallback to the bootstrap profile is not allowed"), std::string::npos) << fallback.err;
+  EXPECT_NE(fallback.err.find("NotAuthorized"), std::string::npos) << fallback.err;
+  EXPECT_EQ(store_state(), before);
+  // Disabling is allowed; deleting is not.
+  ASSERT_EQ(mcimd.mcimctl({"disable", "1"}).exit_code, 0);
+  auto del = mcimd.mcimctl({"delete", "1"});
+  EXPECT_NE(del.exit_code, 0);
+  EXPECT_NE(del.err.find("deletion is not allowed"), std::string::npos) << del.err;
+  EXPECT_EQ(json::parse(mcimd.mcimctl({"--json", "list"}).out).at("profiles").size(), 2u);
+}
+
+TEST_F(AGatewayBeingProvisioned, LetsTheAdministratorChangeWhatTheRulesAllow) {
+  auto req = request(random_nonce());
+  ASSERT_EQ(install(build(req).jws).exit_code, 0) << mcimd.log();  // default rules: everything allowed
+  EXPECT_EQ(mcimd.mcimctl({"enable", "0"}).exit_code, 0) << mcimd.log();  // fallback to bootstrap
+  EXPECT_EQ(mcimd.mcimctl({"delete", "1"}).exit_code, 0) << mcimd.log();
+  EXPECT_EQ(json::parse(mcimd.mcimctl({"--json", "list"}).out).at("profiles").size(), 1u);
+}
