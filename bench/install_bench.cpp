@@ -95,10 +95,9 @@ int main(int argc, char** argv) {
   auto signer = op::load_policy_signer({signer_files.key, signer_files.cert, {}});
   if (!signer) die(signer.error().message);
 
-  test::McimdOptions options;
+  test::McimdOptions options = test::with_operator(anchors);
   options.pcrs = "sha256:7";
   options.log_tpm_commands = true;
-  options.extra_config = "provisioning:\n  operators:\n    - id: \"00101\"\n      anchors: " + anchors.string() + "\n";
   test::McimdInstance mcimd(options);
   if (!mcimd.start()) die("mcimd did not start:\n" + mcimd.log());
   Bus bus(mcimd.bus_env().at("DBUS_SYSTEM_BUS_ADDRESS"));

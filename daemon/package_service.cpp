@@ -192,15 +192,15 @@ void ServiceCore::install_package(std::string package, api::Reply<api::PackageIn
           auto k = MCIMD_TRY(tpm->import_object(to_tpm(h.k)));
           auto opc = MCIMD_TRY(tpm->import_object(to_tpm(h.opc)));
           const Bytes auth_policy = MCIMD_TRY(d.policies().auth_policy());
-          for (const auto* blob : {&k, &opc}) {
+          for (const auto& [blob, kind] : {std::pair{&k, tpm::PublicInfo::Kind::AesKey},
+                                           std::pair{&opc, tpm::PublicInfo::Kind::SealedData}}) {
             auto info = MCIMD_TRY(tpm::describe_public(blob->public_area));
             if (info.auth_policy != auth_policy)
               return fail(Code::NotAuthorized, "The package's objects are not bound to this gateway's policy "
                                                "authority (PolicyAuthorize)");
+            if (info.kind != kind)
+              return fail(Code::InvalidArgument, "The package's K must be an AES key object and its OPc sealed data");
           }
-          if (tpm::describe_public(k.public_area)->kind != tpm::PublicInfo::Kind::AesKey ||
-              tpm::describe_public(opc.public_area)->kind != tpm::PublicInfo::Kind::SealedData)
-            return fail(Code::InvalidArgument, "The package's K must be an AES key object and its OPc sealed data");
 
           // 4. One commit: the profile, the package record (its counter becomes the last), and
           // for an operational profile the switch to it, the active one kept disabled (fallback).

@@ -48,11 +48,9 @@ Result<Subscription> create_random_subscription(const Registry& registry, const 
   }
 }
 
-Result<McimCredentials> new_auc_record(const std::filesystem::path& auc_dir, const Subscription& sub) {
-  AucRecord record{sub.iccid, sub.imsi, SecureBytes(kAucKeySize), SecureBytes(kAucKeySize)};
-  if (RAND_priv_bytes(record.k.data(), kAucKeySize) != 1 || RAND_priv_bytes(record.opc.data(), kAucKeySize) != 1)
-    return fail(Code::Internal, "the random generator failed");
-  MCIMD_CHECK(write_auc_record(auc_dir, record));
+namespace {
+// The credentials a package carries for a subscription, its keys taken from the AuC record.
+McimCredentials credentials_of(const Subscription& sub, AucRecord&& record) {
   McimCredentials mcim;
   mcim.iccid = sub.iccid;
   mcim.imsi = sub.imsi;
@@ -60,18 +58,22 @@ Result<McimCredentials> new_auc_record(const std::filesystem::path& auc_dir, con
   mcim.opc = std::move(record.opc);
   return mcim;
 }
+}  // namespace
+
+Result<McimCredentials> new_auc_record(const std::filesystem::path& auc_dir, const Subscription& sub) {
+  AucRecord record{sub.iccid, sub.imsi, SecureBytes(kAucKeySize), SecureBytes(kAucKeySize)};
+  if (RAND_priv_bytes(record.k.data(), kAucKeySize) != 1 || RAND_priv_bytes(record.opc.data(), kAucKeySize) != 1)
+    return fail(Code::Internal, "the random generator failed");
+  MCIMD_CHECK(write_auc_record(auc_dir, record));
+  return credentials_of(sub, std::move(record));
+}
 
 Result<McimCredentials> read_auc_record(const std::filesystem::path& auc_dir, const Subscription& sub) {
   auto record = MCIMD_TRY(read_auc_record(auc_dir, sub.iccid));
   if (record.imsi != sub.imsi)
     return fail(Code::StoreCorrupt, "the AuC record of " + sub.iccid + " names IMSI " + record.imsi +
                                         ", the registry " + sub.imsi);
-  McimCredentials mcim;
-  mcim.iccid = sub.iccid;
-  mcim.imsi = sub.imsi;
-  mcim.k = std::move(record.k);
-  mcim.opc = std::move(record.opc);
-  return mcim;
+  return credentials_of(sub, std::move(record));
 }
 
 Result<BuiltPackage> make_package(const Registry& registry, const protocol::PackageRequest& request,

@@ -28,12 +28,6 @@ namespace {
 constexpr std::size_t kRecords = 1000;
 constexpr std::size_t kRealGateways = 3;
 constexpr const char* kOperator = "00101";
-std::string slurp(const std::filesystem::path& p) {
-  std::ifstream in(p, std::ios::binary);
-  std::stringstream s;
-  s << in.rdbuf();
-  return s.str();
-}
 
 std::vector<std::string> fields_of(const std::string& line) {
   std::istringstream in(line);
@@ -49,12 +43,6 @@ struct OperatorPki {
   Credential::Files signer = pki.document_signer("operator 00101 packages").write(dir.path(), "signer");
 };
 
-McimdOptions with_operator(const std::filesystem::path& anchors) {
-  McimdOptions o;
-  o.extra_config = std::string("provisioning:\n  operators:\n    - id: \"") + kOperator + "\"\n      anchors: " +
-                   anchors.string() + "\n";
-  return o;
-}
 
 }  // namespace
 

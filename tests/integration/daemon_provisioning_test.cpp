@@ -25,29 +25,11 @@ using nlohmann::json;
 namespace {
 
 constexpr const char* kOperator = "00101";
-constexpr const char* kBootstrapYaml = R"(iccid: "8949009999999999990"
-imsi: "001019999999999"
-operator: "00101"
-class: bootstrap
-k: 000102030405060708090a0b0c0d0e0f
-opc: 0f0e0d0c0b0a09080706050403020100
-amf: "8000"
-sqn:
-  initial: "000000000020"
-  ind-bits: 5
-)";
 
 Bytes random_nonce() {
   Bytes n(protocol::kProvisioningNonceSize);
   if (RAND_bytes(n.data(), static_cast<int>(n.size())) != 1) throw std::runtime_error("RAND_bytes");
   return n;
-}
-
-std::string slurp(const std::filesystem::path& p) {
-  std::ifstream in(p, std::ios::binary);
-  std::stringstream s;
-  s << in.rdbuf();
-  return s.str();
 }
 
 op::PolicySigner signer_from(const Credential& c, const std::filesystem::path& dir, const std::string& stem) {
@@ -66,12 +48,6 @@ struct PkiDir {
   std::filesystem::path anchors = pki.write_root(dir.path(), "operator-00101");
 };
 
-McimdOptions with_operator(const std::filesystem::path& anchors) {
-  McimdOptions o;
-  o.extra_config = std::string("provisioning:\n  operators:\n    - id: \"") + kOperator + "\"\n      anchors: " +
-                   anchors.string() + "\n";
-  return o;
-}
 
 class AGatewayBeingProvisioned : public ::testing::Test {
  protected:
@@ -80,7 +56,7 @@ class AGatewayBeingProvisioned : public ::testing::Test {
   void SetUp() override {
     ASSERT_TRUE(mcimd.start()) << mcimd.log();
     auto yaml = mcimd.dir() / "bootstrap.yaml";
-    std::ofstream(yaml) << kBootstrapYaml;
+    std::ofstream(yaml) << kBootstrapProfileYaml;
     auto r = mcimd.mcimctl({"install", yaml.string()});
     ASSERT_EQ(r.exit_code, 0) << r.err << mcimd.log();
     signer = signer_from(pki.pki.document_signer("operator 00101 packages"), pki.dir.path(), "signer");

@@ -21,24 +21,6 @@ using nlohmann::json;
 
 namespace {
 
-constexpr const char* kBootstrapYaml = R"(iccid: "8949009999999999990"
-imsi: "001019999999999"
-operator: "00101"
-class: bootstrap
-k: 000102030405060708090a0b0c0d0e0f
-opc: 0f0e0d0c0b0a09080706050403020100
-amf: "8000"
-sqn:
-  initial: "000000000020"
-  ind-bits: 5
-)";
-
-std::string slurp(const std::filesystem::path& p) {
-  std::ifstream in(p, std::ios::binary);
-  std::stringstream s;
-  s << in.rdbuf();
-  return s.str();
-}
 
 // The operator's PKIs: one for what gateways trust (package signer, TLS server), one for the
 // agents' client certificates. Written before the daemon's config names the anchor.
@@ -53,11 +35,6 @@ struct OperatorPki {
   Credential::Files client = agents.tls_client("gateway 1").write(dir.path(), "client");
 };
 
-McimdOptions with_operator(const std::filesystem::path& anchors) {
-  McimdOptions o;
-  o.extra_config = "provisioning:\n  operators:\n    - id: \"00101\"\n      anchors: " + anchors.string() + "\n";
-  return o;
-}
 
 class AGatewayAndItsOperator : public ::testing::Test {
  protected:
@@ -66,7 +43,7 @@ class AGatewayAndItsOperator : public ::testing::Test {
   void SetUp() override {
     ASSERT_TRUE(mcimd.start()) << mcimd.log();
     auto yaml = mcimd.dir() / "bootstrap.yaml";
-    std::ofstream(yaml) << kBootstrapYaml;
+    std::ofstream(yaml) << kBootstrapProfileYaml;
     auto r = mcimd.mcimctl({"install", yaml.string()});
     ASSERT_EQ(r.exit_code, 0) << r.err << mcimd.log();
   }

@@ -24,6 +24,31 @@ sqn:
   ind-bits: 5
 )";
 
+const char* kBootstrapProfileYaml = R"(iccid: "8949009999999999990"
+imsi: "001019999999999"
+operator: "00101"
+class: bootstrap
+k: 000102030405060708090a0b0c0d0e0f
+opc: 0f0e0d0c0b0a09080706050403020100
+amf: "8000"
+sqn:
+  initial: "000000000020"
+  ind-bits: 5
+)";
+
+McimdOptions with_operator(const std::filesystem::path& anchors, const std::string& operator_id) {
+  McimdOptions o;
+  o.extra_config = "provisioning:\n  operators:\n    - id: \"" + operator_id + "\"\n      anchors: " + anchors.string() + "\n";
+  return o;
+}
+
+std::string slurp(const std::filesystem::path& path) {
+  std::ifstream in(path, std::ios::binary);
+  std::stringstream text;
+  text << in.rdbuf();
+  return text.str();
+}
+
 std::filesystem::path binary(const std::string& relative) { return std::filesystem::path(MCIMD_BINARY_DIR) / relative; }
 
 namespace {

@@ -87,6 +87,13 @@ struct Challenge {
 };
 Challenge make_challenge(McimdInstance& m, const std::string& sqn_hex);
 
+// Options for an instance that accepts MCIM packages of one operator (provisioning.operators),
+// whose package signers chain to the CA certificate(s) in `anchors`.
+McimdOptions with_operator(const std::filesystem::path& anchors, const std::string& operator_id = "00101");
+// A whole file as text ("" when it cannot be read).
+std::string slurp(const std::filesystem::path& path);
+
+extern const char* kBootstrapProfileYaml;  // class bootstrap, ICCID 8949009999999999990, operator 00101
 extern const char* kDemoProfileYaml;  // ICCID 8949001234567890123, TS 35.208 set 1 K/OPc
 extern const char* kSet1K;
 extern const char* kSet1Opc;
