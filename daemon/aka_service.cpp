@@ -29,14 +29,15 @@ Result<T> ServiceCore::with_credentials(Device& d, const store::Profile& profile
                                         const std::function<Result<T>(aka::BlockCipher&, const aka::Block&)>& fn) {
   auto* creds = MCIMD_TRY(d.credentials(profile));
   auto opc = MCIMD_TRY(to_block(creds->opc, "OPc"));
+  const tpm::ApprovedPolicy policy = d.profile_policy(profile.meta);
   auto result = [&]() -> Result<T> {
     if (creds->k) {
-      TpmAesCipher cipher(*creds->k, d.policy());
+      TpmAesCipher cipher(*creds->k, policy);
       return fn(cipher, opc);
     }
     // Sealed fallback: K is unsealed under the policy for this use only, never kept.
     auto* ctx = MCIMD_TRY(d.tpm());
-    auto k = MCIMD_TRY(ctx->unseal(tpm::KeyBlob{profile.k.public_area, profile.k.private_area}, d.policy()));
+    auto k = MCIMD_TRY(ctx->unseal(tpm::KeyBlob{profile.k.public_area, profile.k.private_area}, policy));
     auto cipher = MCIMD_TRY(aka::OpenSslAes::create(k));
     return fn(cipher, opc);
   }();

@@ -244,6 +244,16 @@ Result<Config> parse_config(std::string_view yaml, std::string_view source) {
                                                cfg.tpm.nv_counter_index = static_cast<uint32_t>(v);
                                                return {};
                                              }},
+                                            {"deletion-counter-base",
+                                             [&](const YAML::Node& n) -> Status {
+                                               auto v = MCIMD_TRY(as_uint(c, n, "tpm.deletion-counter-base", 0x01ffffff));
+                                               // Room for profile indices above it, all in the NV index range.
+                                               if (v < 0x01000000 || v > 0x01f00000)
+                                                 return bad(c, n, "tpm.deletion-counter-base",
+                                                            "not an NV index with room above it (0x01000000–0x01F00000)");
+                                               cfg.tpm.deletion_counter_base = static_cast<uint32_t>(v);
+                                               return {};
+                                             }},
                                             {"key-protection",
                                              [&](const YAML::Node& n) -> Status {
                                                auto v = MCIMD_TRY(as_string(c, n, "tpm.key-protection"));

@@ -32,6 +32,8 @@ struct TpmConfig {
   // policy naming them binds nothing; refused unless allowed here (demos and tests).
   bool allow_resettable_pcrs = false;
   uint32_t nv_counter_index = 0x01004d43;  // owner NV range (TCG registry: 0x01000000–0x013FFFFF)
+  // Each profile's deletion counter is at this index plus the profile's index (owner NV range).
+  uint32_t deletion_counter_base = 0x01300000;
   unsigned retries = 8;                  // bound on TPM_RC_RETRY/YIELDED/TESTING/PCR_CHANGED
   // How new profiles keep K: "tpm-aes" (an AES key object, Milenage's AES runs in the TPM) or
   // "sealed" (the fallback for TPMs without TPM2_EncryptDecrypt2: K is sealed and unsealed into

@@ -207,6 +207,12 @@ Status Device::unlock() {
   return {};
 }
 
+tpm::ApprovedPolicy Device::profile_policy(const store::ProfileMetadata& meta) const {
+  tpm::ApprovedPolicy p = policy();
+  if (meta.deletion) p.deletion = tpm::NvBinding{meta.deletion->nv_index, meta.deletion->value};
+  return p;
+}
+
 Result<Device::Credentials*> Device::credentials(const store::Profile& profile) {
   if (credentials_ && credentials_->profile_id == profile.meta.id && credentials_->k_public == profile.k.public_area)
     return &*credentials_;
@@ -217,7 +223,8 @@ Result<Device::Credentials*> Device::credentials(const store::Profile& profile) 
   c.k_public = profile.k.public_area;
   if (profile.meta.key_protection == store::KeyProtection::TpmAes)
     c.k = MCIMD_TRY(ctx->load_aes_key(tpm::KeyBlob{profile.k.public_area, profile.k.private_area}));
-  c.opc = MCIMD_TRY(ctx->unseal(tpm::KeyBlob{profile.opc.public_area, profile.opc.private_area}, policy()));
+  c.opc = MCIMD_TRY(ctx->unseal(tpm::KeyBlob{profile.opc.public_area, profile.opc.private_area},
+                                profile_policy(profile.meta)));
   if (c.opc.size() != 16) return fail(Code::StoreCorrupt, "Profile " + profile.meta.id + ": OPc has the wrong length");
   credentials_ = std::move(c);
   return &*credentials_;

@@ -52,6 +52,8 @@ class Device final : public store::Anchor {
   store::Store* store() { return store_ ? &*store_ : nullptr; }
   // The active approved policy; only after a successful unlock().
   const tpm::ApprovedPolicy& policy() const { return *policies_.active(); }
+  // The active approved policy for a profile's objects: with its deletion binding, when it has one.
+  tpm::ApprovedPolicy profile_policy(const store::ProfileMetadata& meta) const;
 
   // Runs fn with the store unlocked. When fn (or the unlock) fails with PlatformStateChanged,
   // every secret is dropped and the policies are selected again: if another kept policy approves

@@ -93,6 +93,14 @@ Result<Bytes> PlatformPolicies::auth_policy() const {
   return protocol::authorize_policy_digest(name, std::span(reinterpret_cast<const uint8_t*>(ref.data()), ref.size()));
 }
 
+Result<Bytes> PlatformPolicies::auth_policy(const std::optional<store::DeletionBinding>& deletion) const {
+  if (!deletion) return auth_policy();
+  auto name = MCIMD_TRY(authority_name());
+  const std::string_view ref = protocol::kPcrPolicyRef;
+  return protocol::bound_policy_digest(name, std::span(reinterpret_cast<const uint8_t*>(ref.data()), ref.size()),
+                                       protocol::DeletionBinding{deletion->nv_index, deletion->value});
+}
+
 Result<std::string> PlatformPolicies::add(std::string_view document) {
   MCIMD_CHECK(authority_name());
   auto policy = MCIMD_TRY(protocol::signed_pcr_policy_from_json(document));

@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "common/error.hpp"
+#include "mcim-store/store.hpp"
 #include "protocol/pcr_policy.hpp"
 #include "tpm/tpm.hpp"
 
@@ -37,6 +38,9 @@ class PlatformPolicies {
   bool has_authority() const { return authority_.has_value(); }
   // authPolicy of every object bound to the configured authority. InvalidState without one.
   [[nodiscard]] Result<Bytes> auth_policy() const;
+  // authPolicy of a profile's objects: bound to the authority and, when given, to the profile's
+  // deletion counter (protocol::bound_policy_digest).
+  [[nodiscard]] Result<Bytes> auth_policy(const std::optional<store::DeletionBinding>& deletion) const;
   [[nodiscard]] Result<Bytes> authority_name() const;
   // The authority's marshaled TPM2B_PUBLIC (what a package request names). InvalidState without one.
   [[nodiscard]] Result<Bytes> authority_public() const;

@@ -91,16 +91,14 @@ void ServiceCore::disable_profile(const std::string& id, api::Reply<void> reply)
 
 void ServiceCore::delete_profile(const std::string& id, api::Reply<void> reply) {
   run_job<void>(
-      [id](Device& d) -> Status {
+      [this, id](Device& d) -> Status {
         return d.approved([&]() -> Status {
           auto* st = d.store();
           auto profile = MCIMD_TRY(st->profile(id));
           if (profile.meta.state == store::ProfileState::Enabled)
             return fail(Code::InvalidState, "Profile " + id + " is enabled; disable it before deleting it");
           MCIMD_CHECK(check_rules(profile.meta, "deleting it"));
-          MCIMD_CHECK(st->remove_profile(id));
-          d.drop_credentials();
-          log::info("Deleted profile " + id);
+          MCIMD_CHECK(delete_for_good(d, id, "local"));
           return {};
         });
       },

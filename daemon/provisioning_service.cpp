@@ -23,8 +23,12 @@ void ServiceCore::install_profile(SecureString yaml, api::Reply<api::ProfileInfo
             if (m.iccid == factory.iccid)
               return fail(Code::AlreadyExists, "A profile with ICCID " + factory.iccid + " is installed already");
           // Bound to the authority, not to PCR values: whatever platform state it signs a policy
-          // for can use the profile (protocol/pcr_policy.hpp).
-          tpm::SealOptions seal{MCIMD_TRY(d.policies().auth_policy()), /*no_da=*/true};
+          // for can use the profile (protocol/pcr_policy.hpp); and to its own deletion counter, so
+          // that once deleted no copy of it is ever usable again.
+          store::Profile profile;
+          profile.meta = st->new_metadata();
+          profile.meta.deletion = MCIMD_TRY(deletion_binding_for(d, profile.meta.index));
+          tpm::SealOptions seal{MCIMD_TRY(d.policies().auth_policy(profile.meta.deletion)), /*no_da=*/true};
           const bool sealed_k = config_.tpm.key_protection == "sealed";
           // K goes straight into the TPM: as an AES key object it never comes back out.
           auto k_blob = MCIMD_TRY(sealed_k ? tpm->seal(factory.k, seal) : tpm->create_aes_key(factory.k, seal));
@@ -40,7 +44,8 @@ void ServiceCore::install_profile(SecureString yaml, api::Reply<api::ProfileInfo
                 return aka::compute_opc(cipher, op);
               }
               auto key = MCIMD_TRY(tpm->load_aes_key(k_blob));
-              TpmAesCipher cipher(key, d.policy());
+              const auto policy = d.profile_policy(profile.meta);
+              TpmAesCipher cipher(key, policy);
               return aka::compute_opc(cipher, op);
             }());
             opc.assign(block.begin(), block.end());
@@ -50,8 +55,6 @@ void ServiceCore::install_profile(SecureString yaml, api::Reply<api::ProfileInfo
           auto opc_blob = MCIMD_TRY(tpm->seal(opc, seal));
           auto sqns = MCIMD_TRY(aka::SqnArray::create(factory.sqn));
           sqns.seed(factory.initial_sqn);
-          store::Profile profile;
-          profile.meta = st->new_metadata();
           profile.meta.iccid = factory.iccid;
           profile.meta.imsi = factory.imsi;
           profile.meta.operator_id = factory.operator_id;

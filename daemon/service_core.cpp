@@ -64,7 +64,8 @@ void ServiceCore::start(std::function<void(Status)> done) {
                          "installed or used until one is");
             return std::monostate{};
           }
-          auto unlocked = device_.approved([&]() -> Status { return {}; });
+          // A deletion a crash interrupted after its point of no return is completed first.
+          auto unlocked = device_.approved([&]() -> Status { return finish_deletions(device_); });
           if (!unlocked) {
             // A platform no kept policy approves is a state to report, not a reason to stop: the
             // operator must still be able to attest it, and a newly signed policy unlocks it.

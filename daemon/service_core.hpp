@@ -109,6 +109,16 @@ class ServiceCore final : public api::Service {
   // The install receipt of a recorded package, quoted by the AK (QuoteDomain::InstallReceipt).
   Result<std::string> install_receipt(Device& d, const store::InstalledPackage& installed);
 
+  // Profile lifecycle (lifecycle_service.cpp). The deletion counter a new profile of `index` gets:
+  // defined (or found) and its value read; InvalidState when an installed profile uses it.
+  Result<store::DeletionBinding> deletion_binding_for(Device& d, uint32_t index);
+  // Deletes a profile for good: advances its deletion counter (from then on no copy of its
+  // objects is usable, wherever it was kept), then removes it and records the deletion in one
+  // commit. A crash between the two is completed by finish_deletions at the next start.
+  Result<store::DeletionRecord> delete_for_good(Device& d, const std::string& id, const std::string& reason);
+  // Removes (and records) the profiles whose deletion counter moved past their binding.
+  Status finish_deletions(Device& d);
+
   Config config_;
   std::unique_ptr<TpmWorker> worker_;
   Device device_;  // worker thread only

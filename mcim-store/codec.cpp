@@ -60,6 +60,8 @@ constexpr unsigned kMaxIndBits = 10;
 constexpr uint64_t kDeltaLimit = uint64_t{1} << 43;
 // TPM 2.0 Part 1 §16: a name is nameAlg (2 bytes) ‖ digest; SHA-512's, 66 bytes, is the longest.
 constexpr std::size_t kMaxAuthority = 66;
+// A P-256 SubjectPublicKeyInfo in DER is 91 bytes; room for other encodings of one key.
+constexpr std::size_t kMaxSubscriberKey = 512;
 constexpr std::size_t kMaxId = 11;  // "p" + the 10 digits of a uint32
 constexpr std::size_t kMaxPackageId = 64;
 constexpr std::size_t kSha256Size = 32;
@@ -250,8 +252,34 @@ Result<std::optional<PackageOrigin>> decode_origin(const Fields& parent) {
   return std::optional<PackageOrigin>(std::move(o));
 }
 
+Status decode_lifecycle(const Fields& f, ProfileMetadata& m) {
+  if (!MCIMD_TRY(f.is_null("deletion"))) {
+    auto d = MCIMD_TRY(f.object("deletion"));
+    MCIMD_CHECK(d.only({"nv_index", "value"}));
+    DeletionBinding b;
+    b.nv_index = MCIMD_TRY(d.u32("nv_index"));
+    if ((b.nv_index >> 24) != 0x01) return d.bad("nv_index", "is not an NV index (0x01xxxxxx)");
+    b.value = MCIMD_TRY(d.u64("value"));
+    m.deletion = b;
+  }
+  if (!MCIMD_TRY(f.is_null("replaces"))) {
+    m.replaces = MCIMD_TRY(f.str("replaces", kMaxId));
+    if (!parse_profile_id(*m.replaces) || *m.replaces == m.id) return f.bad("replaces", "must be another \"p<index>\"");
+  }
+  m.command_counter = MCIMD_TRY(f.u64("command_counter"));
+  if (!MCIMD_TRY(f.is_null("subscriber_key"))) {
+    m.subscriber_key = MCIMD_TRY(f.base64url("subscriber_key", kMaxSubscriberKey));
+    if (m.subscriber_key->empty()) return f.bad("subscriber_key", "is empty");
+  }
+  return {};
+}
+
 Result<ProfileEntry> decode_profile(const Fields& f) {
-  if (f.format() >= 3)
+  if (f.format() >= 4)
+    MCIMD_CHECK(f.only({"id", "index", "iccid", "imsi", "operator", "state", "class", "algorithm", "key_protection",
+                        "amf", "authority", "sqn", "k", "opc", "rules", "origin", "deletion", "replaces",
+                        "command_counter", "subscriber_key"}));
+  else if (f.format() >= 3)
     MCIMD_CHECK(f.only({"id", "index", "iccid", "imsi", "operator", "state", "class", "algorithm", "key_protection",
                         "amf", "authority", "sqn", "k", "opc", "rules", "origin"}));
   else
@@ -292,6 +320,7 @@ Result<ProfileEntry> decode_profile(const Fields& f) {
     m.rules = MCIMD_TRY(decode_rules(f));
     m.origin = MCIMD_TRY(decode_origin(f));
   }
+  if (f.format() >= 4) MCIMD_CHECK(decode_lifecycle(f, m));
   return e;
 }
 
@@ -321,6 +350,28 @@ Result<InstalledPackage> decode_installed(const Fields& f) {
   return p;
 }
 
+Result<DeletionRecord> decode_deletion(const Fields& f) {
+  MCIMD_CHECK(f.only({"iccid", "operator", "profile", "reason", "nv_index", "nv_value"}));
+  DeletionRecord r;
+  r.iccid = MCIMD_TRY(f.str("iccid", 20));
+  r.operator_id = MCIMD_TRY(f.str("operator", 64));
+  r.profile = MCIMD_TRY(f.u32("profile"));
+  r.reason = MCIMD_TRY(f.str("reason", 32));
+  if (!valid_deletion_reason(r.reason)) return f.bad("reason", "must be change-of-subscription, command or local");
+  r.nv_index = MCIMD_TRY(f.u32("nv_index"));
+  r.nv_value = MCIMD_TRY(f.u64("nv_value"));
+  return r;
+}
+
+Status decode_deletions(const Fields& state, State& s) {
+  const json* list = MCIMD_TRY(state.array("deletions"));
+  if (list->size() > kMaxDeletionRecords)
+    return state.bad("deletions", "lists more than " + std::to_string(kMaxDeletionRecords) + " deletions");
+  for (std::size_t i = 0; i < list->size(); ++i)
+    s.deletions.push_back(MCIMD_TRY(decode_deletion(MCIMD_TRY(state.element("deletions", *list, i)))));
+  return {};
+}
+
 Status decode_provisioning(const Fields& state, State& s) {
   auto f = MCIMD_TRY(state.object("provisioning"));
   MCIMD_CHECK(f.only({"last_counter", "installed"}));
@@ -338,7 +389,10 @@ Status decode_provisioning(const Fields& state, State& s) {
 }
 
 Result<State> decode_state(const Fields& f) {
-  if (f.format() >= 3)
+  if (f.format() >= 4)
+    MCIMD_CHECK(f.only({"generation", "boot_counts", "srk", "next_index", "active", "profiles", "attestation",
+                        "provisioning", "deletions"}));
+  else if (f.format() >= 3)
     MCIMD_CHECK(f.only({"generation", "boot_counts", "srk", "next_index", "active", "profiles", "attestation",
                         "provisioning"}));
   else
@@ -363,6 +417,7 @@ Result<State> decode_state(const Fields& f) {
     s.profiles.push_back(MCIMD_TRY(decode_profile(MCIMD_TRY(f.element("profiles", *profiles, i)))));
   s.attestation = MCIMD_TRY(decode_attestation(f));
   if (f.format() >= 3) MCIMD_CHECK(decode_provisioning(f, s));
+  if (f.format() >= 4) MCIMD_CHECK(decode_deletions(f, s));
   return s;
 }
 
@@ -397,7 +452,12 @@ json profile_json(const ProfileEntry& e) {
           {"origin", m.origin ? json{{"package_id", m.origin->package_id},
                                      {"counter", m.origin->counter},
                                      {"package_sha256", base64url_encode(m.origin->package_sha256)}}
-                              : json(nullptr)}};
+                              : json(nullptr)},
+          {"deletion", m.deletion ? json{{"nv_index", m.deletion->nv_index}, {"value", m.deletion->value}}
+                                  : json(nullptr)},
+          {"replaces", m.replaces ? json(*m.replaces) : json(nullptr)},
+          {"command_counter", m.command_counter},
+          {"subscriber_key", m.subscriber_key ? json(base64url_encode(*m.subscriber_key)) : json(nullptr)}};
 }
 
 json state_json(const State& s) {
@@ -409,6 +469,14 @@ json state_json(const State& s) {
                          {"package_sha256", base64url_encode(p.package_sha256)},
                          {"counter", p.counter},
                          {"profile", p.profile_id}});
+  json deletions = json::array();
+  for (const auto& d : s.deletions)
+    deletions.push_back({{"iccid", d.iccid},
+                         {"operator", d.operator_id},
+                         {"profile", d.profile},
+                         {"reason", d.reason},
+                         {"nv_index", d.nv_index},
+                         {"nv_value", d.nv_value}});
   json attestation = nullptr;
   if (s.attestation)
     attestation = {{"ak", blob_json(s.attestation->ak)},
@@ -422,7 +490,8 @@ json state_json(const State& s) {
           {"active", s.active ? json(*s.active) : json(nullptr)},
           {"profiles", std::move(profiles)},
           {"attestation", std::move(attestation)},
-          {"provisioning", {{"last_counter", s.last_package_counter}, {"installed", std::move(installed)}}}};
+          {"provisioning", {{"last_counter", s.last_package_counter}, {"installed", std::move(installed)}}},
+          {"deletions", std::move(deletions)}};
 }
 
 }  // namespace
@@ -466,6 +535,10 @@ bool valid_object_name(std::string_view s) {
 
 bool valid_ek_type(std::string_view s) { return s == "ecc" || s == "rsa"; }
 
+bool valid_deletion_reason(std::string_view s) {
+  return s == "change-of-subscription" || s == "command" || s == "local";
+}
+
 bool valid_package_id(std::string_view s) {
   if (s.empty() || s.size() > kMaxPackageId) return false;
   for (char c : s)
@@ -494,6 +567,15 @@ std::optional<std::string> invariant_violation(const State& s) {
       return "profile " + m.id + " is out of ascending index order or listed twice";
     if (m.index >= s.next_index) return "profile " + m.id + " has an index not below next_index";
     if (!iccids.insert(m.iccid).second) return "profile " + m.id + " repeats another profile's ICCID " + m.iccid;
+  }
+  std::set<uint32_t> counters;
+  for (const auto& e : s.profiles) {
+    const ProfileMetadata& m = e.meta;
+    if (m.replaces && std::none_of(s.profiles.begin(), s.profiles.end(),
+                                   [&](const ProfileEntry& o) { return o.meta.id == *m.replaces; }))
+      return "profile " + m.id + " replaces " + *m.replaces + ", which does not exist";
+    if (m.deletion && !counters.insert(m.deletion->nv_index).second)
+      return "profile " + m.id + " shares its deletion counter with another profile";
   }
   if (s.active) {
     auto it = std::find_if(s.profiles.begin(), s.profiles.end(),

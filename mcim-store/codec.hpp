@@ -15,7 +15,7 @@
 
 namespace mcimd::store::detail {
 
-inline constexpr unsigned kFormat = 3;  // store.json's "format"; bumped on incompatible change
+inline constexpr unsigned kFormat = 4;  // store.json's "format"; bumped on incompatible change
 // The earlier format this version still reads: format 2 lacks the profile rules and origin and
 // the provisioning state (all taken as absent); the next commit writes format 3.
 inline constexpr unsigned kOldestReadableFormat = 2;
@@ -58,6 +58,7 @@ struct State {
   std::optional<AttestationEntry> attestation;
   uint64_t last_package_counter = 0;
   std::vector<InstalledPackage> installed;  // oldest first, at most kMaxInstalledPackages
+  std::vector<DeletionRecord> deletions;    // oldest first, at most kMaxDeletionRecords
 };
 
 // store.json decoded; its MAC is not checked yet.
@@ -79,6 +80,7 @@ bool valid_algorithm(std::string_view s);
 bool valid_object_name(std::string_view s);  // 64 lower-case hex digits
 bool valid_ek_type(std::string_view s);      // "ecc" | "rsa"
 bool valid_package_id(std::string_view s);   // [A-Za-z0-9._-]{1,64}
+bool valid_deletion_reason(std::string_view s);  // change-of-subscription | command | local
 bool same_parameters(const aka::SqnParameters& a, const aka::SqnParameters& b);
 
 // Checks every field of metadata; the error has `code` and starts with `where`.

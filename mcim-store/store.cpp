@@ -88,6 +88,7 @@ const std::optional<Bytes>& Store::pinned_srk() const { return impl_->state.srk;
 std::optional<std::string> Store::active() const { return impl_->state.active; }
 uint64_t Store::last_package_counter() const { return impl_->state.last_package_counter; }
 std::vector<InstalledPackage> Store::installed_packages() const { return impl_->state.installed; }
+std::vector<DeletionRecord> Store::deletions() const { return impl_->state.deletions; }
 
 std::vector<ProfileMetadata> Store::profiles() const {
   std::vector<ProfileMetadata> out;

@@ -114,6 +114,27 @@ struct InstalledPackage {
 // The store keeps the most recent installs only.
 inline constexpr std::size_t kMaxInstalledPackages = 32;
 
+// The profile's deletion counter (protocol::DeletionBinding): its objects' policy ends in
+// PolicyNV(counter at nv_index == value); deleting the profile advances the counter.
+struct DeletionBinding {
+  uint32_t nv_index = 0;  // 0x01xxxxxx
+  uint64_t value = 0;
+  bool operator==(const DeletionBinding&) const = default;
+};
+
+// A profile this store deleted, kept so its receipt can be made again (the last
+// kMaxDeletionRecords): what the receipt states.
+struct DeletionRecord {
+  std::string iccid;
+  std::string operator_id;
+  uint32_t profile = 0;    // its index
+  std::string reason;      // "change-of-subscription" | "command" | "local"
+  uint32_t nv_index = 0;   // its deletion counter, and the value it was advanced to (0, 0 without one)
+  uint64_t nv_value = 0;
+  bool operator==(const DeletionRecord&) const = default;
+};
+inline constexpr std::size_t kMaxDeletionRecords = 16;
+
 struct ProfileMetadata {
   std::string id;            // stable, filesystem-safe: "p<index>" (index in decimal, no leading zeros)
   uint32_t index = 0;        // D-Bus object path /org/mcimd/Tre1/Profile/<index>
@@ -133,6 +154,16 @@ struct ProfileMetadata {
   Bytes authority;
   ProfileRules rules;
   std::optional<PackageOrigin> origin;  // nullopt for a factory profile
+  // Format 4 on (absent in older stores):
+  std::optional<DeletionBinding> deletion;  // nullopt: objects bound to the authority only
+  // Change of subscription: the profile (id) this one replaces, deleted once this one has
+  // proved itself (a successful AKA or a confirmation); nullopt otherwise.
+  std::optional<std::string> replaces;
+  // The last counter of an operator command or release accepted for this profile: the next must
+  // be above it.
+  uint64_t command_counter = 0;
+  // DER SubjectPublicKeyInfo of the subscriber's key (P-256), whose releases the rules may accept.
+  std::optional<Bytes> subscriber_key;
 };
 
 struct Profile {
@@ -229,6 +260,7 @@ class Store {
   // oldest first.
   uint64_t last_package_counter() const;
   std::vector<InstalledPackage> installed_packages() const;
+  std::vector<DeletionRecord> deletions() const;  // oldest first
 
   // Allocates the next index/id (not persisted until a transaction adds it). Indices are never
   // reused, so a D-Bus object path always names the same profile.
@@ -251,6 +283,12 @@ class Store {
     [[nodiscard]] Status remove_profile(const std::string& id);  // NotFound; clears active if it was
     // InvalidArgument when the array's parameters differ from the profile's.
     [[nodiscard]] Status set_sqn_array(const std::string& id, const aka::SqnArray& sqns);
+    // NotFound; InvalidArgument when `replaces` names the profile itself or no staged profile.
+    [[nodiscard]] Status set_replaces(const std::string& id, std::optional<std::string> replaces);
+    // Replayed when counter is not above the profile's command_counter.
+    [[nodiscard]] Status set_command_counter(const std::string& id, uint64_t counter);
+    // Keeps what a deletion receipt states; the oldest beyond kMaxDeletionRecords is dropped.
+    [[nodiscard]] Status record_deletion(const DeletionRecord& record);
     [[nodiscard]] Status pin_srk(const Bytes& srk_public);  // InvalidArgument when empty/oversized
     [[nodiscard]] Status set_attestation(const AttestationRecord& record);
     // Records an installed package: its counter becomes the last accepted. Replayed when the

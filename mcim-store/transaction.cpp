@@ -130,6 +130,9 @@ Status Store::Transaction::remove_profile(const std::string& id) {
     ProfileEntry* e = MCIMD_TRY(t.require(id));
     t.next.profiles.erase(t.next.profiles.begin() + (e - t.next.profiles.data()));
     if (t.next.active == id) t.next.active.reset();
+    // A replacement whose old profile is gone has nothing left to replace.
+    for (auto& other : t.next.profiles)
+      if (other.meta.replaces == id) other.meta.replaces.reset();
     return {};
   });
 }
@@ -139,6 +142,39 @@ Status Store::Transaction::set_sqn_array(const std::string& id, const aka::SqnAr
     ProfileEntry* e = MCIMD_TRY(t.require(id));
     MCIMD_CHECK(check_sqns(sqns, e->meta.sqn, id));
     e->seq = sqns.seq();
+    return {};
+  });
+}
+
+Status Store::Transaction::set_replaces(const std::string& id, std::optional<std::string> replaces) {
+  return staging(impl_.get(), "Failed to stage what profile " + id + " replaces", [&](Impl& t) -> Status {
+    ProfileEntry* e = MCIMD_TRY(t.require(id));
+    if (replaces) {
+      if (*replaces == id) return fail(Code::InvalidArgument, "A profile cannot replace itself");
+      if (!t.require(*replaces)) return fail(Code::InvalidArgument, "Profile " + *replaces + " is not in the store");
+    }
+    e->meta.replaces = std::move(replaces);
+    return {};
+  });
+}
+
+Status Store::Transaction::set_command_counter(const std::string& id, uint64_t counter) {
+  return staging(impl_.get(), "Failed to stage the command counter of profile " + id, [&](Impl& t) -> Status {
+    ProfileEntry* e = MCIMD_TRY(t.require(id));
+    if (counter <= e->meta.command_counter)
+      return fail(Code::Replayed, "Counter " + std::to_string(counter) + " is not above the last one accepted for "
+                                  "profile " + id + ", " + std::to_string(e->meta.command_counter));
+    e->meta.command_counter = counter;
+    return {};
+  });
+}
+
+Status Store::Transaction::record_deletion(const DeletionRecord& record) {
+  return staging(impl_.get(), "Failed to stage the deletion record of ICCID " + record.iccid, [&](Impl& t) -> Status {
+    if (!valid_deletion_reason(record.reason))
+      return fail(Code::InvalidArgument, "Deletion reason '" + record.reason + "' is not one the store knows");
+    t.next.deletions.push_back(record);
+    if (t.next.deletions.size() > kMaxDeletionRecords) t.next.deletions.erase(t.next.deletions.begin());
     return {};
   });
 }

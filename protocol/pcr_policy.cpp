@@ -39,6 +39,7 @@ constexpr std::size_t kP256Coordinate = 32;  // bytes of an x or y coordinate on
 // Part 2 §6.5.2 command codes that enter policy digests.
 constexpr uint32_t kCcPolicyPcr = 0x0000017F;
 constexpr uint32_t kCcPolicyAuthorize = 0x0000016A;
+constexpr uint32_t kCcPolicyNv = 0x00000149;  // Part 2 §6.5.2 TPM_CC_PolicyNV
 
 Bytes sha256(std::span<const uint8_t> data) {
   Bytes out(SHA256_DIGEST_LENGTH);
@@ -245,6 +246,33 @@ Bytes authorize_policy_digest(std::span<const uint8_t> authority_name, std::span
   Bytes second = sha256(first);
   append(second, policy_ref);
   return sha256(second);
+}
+
+Bytes deletion_counter_name(uint32_t nv_index) {
+  Bytes pub;
+  put_be32(pub, nv_index);
+  pub.push_back(0x00);  // nameAlg TPM_ALG_SHA256
+  pub.push_back(0x0B);
+  put_be32(pub, kDeletionCounterAttributes);
+  pub.push_back(0x00);  // authPolicy: empty TPM2B
+  pub.push_back(0x00);
+  pub.push_back(0x00);  // dataSize 8
+  pub.push_back(0x08);
+  Bytes name{0x00, 0x0B};
+  append(name, sha256(pub));
+  return name;
+}
+
+Bytes bound_policy_digest(std::span<const uint8_t> authority_name, std::span<const uint8_t> policy_ref,
+                          const DeletionBinding& binding) {
+  Bytes args;
+  for (int shift = 56; shift >= 0; shift -= 8) args.push_back(static_cast<uint8_t>(binding.value >> shift));
+  args.insert(args.end(), {0x00, 0x00, 0x00, 0x00});  // offset 0, TPM_EO_EQ (0x0000)
+  Bytes input = authorize_policy_digest(authority_name, policy_ref);
+  put_be32(input, kCcPolicyNv);
+  append(input, sha256(args));
+  append(input, deletion_counter_name(binding.nv_index));
+  return sha256(input);
 }
 
 Status check_pcr_values(const PcrValues& pcrs) {

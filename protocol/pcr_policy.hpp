@@ -42,6 +42,32 @@ struct PolicyAuthority {
 //   H(H(0^32 ‖ TPM_CC_PolicyAuthorize ‖ authority name) ‖ policyRef), SHA-256.
 Bytes authorize_policy_digest(std::span<const uint8_t> authority_name, std::span<const uint8_t> policy_ref);
 
+// ---- deletion binding (PolicyNV) ------------------------------------------------------------
+// A profile's objects can also be bound to a deletion counter: an NV counter of its own that
+// deleting the profile advances. Their authPolicy then ends in TPM2_PolicyNV(counter == value),
+// so a copy of the blobs made before the deletion never satisfies its policy again, whoever
+// holds it: a TPM counter only moves forward, and one undefined and defined again starts above
+// every value any counter of that TPM has held (Part 3 §31.8 TPM2_NV_Increment).
+struct DeletionBinding {
+  uint32_t nv_index = 0;  // 0x01xxxxxx
+  uint64_t value = 0;     // the counter's value while the profile lives
+  bool operator==(const DeletionBinding&) const = default;
+};
+// TPMA_NV of a deletion counter (Part 2 §13.4): TPM_NT_COUNTER, AUTHREAD|AUTHWRITE with an empty
+// authValue (anyone may read it, for PolicyNV; advancing it can only make a profile unusable, which
+// whoever may delete the store's files can do anyway), NO_DA, not ORDERLY (every increment is
+// written at once, so an unclean shutdown never moves it), WRITTEN once it was first incremented.
+inline constexpr uint32_t kDeletionCounterAttributes = 0x00000010u /*TPM_NT_COUNTER << 4*/ | 0x00040000u /*AUTHREAD*/ |
+                                                       0x00000004u /*AUTHWRITE*/ | 0x02000000u /*NO_DA*/ |
+                                                       0x20000000u /*WRITTEN*/;
+// The TPM name of the deletion counter at nv_index once written: 0x000B ‖ SHA-256(TPMS_NV_PUBLIC).
+Bytes deletion_counter_name(uint32_t nv_index);
+// authPolicy of objects bound to the authority and to a deletion counter (Part 3 §23.9 TPM2_PolicyNV):
+//   H(authorize_policy_digest ‖ TPM_CC_PolicyNV ‖ H(operandB ‖ offset ‖ TPM_EO_EQ) ‖ counter name),
+// operandB the value as 8 big-endian octets, offset 0.
+Bytes bound_policy_digest(std::span<const uint8_t> authority_name, std::span<const uint8_t> policy_ref,
+                          const DeletionBinding& binding);
+
 // PCR values one policy approves: one bank, indices 0–23 with a value of the bank's size each.
 struct PcrValues {
   std::string bank = "sha256";  // sha1 | sha256 | sha384 | sha512

@@ -120,6 +120,7 @@ struct Context::Impl {
   bool policy_dirty = false;  // a failure since the last PolicyPCR: PolicyRestart before the next
   std::map<uint32_t, KeptCounter> counters;
   std::set<Context::AesKey::Slot*> aes_keys;  // loaded keys that give their slot up when the TPM is full
+  std::map<uint32_t, Object> nv_indices;      // deletion counters PolicyNV names (ESAPI metadata only)
 
   void install_shim();
 
@@ -161,6 +162,13 @@ struct Context::Impl {
   // policy authorizes. A stale kept session is replaced and the sequence redone once; a PCR
   // change between the policy and its use redoes it (bounded). PlatformStateChanged when the PCRs
   // differ from the approved values or the object is bound to another policy.
+  // Deletion counters (tpm/deletion.cpp): the index checked to be one (InvalidState otherwise,
+  // NotFound when undefined); its value, incremented first when asked or never written.
+  Result<Object> deletion_counter_handle(uint32_t index, bool* written);
+  Result<uint64_t> deletion_counter_value(uint32_t index, bool increment_first);
+  // TPM2_PolicyNV(counter == value) in `session`; NotAuthorized when the counter moved on or is gone.
+  Status policy_nv(ESYS_TR session, const NvBinding& binding);
+  Status policy_nv_once(ESYS_TR session, const NvBinding& binding);
   Status with_policy(const ApprovedPolicy& policy, std::string_view what, const std::function<TSS2_RC(ESYS_TR)>& use);
   // A TPM without a resource manager has few slots (swtpm: three objects, three sessions) and
   // other clients use them too: when one is full, give up what we keep and can rebuild.

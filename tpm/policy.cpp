@@ -97,6 +97,7 @@ Status Context::Impl::with_policy(const ApprovedPolicy& policy, std::string_view
                                         authorized.error().message + ")",
                                     authorized.error().tss2_rc()});
       MCIMD_CHECK(authorized);
+      if (policy.deletion) MCIMD_CHECK(policy_nv(session, *policy.deletion));
       auto used = call(what, [&] { return use(session); });
       // TPM_RC_REFERENCE_H*: the object the command uses is gone, not our session; the caller
       // loads it again (the session is fine and stays).

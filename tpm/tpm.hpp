@@ -11,6 +11,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <span>
 #include <string>
 #include <string_view>
@@ -75,6 +76,14 @@ struct SealOptions {
 // is PolicyAuthorize(authority, policy_ref): each use runs TPM2_PolicyPCR(pcr_digest, pcrs) then
 // TPM2_PolicyAuthorize(approved_policy, policy_ref, authority_name, ticket) in the one kept
 // policy session (TPM 2.0 Part 3 §23.7, §23.16).
+// A deletion counter the object's policy binds after PolicyAuthorize: TPM2_PolicyNV(counter at
+// nv_index == value) (protocol::DeletionBinding has the model).
+struct NvBinding {
+  uint32_t nv_index = 0;
+  uint64_t value = 0;
+  bool operator==(const NvBinding&) const = default;
+};
+
 struct ApprovedPolicy {
   PcrSelection pcrs;
   Bytes pcr_digest;       // SHA-256 over the approved values in selection order
@@ -82,6 +91,8 @@ struct ApprovedPolicy {
   Bytes policy_ref;
   Bytes authority_name;   // TPM name of the authority key
   Bytes ticket;           // marshaled TPMT_TK_VERIFIED from Context::verify_signature
+  // Set for a profile's objects bound to a deletion counter: PolicyNV follows PolicyAuthorize.
+  std::optional<NvBinding> deletion;
 };
 
 // A TPM public area's properties the daemon checks before it trusts a blob from disk.
@@ -295,6 +306,17 @@ class Context {
   [[nodiscard]] Result<uint64_t> counter_read(const CounterSpec& spec);
   // Increments and returns the new value.
   [[nodiscard]] Result<uint64_t> counter_increment(const CounterSpec& spec);
+
+  // --- deletion counters (tpm/deletion.cpp) ---------------------------------------------------
+  // A profile's deletion counter at `index` (owner hierarchy, empty owner auth; attributes
+  // protocol::kDeletionCounterAttributes): defined when absent, incremented once when never
+  // written, and its value returned. InvalidState when the index holds something else.
+  // Reads and increments run in an SRK-salted HMAC session, so the TPM's answer is authenticated.
+  [[nodiscard]] Result<uint64_t> deletion_counter_prepare(uint32_t index);
+  // NotFound when not defined.
+  [[nodiscard]] Result<uint64_t> deletion_counter_read(uint32_t index);
+  // Increments (the deletion) and returns the new value. NotFound when not defined.
+  [[nodiscard]] Result<uint64_t> deletion_counter_advance(uint32_t index);
 
   // TPM2_ReadClock.
   [[nodiscard]] Result<ClockState> read_clock();

@@ -17,7 +17,7 @@ using nlohmann::json;
 namespace {
 
 constexpr uint32_t kCcPolicyPcr = 0x17F, kCcPolicyAuthorize = 0x16A, kCcEncryptDecrypt2 = 0x193,
-                   kCcNvIncrement = 0x134;
+                   kCcNvIncrement = 0x134, kCcPolicyNv = 0x149;
 
 class ATrustedStore : public ::testing::Test {
  protected:
@@ -253,13 +253,16 @@ class ACountedStore : public ATrustedStore {
 }  // namespace
 
 // DESIGN.md: steady state is 3 × (PolicyPCR + PolicyAuthorize + EncryptDecrypt2) plus the
-// counter. Counted at the TPM, from swtpm's own log of every command it received.
-TEST_F(ACountedStore, AnswersAnAkaInTenTpmCommandsInSteadyState) {
+// counter; a profile bound to its deletion counter adds PolicyNV to each policy (verifiable
+// deletion: a copy of K made before the deletion never satisfies its policy again). Counted at
+// the TPM, from swtpm's own log of every command it received.
+TEST_F(ACountedStore, AnswersAnAkaInThirteenTpmCommandsInSteadyState) {
   expect_aka_works(2);  // the first use loads K and unseals OPc
   std::size_t mark = mcimd.tpm().log_mark();
   for (uint64_t seq = 3; seq < 8; ++seq) expect_aka_works(seq);
   auto log = mcimd.tpm().commands_since(mark);
-  EXPECT_EQ(log.codes.size(), 50u) << log.summary();
+  EXPECT_EQ(log.codes.size(), 65u) << log.summary();
+  EXPECT_EQ(log.count(kCcPolicyNv), 15u) << log.summary();
   EXPECT_EQ(log.count(kCcPolicyPcr), 15u) << log.summary();
   EXPECT_EQ(log.count(kCcPolicyAuthorize), 15u) << log.summary();
   EXPECT_EQ(log.count(kCcEncryptDecrypt2), 15u) << log.summary();

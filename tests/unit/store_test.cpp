@@ -116,7 +116,7 @@ TEST(AStore, IsCreatedEmptyAtTheCounterValue) {
   EXPECT_TRUE(f.object_files().empty());
   EXPECT_EQ(f.anchor.value(), 1000u) << "creating a store does not move the counter";
   auto j = json::parse(slurp(f.store_json()));
-  EXPECT_EQ(j["format"], 3);
+  EXPECT_EQ(j["format"], 4);
   EXPECT_EQ(j["state"]["provisioning"]["last_counter"], 0);
   EXPECT_EQ(j["state"]["generation"], 1000);
   EXPECT_EQ(j["state"]["boot_counts"]["reset_count"], 7);
@@ -695,16 +695,21 @@ TEST(AnEditedStore, WithOnlyWhitespaceAndKeyOrderChangedIsAccepted) {
   EXPECT_EQ(s->active(), "p0");
 }
 
-// What the previous version wrote: format 2, without profile rules, origin or provisioning state,
-// MAC'd under the same key and label.
-void rewrite_as_format_2(Fixture& f) {
+// What earlier versions wrote, MAC'd under the same key and label: format 3 without deletion
+// bindings, replacements, command counters, subscriber keys or deletion records; format 2 also
+// without profile rules, origin or provisioning state.
+void rewrite_as_format(Fixture& f, int format) {
   auto j = json::parse(slurp(f.store_json()));
   for (auto& p : j["state"]["profiles"]) {
-    p.erase("rules");
-    p.erase("origin");
+    for (const char* field : {"deletion", "replaces", "command_counter", "subscriber_key"}) p.erase(field);
+    if (format < 3) {
+      p.erase("rules");
+      p.erase("origin");
+    }
   }
-  j["state"].erase("provisioning");
-  j["format"] = 2;
+  j["state"].erase("deletions");
+  if (format < 3) j["state"].erase("provisioning");
+  j["format"] = format;
   const std::string canonical = j["state"].dump();
   Bytes input(std::string_view("mcimd-store-v2\0", 15).begin(), std::string_view("mcimd-store-v2\0", 15).end());
   input.insert(input.end(), canonical.begin(), canonical.end());
@@ -713,8 +718,77 @@ void rewrite_as_format_2(Fixture& f) {
   j["mac"] = base64url_encode(*mac);
   spill(f.store_json(), j.dump());
 }
+void rewrite_as_format_2(Fixture& f) { rewrite_as_format(f, 2); }
 
-TEST(AStoreOfFormat2, OpensWithDefaultRulesAndIsWrittenBackAsFormat3) {
+TEST(AStoreOfFormat3, OpensWithoutLifecycleStateAndIsWrittenBackAsFormat4) {
+  Fixture f;
+  populate(f);
+  rewrite_as_format(f, 3);
+  auto s = f.open();
+  ASSERT_EQ(s.profiles().size(), 2u);
+  EXPECT_FALSE(s.profiles()[0].deletion);
+  EXPECT_FALSE(s.profiles()[0].replaces);
+  EXPECT_EQ(s.profiles()[0].command_counter, 0u);
+  EXPECT_TRUE(s.deletions().empty());
+  ASSERT_TRUE(s.set_state("p1", ProfileState::Enabled));
+  auto j = json::parse(slurp(f.store_json()));
+  EXPECT_EQ(j["format"], 4);
+  EXPECT_TRUE(j["state"].contains("deletions"));
+  EXPECT_TRUE(j["state"]["profiles"][0].contains("deletion"));
+  ASSERT_TRUE(f.try_open());
+}
+
+TEST(AStoreOfFormat3, WithAFormat4FieldIsCorrupt) {
+  Fixture f;
+  populate(f);
+  rewrite_as_format(f, 3);
+  f.edit([](json& j) { j["state"]["deletions"] = json::array(); });
+  const Error refused = f.refusal();
+  EXPECT_EQ(refused.code, Code::StoreCorrupt);
+  EXPECT_TRUE(mentions(refused, "is not a field of format 3")) << refused.message;
+}
+
+TEST(AStore, KeepsDeletionBindingsReplacementsAndDeletionRecordsAcrossAReopen) {
+  Fixture f;
+  populate(f);
+  {
+    auto s = f.open();
+    auto bound = make_profile(s, "89490200001234567899");
+    bound.meta.deletion = DeletionBinding{0x01300002, 5};
+    ASSERT_TRUE(s.add_profile(bound, sqns_at(0)));
+    auto twin = make_profile(s, "89490200001234567898");
+    twin.meta.deletion = DeletionBinding{0x01300002, 5};
+    EXPECT_FALSE(s.add_profile(twin, sqns_at(0))) << "two profiles never share a deletion counter";
+    auto tx = s.begin();
+    ASSERT_TRUE(tx);
+    ASSERT_TRUE(tx->set_replaces("p1", "p0"));
+    ASSERT_TRUE(tx->set_command_counter("p1", 7));
+    ASSERT_TRUE(tx->record_deletion(DeletionRecord{"89490200001234567891", "26201", 9, "command", 0x01300009, 12}));
+    ASSERT_TRUE(tx->commit());
+  }
+  auto s = f.open();
+  ASSERT_EQ(s.profiles().size(), 3u);
+  EXPECT_EQ(s.profiles()[2].deletion, (DeletionBinding{0x01300002, 5}));
+  EXPECT_EQ(s.profiles()[1].replaces, "p0");
+  EXPECT_EQ(s.profiles()[1].command_counter, 7u);
+  ASSERT_EQ(s.deletions().size(), 1u);
+  EXPECT_EQ(s.deletions()[0].nv_value, 12u);
+  EXPECT_EQ(s.deletions()[0].reason, "command");
+  auto tx = s.begin();
+  ASSERT_TRUE(tx);
+  auto replayed = tx->set_command_counter("p1", 7);
+  ASSERT_FALSE(replayed);
+  EXPECT_EQ(replayed.error().code, Code::Replayed);
+  EXPECT_FALSE(tx->set_replaces("p1", "p1")) << "a profile cannot replace itself";
+  EXPECT_FALSE(tx->record_deletion(DeletionRecord{"89490200001234567891", "26201", 9, "whim", 0, 0}));
+  // Removing the replaced profile leaves nothing for the replacement to replace.
+  ASSERT_TRUE(tx->set_state("p0", ProfileState::Disabled));
+  ASSERT_TRUE(tx->remove_profile("p0"));
+  ASSERT_TRUE(tx->commit());
+  EXPECT_FALSE(f.open().profiles()[0].replaces);
+}
+
+TEST(AStoreOfFormat2, OpensWithDefaultRulesAndIsWrittenBackInTheCurrentFormat) {
   Fixture f;
   populate(f);
   rewrite_as_format_2(f);
@@ -727,7 +801,7 @@ TEST(AStoreOfFormat2, OpensWithDefaultRulesAndIsWrittenBackAsFormat3) {
   EXPECT_EQ(json::parse(slurp(f.store_json()))["format"], 2) << "opening alone writes nothing";
   ASSERT_TRUE(s.set_state("p1", ProfileState::Enabled));
   auto j = json::parse(slurp(f.store_json()));
-  EXPECT_EQ(j["format"], 3);
+  EXPECT_EQ(j["format"], 4);
   EXPECT_TRUE(j["state"]["profiles"][0].contains("rules"));
   auto again = f.try_open();
   ASSERT_TRUE(again) << again.error().describe();
@@ -747,10 +821,10 @@ TEST(AStoreOfFormat2, WithAFormat3FieldIsCorrupt) {
 TEST(AnEditedStore, OfALaterFormatIsUnsupportedNamingIt) {
   Fixture f;
   populate(f);
-  f.edit([](json& j) { j["format"] = 4; });
+  f.edit([](json& j) { j["format"] = 5; });
   const Error refused = f.refusal();
   EXPECT_EQ(refused.code, Code::Unsupported);
-  EXPECT_TRUE(mentions(refused, "format 4")) << refused.message;
+  EXPECT_TRUE(mentions(refused, "format 5")) << refused.message;
   EXPECT_TRUE(mentions(refused, "later version")) << refused.message;
 }
 
