@@ -102,7 +102,11 @@ void ServiceCore::request_package(std::string session, Bytes operator_nonce, api
           auto options = evidence_options();
           options.ek_type = MCIMD_TRY(enrolled_ek_type(d));
           request.evidence = MCIMD_TRY(attestation::collect_evidence(*tpm, ak, operator_nonce, options));
-          remember_nonce(request.device_nonce);
+          // The deletion counter of the profile the package will become, set aside now: the
+          // operator binds K and OPc to it.
+          const auto deletion = MCIMD_TRY(deletion_binding_for(d, d.store()->new_metadata().index));
+          request.deletion = protocol::DeletionBinding{deletion.nv_index, deletion.value};
+          remember_nonce(request.device_nonce, deletion);
           log::info("Made a package request for session " + session);
           return protocol::to_json(request);
         });
@@ -110,11 +114,17 @@ void ServiceCore::request_package(std::string session, Bytes operator_nonce, api
       std::move(reply));
 }
 
-void ServiceCore::remember_nonce(const Bytes& nonce) {
+void ServiceCore::remember_nonce(const Bytes& nonce, const store::DeletionBinding& deletion) {
   const auto now = std::chrono::steady_clock::now();
   std::erase_if(nonces_, [&](const PendingNonce& n) { return n.expires <= now; });
   if (nonces_.size() >= kMaxOutstandingNonces) nonces_.erase(nonces_.begin());
-  nonces_.push_back(PendingNonce{nonce, now + kNonceLifetime});
+  nonces_.push_back(PendingNonce{nonce, deletion, now + kNonceLifetime});
+}
+
+std::optional<store::DeletionBinding> ServiceCore::reserved_deletion(const Bytes& nonce) const {
+  for (const auto& n : nonces_)
+    if (n.nonce == nonce) return n.deletion;
+  return std::nullopt;
 }
 
 std::vector<Bytes> ServiceCore::outstanding_nonces() {
@@ -187,17 +197,28 @@ void ServiceCore::install_package(std::string package, api::Reply<api::PackageIn
             if (m.iccid == h.iccid)
               return fail(Code::AlreadyExists, "A profile with ICCID " + h.iccid + " is installed already (" + m.id + ")");
 
+          // The deletion counter set aside for this request, still at its value and nobody's.
+          const auto reserved = reserved_deletion(h.device_nonce);
+          if (!reserved) return fail(Code::Replayed, "The package answers no outstanding request");
+          const store::DeletionBinding deletion = *reserved;
+          if (h.deletion.nv_index != deletion.nv_index || h.deletion.value != deletion.value)
+            return fail(Code::InvalidArgument, "The package is not bound to the deletion counter its request set aside");
+          if (MCIMD_TRY(deletion_binding_for(d, deletion.nv_index - config_.tpm.deletion_counter_base)) != deletion)
+            return fail(Code::InvalidState, "The deletion counter set aside for this package has moved on; request a "
+                                            "new package");
+
           // 3. K and OPc into this TPM: TPM2_Import under the SRK. Nothing persists in the TPM;
           // until the commit below nothing has changed.
           auto k = MCIMD_TRY(tpm->import_object(to_tpm(h.k)));
           auto opc = MCIMD_TRY(tpm->import_object(to_tpm(h.opc)));
-          const Bytes auth_policy = MCIMD_TRY(d.policies().auth_policy());
+          const Bytes auth_policy = MCIMD_TRY(d.policies().auth_policy(deletion));
           for (const auto& [blob, kind] : {std::pair{&k, tpm::PublicInfo::Kind::AesKey},
                                            std::pair{&opc, tpm::PublicInfo::Kind::SealedData}}) {
             auto info = MCIMD_TRY(tpm::describe_public(blob->public_area));
             if (info.auth_policy != auth_policy)
               return fail(Code::NotAuthorized, "The package's objects are not bound to this gateway's policy "
-                                               "authority (PolicyAuthorize)");
+                                               "authority and the profile's deletion counter (PolicyAuthorize, "
+                                               "PolicyNV)");
             if (info.kind != kind)
               return fail(Code::InvalidArgument, "The package's K must be an AES key object and its OPc sealed data");
           }
@@ -222,6 +243,8 @@ void ServiceCore::install_package(std::string package, api::Reply<api::PackageIn
           if (h.rules.locked_until)
             profile.meta.rules.locked_until = static_cast<uint64_t>(h.rules.locked_until->time_since_epoch().count());
           profile.meta.origin = store::PackageOrigin{h.package_id, h.counter, digest};
+          profile.meta.deletion = deletion;
+          profile.meta.subscriber_key = h.subscriber_key;
           profile.k = store::Blob{k.public_area, k.private_area};
           profile.opc = store::Blob{opc.public_area, opc.private_area};
           auto sqns = MCIMD_TRY(aka::SqnArray::create(profile.meta.sqn));

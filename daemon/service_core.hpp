@@ -103,8 +103,10 @@ class ServiceCore final : public api::Service {
   Result<std::vector<attestation::OperatorTrust>> operator_trust() const;
   // The device nonces of package requests not yet answered: in memory only, so a restart
   // (or a crash) makes the agent ask again rather than letting an old answer in.
-  void remember_nonce(const Bytes& nonce);
+  void remember_nonce(const Bytes& nonce, const store::DeletionBinding& deletion);
   std::vector<Bytes> outstanding_nonces();
+  // The deletion counter set aside for the request with this device nonce.
+  std::optional<store::DeletionBinding> reserved_deletion(const Bytes& nonce) const;
   void forget_nonce(const Bytes& nonce);
   // The install receipt of a recorded package, quoted by the AK (QuoteDomain::InstallReceipt).
   Result<std::string> install_receipt(Device& d, const store::InstalledPackage& installed);
@@ -128,6 +130,7 @@ class ServiceCore final : public api::Service {
   api::PlatformState platform_state_ = api::PlatformState::Unknown;
   struct PendingNonce {
     Bytes nonce;
+    store::DeletionBinding deletion;
     std::chrono::steady_clock::time_point expires;
   };
   std::vector<PendingNonce> nonces_;  // worker thread only

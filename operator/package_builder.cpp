@@ -83,7 +83,10 @@ Result<BuiltPackage> build_package(const protocol::PackageRequest& request, cons
     return fail(Code::InvalidArgument, "package request: authority: not a TPM2B_PUBLIC");
   const Bytes authority_name = MCIMD_TRY(
       attestation::tpm_name(static_cast<uint16_t>(authority[4] << 8 | authority[5]), authority.subspan(2)));
-  const Bytes auth_policy = protocol::authorize_policy_digest(authority_name, as_bytes(protocol::kPcrPolicyRef));
+  // Bound to the authority and to the profile's deletion counter the device set aside: once the
+  // device deletes the profile, no copy of these objects is usable again.
+  const Bytes auth_policy =
+      protocol::bound_policy_digest(authority_name, as_bytes(protocol::kPcrPolicyRef), request.deletion);
   // The SRK parsed and validated once for both blobs and its name.
   const auto parent = MCIMD_TRY(attestation::import_parent(request.srk_public));
 
@@ -103,6 +106,8 @@ Result<BuiltPackage> build_package(const protocol::PackageRequest& request, cons
   h.rules = subscription.rules;
   h.srk_name = parent.key.name;
   h.authority = request.authority;
+  h.deletion = request.deletion;
+  h.subscriber_key = subscription.subscriber_key;
   h.k = MCIMD_TRY(attestation::make_aes_key_import(parent, subscription.k, auth_policy));
   h.opc = MCIMD_TRY(attestation::make_sealed_import(parent, subscription.opc, auth_policy));
 

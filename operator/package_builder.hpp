@@ -41,6 +41,9 @@ struct McimCredentials {
   protocol::SqnSettings sqn;
   protocol::ProfileRules rules;
   std::string profile_class = "operational";
+  // The subscriber's key (DER SubjectPublicKeyInfo, P-256): the device then also accepts change
+  // of subscription releases the subscriber signs.
+  std::optional<Bytes> subscriber_key;
 };
 
 struct PackageOrder {

@@ -229,6 +229,20 @@ Result<ProfileRules> read_rules(Reader& parent) {
   return p;
 }
 
+json deletion_value(const DeletionBinding& d) { return {{"nv_index", d.nv_index}, {"value", d.value}}; }
+
+Result<DeletionBinding> read_deletion(Reader& parent) {
+  auto r = MCIMD_TRY(parent.member("deletion"));
+  DeletionBinding d;
+  const uint64_t index = MCIMD_TRY(r.unsigned_integer("nv_index"));
+  // TPM 2.0 Part 2 §13.1: NV index handles are 0x01xxxxxx.
+  if ((index >> 24) != 0x01) return fail(Code::InvalidArgument, r.name("nv_index") + " is not an NV index (0x01xxxxxx)");
+  d.nv_index = static_cast<uint32_t>(index);
+  d.value = MCIMD_TRY(r.unsigned_integer("value"));
+  MCIMD_CHECK(r.finish());
+  return d;
+}
+
 // "algorithm": {"name": …, anything else}. What is not the name is kept as JSON text so the
 // installer can refuse it by name; nlohmann objects are ordered by key, so the text is canonical.
 json algorithm_value(const PackageHeader& h) {
@@ -401,7 +415,8 @@ std::string to_json(const PackageRequest& m) {
              {{"message", b64(m.srk_certification.message)}, {"signature", b64(m.srk_certification.signature)}}},
             {"authority", b64(m.authority)},
             {"algorithms", m.algorithms},
-            {"evidence", evidence_value(m.evidence)}};
+            {"evidence", evidence_value(m.evidence)},
+            {"deletion", deletion_value(m.deletion)}};
   return dump(j);
 }
 
@@ -424,6 +439,7 @@ Result<PackageRequest> package_request_from_json(std::string_view text) {
         // The evidence answers the session's challenge: any other nonce is another session's.
         if (m.evidence.nonce != m.operator_nonce)
           return fail(Code::InvalidArgument, r.name("evidence") + ".nonce is not " + r.name("operator_nonce"));
+        m.deletion = MCIMD_TRY(read_deletion(r));
         return m;
       });
 }
@@ -448,7 +464,9 @@ std::string to_json(const PackageHeader& m) {
             {"srk_name", b64(m.srk_name)},
             {"authority", b64(m.authority)},
             {"k", import_blob_value(m.k)},
-            {"opc", import_blob_value(m.opc)}};
+            {"opc", import_blob_value(m.opc)},
+            {"deletion", deletion_value(m.deletion)},
+            {"subscriber_key", m.subscriber_key ? json(b64(*m.subscriber_key)) : json(nullptr)}};
   return dump(j);
 }
 
@@ -479,6 +497,13 @@ Result<PackageHeader> package_header_from_json(std::string_view text) {
         m.authority = MCIMD_TRY(read_public(r, "authority"));
         m.k = MCIMD_TRY(read_import_blob(r, "k"));
         m.opc = MCIMD_TRY(read_import_blob(r, "opc"));
+        m.deletion = MCIMD_TRY(read_deletion(r));
+        const json* subscriber = MCIMD_TRY(r.get("subscriber_key", true));
+        if (!subscriber->is_null()) {
+          // A P-256 SubjectPublicKeyInfo is 91 bytes in DER; the key itself is checked where used.
+          m.subscriber_key = MCIMD_TRY(r.binary("subscriber_key", 512));
+          if (m.subscriber_key->empty()) return fail(Code::InvalidArgument, r.name("subscriber_key") + " is empty");
+        }
         return m;
       });
 }

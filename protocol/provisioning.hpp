@@ -28,6 +28,7 @@
 #include "common/bytes.hpp"
 #include "common/error.hpp"
 #include "protocol/evidence.hpp"
+#include "protocol/pcr_policy.hpp"
 
 namespace mcimd::protocol {
 
@@ -74,7 +75,8 @@ struct Certification {
 };
 // {"format":"mcimd-package-request-1","session":STR,"device":HEX,"operator_nonce":B64,
 //  "device_nonce":B64,"counter":UINT,"srk_public":B64,"srk_certification":{"message":B64,
-//  "signature":B64},"authority":B64,"algorithms":["milenage"],"evidence":{…mcimd-evidence-1…}}
+//  "signature":B64},"authority":B64,"algorithms":["milenage"],"evidence":{…mcimd-evidence-1…},
+//  "deletion":{"nv_index":UINT,"value":UINT}}
 struct PackageRequest {
   std::string session;       // the operator's session id, echoed
   std::string device;        // AK name, lower-case hex
@@ -86,6 +88,9 @@ struct PackageRequest {
   Bytes authority;           // marshaled TPM2B_PUBLIC of mcimd's policy authority (PolicyAuthorize)
   std::vector<std::string> algorithms;  // what mcimd implements: "milenage"
   Evidence evidence;         // remote validation, in QuoteDomain::OperatorEvidence over operator_nonce
+  // The deletion counter mcimd set aside for the profile: the objects' authPolicy must be
+  // bound_policy_digest(authority, kPcrPolicyRef, deletion).
+  DeletionBinding deletion;
   bool operator==(const PackageRequest&) const = default;
 };
 
@@ -124,7 +129,8 @@ struct SqnSettings {
 //  "sqn":{"ind_bits":U,"delta":U,"age_limit":U,"require_amf_separation":B,"initial":U},
 //  "rules":{"disable_allowed":B,"delete_allowed":B,"locked_until":TIME|null,"fallback_allowed":B},
 //  "srk_name":B64,"authority":B64,
-//  "k":{"public":B64,"duplicate":B64,"seed":B64},"opc":{"public":B64,"duplicate":B64,"seed":B64}}
+//  "k":{"public":B64,"duplicate":B64,"seed":B64},"opc":{"public":B64,"duplicate":B64,"seed":B64},
+//  "deletion":{"nv_index":UINT,"value":UINT},"subscriber_key":B64|null}
 // algorithm: only "milenage" with the TS 35.206 constants is implemented; any other name (or
 // parameters) is kept as parsed and refused by the installer as Unsupported, by name.
 struct PackageHeader {
@@ -147,6 +153,10 @@ struct PackageHeader {
   Bytes authority;           // marshaled TPM2B_PUBLIC: the authPolicy's PolicyAuthorize key
   ImportBlob k;              // AES-128 key object (encrypt only, ECB)
   ImportBlob opc;            // sealed data object (KEYEDHASH, 16 bytes)
+  DeletionBinding deletion;  // echo of the request's: K and OPc are bound to it
+  // DER SubjectPublicKeyInfo (EC P-256) of the subscriber: releases it signs are accepted for
+  // this profile (change of subscription by the subscriber). Absent: only the operator's.
+  std::optional<Bytes> subscriber_key;
   bool operator==(const PackageHeader&) const = default;
 };
 

@@ -24,3 +24,5 @@ mcimd_test(unit operator_auc_store_test mcimd-operator-lib)
 mcimd_test(integration batch_provisioning_test mcimd-operator-lib mcimd-test-pki mcimd-attestation-verifier
            PkgConfig::PROVISIONING_TEST_TSS2MU OpenSSL::Crypto)
 add_dependencies(batch_provisioning_test mcimd mcimctl mcim-operator)
+mcimd_test(integration daemon_lifecycle_test mcimd-operator-lib mcimd-test-pki mcimd-test-policy mcimd-tpm)
+add_dependencies(daemon_lifecycle_test mcimd mcimctl mcim-operator)

@@ -112,6 +112,7 @@ inline protocol::PackageRequest package_request(const Device& d) {
   m.srk_certification.signature = verifier::tpm_sign(d.ak.get(), m.srk_certification.message);
   m.authority = d.authority_public;
   m.algorithms = {"milenage"};
+  m.deletion = {0x01300001, 7};
   m.evidence = verifier::signed_evidence(d.ak.get(), m.operator_nonce, attestation::alg::kSha256,
                                         {{0, Bytes(32, 0x01)}, {7, Bytes(32, 0x07)}});
   return m;
@@ -139,6 +140,7 @@ inline protocol::PackageHeader package_header(const Device& d) {
   h.rules = {true, false, kIssued + std::chrono::days{365}, true};
   h.srk_name = d.srk_name;
   h.authority = d.authority_public;
+  h.deletion = {0x01300001, 7};
   static const attestation::EvpPkey k = verifier::ec_key(), opc = verifier::ec_key();
   h.k = import_blob(k, 0);
   h.opc = import_blob(opc, 1);

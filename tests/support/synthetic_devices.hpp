@@ -49,6 +49,7 @@ class SyntheticFactory {
         ak, verifier::CertifySpec{protocol::qualifying_data(protocol::QuoteDomain::SrkCertification, both), srk_name_});
     r.authority = authority_public_;
     r.algorithms = {"milenage"};
+    r.deletion = {0x01300001, 1};
     r.evidence = verifier::signed_evidence(ak, r.operator_nonce, attestation::alg::kSha256,
                                            {{7, Bytes(32, 0x07)}, {16, Bytes(32, 0x00)}});
     return r;
