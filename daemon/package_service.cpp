@@ -161,114 +161,131 @@ Result<std::string> ServiceCore::install_receipt(Device& d, const store::Install
   return protocol::to_json(receipt);
 }
 
+Result<ServiceCore::CheckedPackage> ServiceCore::check_package(Device& d, const std::string& package) {
+  auto* st = d.store();
+  CheckedPackage out;
+  out.digest = sha256_of(package);
+
+  // 1. The package itself: signature, chain to the operator it names, purpose, expiry.
+  const auto operators = MCIMD_TRY(operator_trust());
+  auto verified = MCIMD_TRY(attestation::verify_package(package, operators, now_utc()));
+  const protocol::PackageHeader& h = verified.header;
+  // 2. Made for this device, this request, this TPM, this authority, an algorithm we have.
+  auto* tpm = MCIMD_TRY(d.tpm());
+  const auto nonces = outstanding_nonces();
+  attestation::DeviceExpectations expect;
+  expect.device = MCIMD_TRY(device_id(d));
+  expect.outstanding_nonces = nonces;
+  expect.last_counter = st->last_package_counter();
+  expect.srk_name = MCIMD_TRY(tpm::object_name(MCIMD_TRY(tpm->srk_public())));
+  expect.authority_name = MCIMD_TRY(d.policies().authority_name());
+  expect.algorithms = kAlgorithms;
+  MCIMD_CHECK(attestation::check_package_for_device(h, expect));
+  for (const auto& m : st->profiles())
+    if (m.iccid == h.iccid)
+      return fail(Code::AlreadyExists, "A profile with ICCID " + h.iccid + " is installed already (" + m.id + ")");
+  // The deletion counter set aside for this request, still at its value and nobody's.
+  const auto reserved = reserved_deletion(h.device_nonce);
+  if (!reserved) return fail(Code::Replayed, "The package answers no outstanding request");
+  const store::DeletionBinding deletion = *reserved;
+  if (h.deletion.nv_index != deletion.nv_index || h.deletion.value != deletion.value)
+    return fail(Code::InvalidArgument, "The package is not bound to the deletion counter its request set aside");
+  if (MCIMD_TRY(deletion_binding_for(d, deletion.nv_index - config_.tpm.deletion_counter_base)) != deletion)
+    return fail(Code::InvalidState, "The deletion counter set aside for this package has moved on; request a "
+                                    "new package");
+
+  // 3. K and OPc into this TPM: TPM2_Import under the SRK. Nothing persists in the TPM; until
+  // the caller's commit nothing has changed.
+  auto k = MCIMD_TRY(tpm->import_object(to_tpm(h.k)));
+  auto opc = MCIMD_TRY(tpm->import_object(to_tpm(h.opc)));
+  const Bytes auth_policy = MCIMD_TRY(d.policies().auth_policy(deletion));
+  for (const auto& [blob, kind] : {std::pair{&k, tpm::PublicInfo::Kind::AesKey},
+                                   std::pair{&opc, tpm::PublicInfo::Kind::SealedData}}) {
+    auto info = MCIMD_TRY(tpm::describe_public(blob->public_area));
+    if (info.auth_policy != auth_policy)
+      return fail(Code::NotAuthorized, "The package's objects are not bound to this gateway's policy "
+                                       "authority and the profile's deletion counter (PolicyAuthorize, "
+                                       "PolicyNV)");
+    if (info.kind != kind)
+      return fail(Code::InvalidArgument, "The package's K must be an AES key object and its OPc sealed data");
+  }
+
+  // 4. The profile as it will be stored.
+  store::Profile& profile = out.profile;
+  profile.meta = st->new_metadata();
+  profile.meta.iccid = h.iccid;
+  profile.meta.imsi = h.imsi;
+  profile.meta.operator_id = verified.operator_id;
+  profile.meta.profile_class = class_of(h.profile_class);
+  profile.meta.key_protection = store::KeyProtection::TpmAes;
+  profile.meta.algorithm = h.algorithm;
+  profile.meta.amf = h.amf;
+  profile.meta.sqn = aka::SqnParameters{h.sqn.ind_bits, h.sqn.delta, h.sqn.age_limit, h.sqn.require_amf_separation};
+  profile.meta.authority = expect.authority_name;
+  profile.meta.rules.disable_allowed = h.rules.disable_allowed;
+  profile.meta.rules.delete_allowed = h.rules.delete_allowed;
+  profile.meta.rules.fallback_allowed = h.rules.fallback_allowed;
+  if (h.rules.locked_until)
+    profile.meta.rules.locked_until = static_cast<uint64_t>(h.rules.locked_until->time_since_epoch().count());
+  profile.meta.origin = store::PackageOrigin{h.package_id, h.counter, out.digest};
+  profile.meta.deletion = deletion;
+  profile.meta.subscriber_key = h.subscriber_key;
+  profile.k = store::Blob{k.public_area, k.private_area};
+  profile.opc = store::Blob{opc.public_area, opc.private_area};
+  out.sqns.emplace(MCIMD_TRY(aka::SqnArray::create(profile.meta.sqn)));
+  out.sqns->seed(h.sqn.initial);
+  out.record = store::InstalledPackage{h.package_id, out.digest, h.counter, profile.meta.id};
+  out.header = h;
+  return out;
+}
+
+std::optional<Result<api::PackageInstall>> ServiceCore::installed_already(Device& d, const std::string& package) {
+  auto* st = d.store();
+  const Bytes digest = sha256_of(package);
+  // The same package again (an agent resuming after a crash between our commit and its
+  // receipt): it was verified when installed, so the receipt is made again, nothing changes.
+  for (const auto& done : st->installed_packages()) {
+    if (done.package_sha256 != digest) continue;
+    return [&]() -> Result<api::PackageInstall> {
+      auto profile = MCIMD_TRY(st->profile(done.profile_id));
+      log::info("Package " + done.package_id + " was installed already as profile " + done.profile_id +
+                "; answering its receipt again");
+      auto receipt = MCIMD_TRY(install_receipt(d, done));
+      return api::PackageInstall{to_info(profile.meta), std::move(receipt)};
+    }();
+  }
+  return std::nullopt;
+}
+
 void ServiceCore::install_package(std::string package, api::Reply<api::PackageInstall> reply) {
   run_job<api::PackageInstall>(
       [this, package = std::move(package)](Device& d) -> Result<api::PackageInstall> {
         return d.approved([&]() -> Result<api::PackageInstall> {
           auto* st = d.store();
-          const Bytes digest = sha256_of(package);
-          // The same package again (an agent resuming after a crash between our commit and its
-          // receipt): it was verified when installed, so the receipt is made again, nothing changes.
-          for (const auto& done : st->installed_packages()) {
-            if (done.package_sha256 != digest) continue;
-            auto profile = MCIMD_TRY(st->profile(done.profile_id));
-            log::info("Package " + done.package_id + " was installed already as profile " + done.profile_id +
-                      "; answering its receipt again");
-            auto receipt = MCIMD_TRY(install_receipt(d, done));
-            return api::PackageInstall{to_info(profile.meta), std::move(receipt)};
-          }
+          if (auto again = installed_already(d, package)) return std::move(*again);
+          auto checked = MCIMD_TRY(check_package(d, package));
+          store::Profile& profile = checked.profile;
 
-          // 1. The package itself: signature, chain to the operator it names, purpose, expiry.
-          const auto operators = MCIMD_TRY(operator_trust());
-          auto verified = MCIMD_TRY(attestation::verify_package(package, operators, now_utc()));
-          const protocol::PackageHeader& h = verified.header;
-          // 2. Made for this device, this request, this TPM, this authority, an algorithm we have.
-          auto* tpm = MCIMD_TRY(d.tpm());
-          const auto nonces = outstanding_nonces();
-          attestation::DeviceExpectations expect;
-          expect.device = MCIMD_TRY(device_id(d));
-          expect.outstanding_nonces = nonces;
-          expect.last_counter = st->last_package_counter();
-          expect.srk_name = MCIMD_TRY(tpm::object_name(MCIMD_TRY(tpm->srk_public())));
-          expect.authority_name = MCIMD_TRY(d.policies().authority_name());
-          expect.algorithms = kAlgorithms;
-          MCIMD_CHECK(attestation::check_package_for_device(h, expect));
-          for (const auto& m : st->profiles())
-            if (m.iccid == h.iccid)
-              return fail(Code::AlreadyExists, "A profile with ICCID " + h.iccid + " is installed already (" + m.id + ")");
-
-          // The deletion counter set aside for this request, still at its value and nobody's.
-          const auto reserved = reserved_deletion(h.device_nonce);
-          if (!reserved) return fail(Code::Replayed, "The package answers no outstanding request");
-          const store::DeletionBinding deletion = *reserved;
-          if (h.deletion.nv_index != deletion.nv_index || h.deletion.value != deletion.value)
-            return fail(Code::InvalidArgument, "The package is not bound to the deletion counter its request set aside");
-          if (MCIMD_TRY(deletion_binding_for(d, deletion.nv_index - config_.tpm.deletion_counter_base)) != deletion)
-            return fail(Code::InvalidState, "The deletion counter set aside for this package has moved on; request a "
-                                            "new package");
-
-          // 3. K and OPc into this TPM: TPM2_Import under the SRK. Nothing persists in the TPM;
-          // until the commit below nothing has changed.
-          auto k = MCIMD_TRY(tpm->import_object(to_tpm(h.k)));
-          auto opc = MCIMD_TRY(tpm->import_object(to_tpm(h.opc)));
-          const Bytes auth_policy = MCIMD_TRY(d.policies().auth_policy(deletion));
-          for (const auto& [blob, kind] : {std::pair{&k, tpm::PublicInfo::Kind::AesKey},
-                                           std::pair{&opc, tpm::PublicInfo::Kind::SealedData}}) {
-            auto info = MCIMD_TRY(tpm::describe_public(blob->public_area));
-            if (info.auth_policy != auth_policy)
-              return fail(Code::NotAuthorized, "The package's objects are not bound to this gateway's policy "
-                                               "authority and the profile's deletion counter (PolicyAuthorize, "
-                                               "PolicyNV)");
-            if (info.kind != kind)
-              return fail(Code::InvalidArgument, "The package's K must be an AES key object and its OPc sealed data");
-          }
-
-          // 4. One commit: the profile, the package record (its counter becomes the last), and
-          // for an operational profile the switch to it, the active one kept disabled (fallback).
-          store::Profile profile;
-          profile.meta = st->new_metadata();
-          profile.meta.iccid = h.iccid;
-          profile.meta.imsi = h.imsi;
-          profile.meta.operator_id = verified.operator_id;
-          profile.meta.profile_class = class_of(h.profile_class);
-          profile.meta.key_protection = store::KeyProtection::TpmAes;
-          profile.meta.algorithm = h.algorithm;
-          profile.meta.amf = h.amf;
-          profile.meta.sqn = aka::SqnParameters{h.sqn.ind_bits, h.sqn.delta, h.sqn.age_limit,
-                                                h.sqn.require_amf_separation};
-          profile.meta.authority = expect.authority_name;
-          profile.meta.rules.disable_allowed = h.rules.disable_allowed;
-          profile.meta.rules.delete_allowed = h.rules.delete_allowed;
-          profile.meta.rules.fallback_allowed = h.rules.fallback_allowed;
-          if (h.rules.locked_until)
-            profile.meta.rules.locked_until = static_cast<uint64_t>(h.rules.locked_until->time_since_epoch().count());
-          profile.meta.origin = store::PackageOrigin{h.package_id, h.counter, digest};
-          profile.meta.deletion = deletion;
-          profile.meta.subscriber_key = h.subscriber_key;
-          profile.k = store::Blob{k.public_area, k.private_area};
-          profile.opc = store::Blob{opc.public_area, opc.private_area};
-          auto sqns = MCIMD_TRY(aka::SqnArray::create(profile.meta.sqn));
-          sqns.seed(h.sqn.initial);
+          // One commit: the profile, the package record (its counter becomes the last), and for
+          // an operational profile the switch to it, the active one kept disabled (fallback).
           const bool switch_to = profile.meta.profile_class == store::ProfileClass::Operational || !st->active();
           if (switch_to) profile.meta.state = store::ProfileState::Enabled;
-          const store::InstalledPackage record{h.package_id, digest, h.counter, profile.meta.id};
-
           auto tx = MCIMD_TRY(st->begin());
-          MCIMD_CHECK(tx.add_profile(profile, sqns));
+          MCIMD_CHECK(tx.add_profile(profile, *checked.sqns));
           if (switch_to) {
             if (auto previous = st->active()) MCIMD_CHECK(tx.set_state(*previous, store::ProfileState::Disabled));
             MCIMD_CHECK(tx.set_active(profile.meta.id));
           }
-          MCIMD_CHECK(tx.record_package(record));
+          MCIMD_CHECK(tx.record_package(checked.record));
           MCIMD_CHECK(tx.commit());
-          forget_nonce(h.device_nonce);
+          forget_nonce(checked.header.device_nonce);
           d.drop_credentials();
-          log::info("Installed package " + h.package_id + " of operator " + verified.operator_id + " as profile " +
-                    profile.meta.id + (switch_to ? " (now active)" : ""));
+          log::info("Installed package " + checked.header.package_id + " of operator " + profile.meta.operator_id +
+                    " as profile " + profile.meta.id + (switch_to ? " (now active)" : ""));
 
           // 5. The receipt, quoted by the AK in the install-receipt domain.
           auto installed = MCIMD_TRY(st->profile(profile.meta.id));
-          auto receipt = MCIMD_TRY(install_receipt(d, record));
+          auto receipt = MCIMD_TRY(install_receipt(d, checked.record));
           return api::PackageInstall{to_info(installed.meta), std::move(receipt)};
         });
       },

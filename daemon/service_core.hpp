@@ -18,6 +18,7 @@
 #include "daemon/tpm_worker.hpp"
 #include "dbus-api/service.hpp"
 #include "mcim-store/store.hpp"
+#include "protocol/provisioning.hpp"
 #include "tpm/tpm.hpp"
 
 namespace mcimd::daemon {
@@ -108,6 +109,18 @@ class ServiceCore final : public api::Service {
   // The deletion counter set aside for the request with this device nonce.
   std::optional<store::DeletionBinding> reserved_deletion(const Bytes& nonce) const;
   void forget_nonce(const Bytes& nonce);
+  // A package verified for this device, request, TPM and authority, its objects imported: the
+  // profile it becomes (disabled, not active), its SQN array and its install record.
+  struct CheckedPackage {
+    protocol::PackageHeader header;
+    Bytes digest;
+    store::Profile profile;
+    std::optional<aka::SqnArray> sqns;
+    store::InstalledPackage record;
+  };
+  Result<CheckedPackage> check_package(Device& d, const std::string& package);
+  // The answer to a package installed already (the same text): its receipt again; nullopt otherwise.
+  std::optional<Result<api::PackageInstall>> installed_already(Device& d, const std::string& package);
   // The install receipt of a recorded package, quoted by the AK (QuoteDomain::InstallReceipt).
   Result<std::string> install_receipt(Device& d, const store::InstalledPackage& installed);
 
