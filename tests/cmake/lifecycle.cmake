@@ -5,3 +5,5 @@
 pkg_check_modules(LIFECYCLE_TEST_TSS2MU REQUIRED IMPORTED_TARGET tss2-mu)
 mcimd_test(unit protocol_lifecycle_test mcimd-protocol mcimd-attestation-verifier PkgConfig::LIFECYCLE_TEST_TSS2MU
            OpenSSL::Crypto)
+mcimd_test(unit lifecycle_check_test mcimd-attestation-verifier mcimd-test-pki PkgConfig::LIFECYCLE_TEST_TSS2MU
+           OpenSSL::Crypto)
