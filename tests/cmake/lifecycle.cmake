@@ -7,3 +7,6 @@ mcimd_test(unit protocol_lifecycle_test mcimd-protocol mcimd-attestation-verifie
            OpenSSL::Crypto)
 mcimd_test(unit lifecycle_check_test mcimd-attestation-verifier mcimd-test-pki PkgConfig::LIFECYCLE_TEST_TSS2MU
            OpenSSL::Crypto)
+mcimd_test(unit operator_lifecycle_test mcimd-operator-lib mcimd-test-pki mcimd-attestation-verifier
+           PkgConfig::LIFECYCLE_TEST_TSS2MU OpenSSL::Crypto)
+add_dependencies(operator_lifecycle_test mcim-operator)
