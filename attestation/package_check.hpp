@@ -11,20 +11,12 @@
 #include <string_view>
 #include <vector>
 
-#include "attestation/verifier_ek.hpp"
+#include "attestation/operator_jws.hpp"
 #include "common/bytes.hpp"
 #include "common/error.hpp"
 #include "protocol/provisioning.hpp"
 
 namespace mcimd::attestation {
-
-// An operator mcimd accepts packages from: its operator_id as packages name it, and the anchors
-// its package signers chain to. Operators' anchors must be disjoint: a signer that chains to two
-// operators could speak for either, and its packages are refused.
-struct OperatorTrust {
-  std::string operator_id;
-  CaBundle anchors;
-};
 
 struct VerifiedPackage {
   protocol::PackageHeader header;
@@ -35,8 +27,8 @@ struct VerifiedPackage {
 inline constexpr auto kPackageClockSkew = std::chrono::minutes{5};
 inline constexpr auto kMaxPackageLifetime = std::chrono::days{30};
 
-// Verifies an MCIM package (JWS compact, ES256, x5c) signed by one of `operators`. Checks, in
-// order, each failure its own code:
+// Verifies an MCIM package (JWS compact, ES256, x5c) signed by one of `operators` (OperatorTrust:
+// attestation/operator_jws.hpp). Checks, in order, each failure its own code:
 //   1. the text is at most protocol::kMaxPackageSize bytes, a JWS with an x5c chain (InvalidArgument);
 //      at least one operator is configured, each once (ConfigError);
 //   2. the signature verifies over the JWS header and payload with the x5c leaf's key

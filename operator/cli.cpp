@@ -10,6 +10,7 @@
 
 #include "operator/attest_cli.hpp"
 #include "operator/auc.hpp"
+#include "operator/lifecycle_cli.hpp"
 #include "operator/pcr_policy_cli.hpp"
 #include "operator/provisioning_cli.hpp"
 #include "operator/subscription_cli.hpp"
@@ -134,6 +135,7 @@ int run_parsed(int argc, const char* const* argv, std::ostream& out, std::ostrea
   PcrPolicyCommands pcr_policy(app);
   ProvisioningCommands provisioning(app);
   SubscriptionCommands subscriptions(app);
+  LifecycleCommands lifecycle(app);
 
   // CLI11 would only say "a subcommand is required" for a mistyped one: name it.
   if (argc >= 2 && argv[1][0] != '-') {
@@ -142,6 +144,7 @@ int run_parsed(int argc, const char* const* argv, std::ostream& out, std::ostrea
     for (auto& name : pcr_policy.names()) names.push_back(std::move(name));
     for (auto& name : provisioning.names()) names.push_back(std::move(name));
     for (auto& name : subscriptions.names()) names.push_back(std::move(name));
+    for (auto& name : lifecycle.names()) names.push_back(std::move(name));
     const std::string_view first = argv[1];
     if (std::find(names.begin(), names.end(), first) == names.end()) {
       err << kProgram << ": unknown subcommand '" << first << "'; expected one of:";
@@ -168,11 +171,22 @@ int run_parsed(int argc, const char* const* argv, std::ostream& out, std::ostrea
   if (auto code = pcr_policy.run(out, err)) return *code;
   if (auto code = provisioning.run(out, err)) return *code;
   if (auto code = subscriptions.run(out, err)) return *code;
+  if (auto code = lifecycle.run(out, err)) return *code;
   err << kProgram << ": no subcommand given\n";
   return kExitUsage;
 }
 
 }  // namespace
+
+int option_error(std::ostream& err, std::string_view option, const std::string& message) {
+  err << kProgram << ": " << option << ": " << message << '\n';
+  return kExitUsage;
+}
+
+int step_failed(std::ostream& err, std::string_view what, const Error& error) {
+  err << kProgram << ": Failed to " << what << ": " << code_name(error.code) << ": " << error.message << '\n';
+  return kExitFailure;
+}
 
 int run_cli(int argc, const char* const* argv, std::ostream& out, std::ostream& err) {
   try {

@@ -7,6 +7,7 @@
 #include "attestation/duplication.hpp"
 #include "attestation/jws.hpp"
 #include "attestation/verifier_tpm.hpp"
+#include "operator/receipt_quote.hpp"
 #include "protocol/pcr_policy.hpp"
 #include "protocol/quote_domain.hpp"
 
@@ -126,30 +127,17 @@ Result<BuiltPackage> build_package(const protocol::PackageRequest& request, cons
 Result<protocol::ReceiptBody> verify_install_receipt(const protocol::InstallReceipt& receipt,
                                                      std::span<const uint8_t> ak_public,
                                                      const ExpectedReceipt& expected) {
-  auto ak = attestation::parse_tpm_public(ak_public);
-  if (!ak) return fail(Code::InvalidArgument, "install receipt: AK: " + ak.error().message);
-  MCIMD_CHECK(attestation::check_attestation_key(*ak));
-  if (auto sig = attestation::verify_signature(*ak, receipt.quote_message, receipt.quote_signature); !sig)
-    return fail(Code::SignatureInvalid, "install receipt: the quote does not verify with the device's AK: " +
-                                            sig.error().message);
-  auto attest = attestation::parse_attest(receipt.quote_message);
-  if (!attest) return fail(Code::InvalidArgument, "install receipt: quote: " + attest.error().message);
-  if (attest->magic != attestation::kTpmGeneratedValue || attest->type != attestation::kTpmStAttestQuote)
-    return fail(Code::InvalidArgument, "install receipt: the signed structure is not a TPM-generated quote");
-  if (attest->extra_data != protocol::qualifying_data(protocol::QuoteDomain::InstallReceipt, as_bytes(receipt.body)))
-    return fail(Code::SignatureInvalid, "install receipt: the quote was not made over this receipt body");
-  auto body = protocol::receipt_body_from_json(receipt.body);
-  if (!body) return fail(Code::InvalidArgument, "install receipt: " + body.error().message);
-  if (body->device != expected.device)
-    return fail(Code::WrongDevice, "install receipt: names device " + body->device + ", expected " + expected.device);
+  auto body = MCIMD_TRY(verify_quoted_body({"install receipt", receipt.body, receipt.quote_message,
+                                             receipt.quote_signature, protocol::QuoteDomain::InstallReceipt},
+                                            ak_public, expected.device, protocol::receipt_body_from_json));
   auto mismatch = [](std::string_view field) {
     return fail(Code::InvalidArgument, "install receipt: " + std::string(field) + " is not the issued package's");
   };
-  if (body->package_id != expected.package_id) return mismatch("package_id");
-  if (body->counter != expected.counter) return mismatch("counter");
-  if (body->package_sha256 != expected.package_sha256) return mismatch("package_sha256");
-  if (body->iccid != expected.iccid) return mismatch("iccid");
-  return *std::move(body);
+  if (body.package_id != expected.package_id) return mismatch("package_id");
+  if (body.counter != expected.counter) return mismatch("counter");
+  if (body.package_sha256 != expected.package_sha256) return mismatch("package_sha256");
+  if (body.iccid != expected.iccid) return mismatch("iccid");
+  return body;
 }
 
 }  // namespace mcimd::op

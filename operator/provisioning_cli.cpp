@@ -14,6 +14,7 @@
 #include "operator/cli.hpp"
 #include "operator/registry.hpp"
 #include "operator/server.hpp"
+#include "operator/signer_options.hpp"
 
 namespace mcimd::op {
 namespace {
@@ -22,19 +23,10 @@ constexpr std::string_view kProgram = "mcim-operator";
 std::atomic<bool> g_stop{false};
 extern "C" void on_stop_signal(int) { g_stop.store(true); }
 
-int usage(std::ostream& err, std::string_view option, const std::string& message) {
-  err << kProgram << ": " << option << ": " << message << '\n';
-  return kExitUsage;
-}
-int failed(std::ostream& err, std::string_view what, const Error& e) {
-  err << kProgram << ": Failed to " << what << ": " << code_name(e.code) << ": " << e.message << '\n';
-  return kExitFailure;
-}
-
 // Options serve and batch share: the registry, the operator, its signer and its policy.
 struct IssuerOptions {
-  std::string registry, state, operator_id, signer_key, signer_cert, auc, policy, iccid_prefix = "8949";
-  std::vector<std::string> signer_chain;
+  std::string registry, state, operator_id, auc, policy, iccid_prefix = "8949";
+  SignerOptions signing;
   unsigned package_hours = 24;
 
   void add_to(CLI::App& app) {
@@ -42,9 +34,7 @@ struct IssuerOptions {
     app.add_option("--state", state, "the operator's state directory (its registry is sqlite:DIR/registry.db)");
     app.add_option("--operator-id", operator_id, "this operator's id as packages name it (MCC+MNC, e.g. 00101)")
         ->required();
-    app.add_option("--signer-key", signer_key, "PEM P-256 key that signs packages")->required();
-    app.add_option("--signer-cert", signer_cert, "its PEM certificate (extendedKeyUsage documentSigning)")->required();
-    app.add_option("--signer-chain", signer_chain, "PEM intermediates between it and the devices' anchor");
+    signing.add_to(app, "packages");
     app.add_option("--auc", auc, "directory of the subscriptions' AuC records (K, OPc), made 0700")->required();
     app.add_option("--policy", policy, "reference policy (YAML) platforms must satisfy to get a package");
     app.add_option("--iccid-prefix", iccid_prefix, "first digits of new ICCIDs (default 8949)");
@@ -53,21 +43,19 @@ struct IssuerOptions {
 
   // A usage error's exit code once printed, else nullopt.
   std::optional<int> check(std::ostream& err) const {
-    if (registry.empty() == state.empty()) return usage(err, "--registry", "give exactly one of --registry and --state");
+    if (registry.empty() == state.empty())
+      return option_error(err, "--registry", "give exactly one of --registry and --state");
     if (iccid_prefix.empty() || iccid_prefix.size() > 12 || iccid_prefix.find_first_not_of("0123456789") != std::string::npos)
-      return usage(err, "--iccid-prefix", "1–12 digits");
+      return option_error(err, "--iccid-prefix", "1–12 digits");
     if (operator_id.size() < 5 || operator_id.size() > 6 || operator_id.find_first_not_of("0123456789") != std::string::npos)
-      return usage(err, "--operator-id", "the operator's MCC+MNC: 5 or 6 digits");
+      return option_error(err, "--operator-id", "the operator's MCC+MNC: 5 or 6 digits");
     // Devices refuse a package valid for longer (docs/protocol.md, check 9).
     if (package_hours == 0 || std::chrono::hours{package_hours} > attestation::kMaxPackageLifetime)
-      return usage(err, "--package-hours", "from 1 to 720 (30 days, the longest devices accept)");
+      return option_error(err, "--package-hours", "from 1 to 720 (30 days, the longest devices accept)");
     return std::nullopt;
   }
 
-  Result<PolicySigner> signer() const {
-    std::vector<std::filesystem::path> chain(signer_chain.begin(), signer_chain.end());
-    return load_policy_signer({signer_key, signer_cert, chain});
-  }
+  Result<PolicySigner> signer() const { return signing.load(); }
 
   Result<std::optional<attestation::ReferencePolicy>> reference_policy() const {
     if (policy.empty()) return std::optional<attestation::ReferencePolicy>();
@@ -145,20 +133,20 @@ std::optional<int> ProvisioningCommands::run(std::ostream& out, std::ostream& er
   if (!o.serve->parsed()) return std::nullopt;
   const auto& is = o.issuer;
   if (auto code = is.check(err)) return *code;
-  if (o.session_minutes == 0) return usage(err, "--session-minutes", "lifetimes must be positive");
+  if (o.session_minutes == 0) return option_error(err, "--session-minutes", "lifetimes must be positive");
 
   OperatorServiceOptions so;
   so.operator_id = is.operator_id;
   auto signer = is.signer();
-  if (!signer) return usage(err, "--signer-key", signer.error().message);
+  if (!signer) return option_error(err, "--signer-key", signer.error().message);
   so.package_signer = std::move(*signer);
   auto policy = is.reference_policy();
-  if (!policy) return usage(err, "--policy", policy.error().message);
+  if (!policy) return option_error(err, "--policy", policy.error().message);
   so.policy = std::move(*policy);
   if (!o.ek_cas.empty()) {
     std::vector<std::filesystem::path> files(o.ek_cas.begin(), o.ek_cas.end());
     auto cas = attestation::CaBundle::load(files);
-    if (!cas) return usage(err, "--ek-ca", cas.error().message);
+    if (!cas) return option_error(err, "--ek-ca", cas.error().message);
     so.ek_cas = std::move(*cas);
   }
   so.allow_uncertified_ek = o.allow_uncertified_ek;
@@ -168,7 +156,7 @@ std::optional<int> ProvisioningCommands::run(std::ostream& out, std::ostream& er
   so.package_lifetime = std::chrono::hours{is.package_hours};
 
   auto registry = is.open_registry();
-  if (!registry) return failed(err, "open the registry", registry.error());
+  if (!registry) return step_failed(err, "open the registry", registry.error());
   OperatorService service(std::move(*registry), std::move(so));
 
   ServerOptions server;
@@ -188,7 +176,7 @@ std::optional<int> ProvisioningCommands::run(std::ostream& out, std::ostream& er
     out << "Serving provisioning for operator " << is.operator_id << " on https://" << o.address << ":" << port
         << " (registry " << service.registry().description() << ")" << std::endl;
   });
-  if (!served) return failed(err, "serve", served.error());
+  if (!served) return step_failed(err, "serve", served.error());
   out << "Stopped." << std::endl;
   return kExitOk;
 }
@@ -199,13 +187,13 @@ int ProvisioningCommands::run_batch(std::ostream& out, std::ostream& err) {
   if (auto code = is.check(err)) return *code;
   if (o.job.empty() || o.job.size() > kMaxIdSize ||
       o.job.find_first_not_of("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789._-") != std::string::npos)
-    return usage(err, "--job", "a job name is 1–64 of [A-Za-z0-9._-]");
+    return option_error(err, "--job", "a job name is 1–64 of [A-Za-z0-9._-]");
   auto records = load_enrolment_records(o.input);
-  if (!records) return usage(err, "records", records.error().message);
+  if (!records) return option_error(err, "records", records.error().message);
   auto signer = is.signer();
-  if (!signer) return usage(err, "--signer-key", signer.error().message);
+  if (!signer) return option_error(err, "--signer-key", signer.error().message);
   auto policy = is.reference_policy();
-  if (!policy) return usage(err, "--policy", policy.error().message);
+  if (!policy) return option_error(err, "--policy", policy.error().message);
 
   BatchOptions bo;
   bo.job = o.job;
@@ -221,14 +209,14 @@ int ProvisioningCommands::run_batch(std::ostream& out, std::ostream& err) {
 
   // A connection per worker, and one for the progress and the results.
   auto registry = is.open_registry(bo.workers + 1);
-  if (!registry) return failed(err, "open the registry", registry.error());
+  if (!registry) return step_failed(err, "open the registry", registry.error());
   auto report = op::run_batch(*registry, *records, *signer, bo);
-  if (!report) return failed(err, "run batch job " + o.job, report.error());
+  if (!report) return step_failed(err, "run batch job " + o.job, report.error());
 
   std::string text;
   for (const auto& line : report->lines) text += line + "\n";
-  if (auto w = write_file_atomic(o.results, text, {0644}); !w) return failed(err, "write the results", w.error());
-  if (report->stopped) failed(err, "finish batch job " + o.job, *report->stopped);
+  if (auto w = write_file_atomic(o.results, text, {0644}); !w) return step_failed(err, "write the results", w.error());
+  if (report->stopped) step_failed(err, "finish batch job " + o.job, *report->stopped);
   out << "Batch job " << o.job << ": " << report->ok << " ok, " << report->failed << " failed";
   if (report->unfinished) out << ", " << report->unfinished << " unfinished";
   out << "; results in " << o.results << std::endl;

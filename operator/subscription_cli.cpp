@@ -11,11 +11,6 @@ namespace {
 
 constexpr std::string_view kProgram = "mcim-operator";
 
-int usage(std::ostream& err, std::string_view option, const std::string& message) {
-  err << kProgram << ": " << option << ": " << message << '\n';
-  return kExitUsage;
-}
-
 }  // namespace
 
 struct SubscriptionCommands::Options {
@@ -45,12 +40,13 @@ std::vector<std::string> SubscriptionCommands::names() const { return {o_->add->
 std::optional<int> SubscriptionCommands::run(std::ostream& out, std::ostream& err) {
   auto& o = *o_;
   if (!o.add->parsed()) return std::nullopt;
-  if (o.registry.empty() == o.state.empty()) return usage(err, "--registry", "give exactly one of --registry and --state");
+  if (o.registry.empty() == o.state.empty())
+    return option_error(err, "--registry", "give exactly one of --registry and --state");
   AucRecord record{o.iccid, o.imsi, {}, {}};
   auto k = secret_from_hex(o.k, "K", 16);
-  if (!k) return usage(err, "--k", k.error().message);
+  if (!k) return option_error(err, "--k", k.error().message);
   auto opc = secret_from_hex(o.opc, "OPc", 16);
-  if (!opc) return usage(err, "--opc", opc.error().message);
+  if (!opc) return option_error(err, "--opc", opc.error().message);
   wipe(o.k.data(), o.k.size());
   wipe(o.opc.data(), o.opc.size());
   record.k = std::move(*k);

@@ -6,6 +6,7 @@
 
 #include <cstdint>
 #include <set>
+#include <span>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -14,6 +15,7 @@
 #include "common/bytes.hpp"
 #include "common/error.hpp"
 #include "protocol/evidence.hpp"
+#include "protocol/provisioning.hpp"
 #include "protocol/tpm_mu.hpp"
 
 namespace mcimd::protocol::detail {
@@ -176,5 +178,94 @@ Status check_structure(const Bytes& data, const std::string& what) {
 // The evidence document as a JSON value, for documents that carry it as a member.
 json evidence_value(const Evidence& e);
 [[nodiscard]] Result<Evidence> read_evidence(const json& j, const std::string& where);
+
+// --- characters ---------------------------------------------------------------------------------------
+inline bool in(char c, char lo, char hi) { return c >= lo && c <= hi; }
+inline bool is_digit(char c) { return in(c, '0', '9'); }
+inline bool is_lower_hex(char c) { return is_digit(c) || in(c, 'a', 'f'); }
+inline bool is_hex(char c) { return is_lower_hex(c) || in(c, 'A', 'F'); }
+
+template <class Pred>
+bool all_of(std::string_view s, Pred pred) {
+  for (char c : s)
+    if (!pred(c)) return false;
+  return true;
+}
+
+// --- field checks (json_fields.cpp): each names the field and the rule, never echoes the hostile value --
+// An id of 1-kMaxIdLength characters of [A-Za-z0-9_-], and '.' with `dot`.
+[[nodiscard]] Status check_id(std::string_view v, const std::string& what, bool dot);
+[[nodiscard]] Status check_digits(std::string_view v, const std::string& what, std::size_t min, std::size_t max);
+// A TPM name of an object: nameAlg (big-endian) ‖ its digest (TPM 2.0 Part 1 §16).
+[[nodiscard]] Status check_tpm_name(std::span<const uint8_t> name, const std::string& what);
+// The AK name in lower-case hex, as the operator knows the device after enrolment.
+[[nodiscard]] Status check_device(std::string_view v, const std::string& what);
+// 1-kMaxIdLength printable ASCII characters: no control character reaches a log line.
+[[nodiscard]] Status check_operator_id(std::string_view v, const std::string& what);
+
+// --- readers: a field read and checked as above ------------------------------------------------------------
+[[nodiscard]] Result<std::string> read_id(Reader& r, std::string_view field, bool dot);
+[[nodiscard]] Result<std::string> read_device(Reader& r, std::string_view field);
+[[nodiscard]] Result<std::string> read_operator_id(Reader& r, std::string_view field);
+// ITU-T E.118: up to 19 digits and a check digit; 18 is the shortest ICCID in use.
+[[nodiscard]] Result<std::string> read_iccid(Reader& r, std::string_view field);
+[[nodiscard]] Result<Timestamp> read_time(const json& j, const std::string& what);
+[[nodiscard]] Result<Timestamp> read_time(Reader& r, std::string_view field);
+// A TPMS_ATTEST of one type (TPM 2.0 Part 2 §10.12.12), made by a TPM.
+[[nodiscard]] Result<Bytes> read_attest(Reader& r, std::string_view field, TPM2_ST type, std::string_view type_name);
+[[nodiscard]] Result<Bytes> read_signature(Reader& r, std::string_view field);
+[[nodiscard]] Result<Bytes> read_public(Reader& r, std::string_view field);
+// One of `names` (a field whose values are a closed set of strings), as its index.
+[[nodiscard]] Result<std::size_t> read_choice(Reader& r, std::string_view field, std::span<const std::string_view> names);
+
+// A marshaled TPM structure that must unmarshal completely; a TPM2B must not be empty either.
+template <class T, auto Unmarshal>
+Result<Bytes> read_tpm(Reader& r, std::string_view field) {
+  auto data = MCIMD_TRY(r.binary(field, kMaxTpmStructureSize));
+  auto value = MCIMD_TRY((unmarshal<T, Unmarshal>(data, r.name(field))));
+  if constexpr (requires { value.size; })
+    if (value.size == 0) return fail(Code::InvalidArgument, r.name(field) + " holds an empty TPM2B");
+  return data;
+}
+
+// Parses a document and reads its top-level object with `read`, which finishes the reader.
+template <class T, class F>
+Result<T> read_document(std::string_view text, const std::string& doc, std::size_t max_size, F&& read) {
+  auto j = MCIMD_TRY(parse_document(text, doc, max_size, /*unique_keys=*/true));
+  return guarded(doc, [&]() -> Result<T> {
+    auto r = MCIMD_TRY(Reader::object(j, doc));
+    T out = MCIMD_TRY(read(r));
+    MCIMD_CHECK(r.finish());
+    return out;
+  });
+}
+
+// --- quoted documents: a body's exact bytes and the AK's quote over them (install and deletion receipts) --
+// {"format":FORMAT,"body":B64,"quote_message":B64,"quote_signature":B64}
+template <class Quoted>
+std::string quoted_document_json(const Quoted& m, std::string_view format) {
+  return dump({{"format", format},
+               {"body", b64({reinterpret_cast<const uint8_t*>(m.body.data()), m.body.size()})},
+               {"quote_message", b64(m.quote_message)},
+               {"quote_signature", b64(m.quote_signature)}});
+}
+
+// Reads one; the body must be at most max_body bytes and parse with parse_body (the operator
+// reads what the TPM quoted), the quote must be a TPM-made TPMS_ATTEST of type quote.
+template <class Quoted, class ParseBody>
+Result<Quoted> quoted_document_from_json(std::string_view text, const std::string& doc, std::string_view format,
+                                         std::size_t max_body, ParseBody&& parse_body) {
+  return read_document<Quoted>(text, doc, kMaxProvisioningMessageSize, [&](Reader& r) -> Result<Quoted> {
+    MCIMD_CHECK(r.format(format));
+    Quoted m;
+    auto body = MCIMD_TRY(r.binary("body", max_body));
+    m.body.assign(body.begin(), body.end());
+    if (auto parsed = parse_body(m.body); !parsed)
+      return fail(Code::InvalidArgument, r.name("body") + ": " + parsed.error().message);
+    m.quote_message = MCIMD_TRY(read_attest(r, "quote_message", TPM2_ST_ATTEST_QUOTE, "TPM_ST_ATTEST_QUOTE"));
+    m.quote_signature = MCIMD_TRY(read_signature(r, "quote_signature"));
+    return m;
+  });
+}
 
 }  // namespace mcimd::protocol::detail

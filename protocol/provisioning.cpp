@@ -5,7 +5,6 @@
 #include <cstdio>
 
 #include "protocol/json_fields.hpp"
-#include "protocol/quote.hpp"
 
 namespace mcimd::protocol {
 
@@ -30,52 +29,6 @@ constexpr uint64_t kSqnLimit = uint64_t{1} << 48;      // TS 33.102 C.1: SQN is 
 constexpr uint64_t kMaxSqnDelta = (uint64_t{1} << 43) - 1;
 constexpr uint64_t kMaxIndBits = 10;
 
-bool in(char c, char lo, char hi) { return c >= lo && c <= hi; }
-bool is_digit(char c) { return in(c, '0', '9'); }
-bool is_lower_hex(char c) { return is_digit(c) || in(c, 'a', 'f'); }
-bool is_hex(char c) { return is_lower_hex(c) || in(c, 'A', 'F'); }
-bool is_id_char(char c, bool dot) {
-  return in(c, 'A', 'Z') || in(c, 'a', 'z') || is_digit(c) || c == '_' || c == '-' || (dot && c == '.');
-}
-
-template <class Pred>
-bool all_of(std::string_view s, Pred pred) {
-  for (char c : s)
-    if (!pred(c)) return false;
-  return true;
-}
-
-// --- field checks: each names the field and the rule, never echoes the hostile value ----------------
-Status check_id(std::string_view v, const std::string& what, bool dot) {
-  if (v.empty() || v.size() > kMaxIdLength || !all_of(v, [dot](char c) { return is_id_char(c, dot); }))
-    return fail(Code::InvalidArgument, what + " must be 1-" + std::to_string(kMaxIdLength) + " characters of " +
-                                           (dot ? "[A-Za-z0-9._-]" : "[A-Za-z0-9_-]"));
-  return {};
-}
-
-Status check_digits(std::string_view v, const std::string& what, std::size_t min, std::size_t max) {
-  if (v.size() < min || v.size() > max || !all_of(v, is_digit))
-    return fail(Code::InvalidArgument, what + " must be " + std::to_string(min) + "-" + std::to_string(max) + " digits");
-  return {};
-}
-
-// A TPM name of an object: nameAlg (big-endian) ‖ its digest (TPM 2.0 Part 1 §16).
-Status check_tpm_name(std::span<const uint8_t> name, const std::string& what) {
-  if (name.size() >= 2) {
-    auto alg = hash_name(static_cast<uint16_t>(name[0] << 8 | name[1]));
-    if (alg && name.size() == 2 + *digest_size(*alg)) return {};
-  }
-  return fail(Code::InvalidArgument, what + " is not a TPM object name (a SHA-1/256/384/512 nameAlg and its digest)");
-}
-
-// The AK name in lower-case hex, as the operator knows the device after enrolment.
-Status check_device(std::string_view v, const std::string& what) {
-  if (v.size() % 2 != 0 || !all_of(v, is_lower_hex))
-    return fail(Code::InvalidArgument, what + " must be the AK name in lower-case hex");
-  auto name = MCIMD_TRY(from_hex(v, what));
-  return check_tpm_name(name, what);
-}
-
 Status check_algorithm_name(std::string_view v, const std::string& what) {
   if (v.empty() || v.size() > kMaxAlgorithmName ||
       !all_of(v, [](char c) { return in(c, 'a', 'z') || is_digit(c) || c == '-'; }))
@@ -90,86 +43,17 @@ Status check_class(std::string_view v, const std::string& what) {
   return {};
 }
 
-Status check_operator_id(std::string_view v, const std::string& what) {
-  if (v.empty() || v.size() > kMaxIdLength || !all_of(v, [](char c) { return in(c, 0x20, 0x7e); }))
-    return fail(Code::InvalidArgument, what + " must be 1-" + std::to_string(kMaxIdLength) + " printable ASCII characters");
-  return {};
-}
-
 // --- readers -----------------------------------------------------------------------------------------
-Result<std::string> read_id(Reader& r, std::string_view field, bool dot) {
-  auto v = MCIMD_TRY(r.string(field));
-  MCIMD_CHECK(check_id(v, r.name(field), dot));
-  return v;
-}
-
-Result<std::string> read_device(Reader& r, std::string_view field) {
-  auto v = MCIMD_TRY(r.string(field));
-  MCIMD_CHECK(check_device(v, r.name(field)));
-  return v;
-}
-
 Result<std::string> read_class(Reader& r, std::string_view field) {
   auto v = MCIMD_TRY(r.string(field));
   MCIMD_CHECK(check_class(v, r.name(field)));
   return v;
 }
 
-Result<Timestamp> read_time(const json& j, const std::string& what) {
-  if (!j.is_string()) return fail(Code::InvalidArgument, what + " must be a string");
-  auto t = parse_timestamp(j.get_ref<const std::string&>());
-  if (!t) return fail(Code::InvalidArgument, what + ": " + t.error().message);
-  return *t;
-}
-
-Result<Timestamp> read_time(Reader& r, std::string_view field) {
-  const json* j = MCIMD_TRY(r.get(field, true));
-  return read_time(*j, r.name(field));
-}
-
-// A marshaled TPM structure that must unmarshal completely; a TPM2B must not be empty either.
-template <class T, auto Unmarshal>
-Result<Bytes> read_tpm(Reader& r, std::string_view field) {
-  auto data = MCIMD_TRY(r.binary(field, kMaxTpmStructureSize));
-  auto value = MCIMD_TRY((unmarshal<T, Unmarshal>(data, r.name(field))));
-  if constexpr (requires { value.size; })
-    if (value.size == 0) return fail(Code::InvalidArgument, r.name(field) + " holds an empty TPM2B");
-  return data;
-}
-
-// A TPMS_ATTEST of one type (TPM 2.0 Part 2 §10.12.12), made by a TPM.
-Result<Bytes> read_attest(Reader& r, std::string_view field, TPM2_ST type, std::string_view type_name) {
-  auto data = MCIMD_TRY(r.binary(field, kMaxTpmStructureSize));
-  auto attest = MCIMD_TRY((unmarshal<TPMS_ATTEST, Tss2_MU_TPMS_ATTEST_Unmarshal>(data, r.name(field))));
-  if (attest.magic != TPM2_GENERATED_VALUE || attest.type != type)
-    return fail(Code::InvalidArgument, r.name(field) + " is not a TPM-generated TPMS_ATTEST of type " + std::string(type_name));
-  return data;
-}
-
-Result<Bytes> read_signature(Reader& r, std::string_view field) {
-  return read_tpm<TPMT_SIGNATURE, Tss2_MU_TPMT_SIGNATURE_Unmarshal>(r, field);
-}
-
-Result<Bytes> read_public(Reader& r, std::string_view field) {
-  return read_tpm<TPM2B_PUBLIC, Tss2_MU_TPM2B_PUBLIC_Unmarshal>(r, field);
-}
-
 Result<uint64_t> read_bounded(Reader& r, std::string_view field, uint64_t min, uint64_t max) {
   auto v = MCIMD_TRY(r.unsigned_integer(field, max));
   if (v < min) return fail(Code::InvalidArgument, r.name(field) + " is below " + std::to_string(min));
   return v;
-}
-
-// Parses a document and reads its top-level object with `read`, which finishes the reader.
-template <class T, class F>
-Result<T> read_document(std::string_view text, const std::string& doc, std::size_t max_size, F&& read) {
-  auto j = MCIMD_TRY(parse_document(text, doc, max_size, /*unique_keys=*/true));
-  return guarded(doc, [&]() -> Result<T> {
-    auto r = MCIMD_TRY(Reader::object(j, doc));
-    T out = MCIMD_TRY(read(r));
-    MCIMD_CHECK(r.finish());
-    return out;
-  });
 }
 
 // --- package header parts ------------------------------------------------------------------------------
@@ -481,10 +365,8 @@ Result<PackageHeader> package_header_from_json(std::string_view text) {
         m.counter = MCIMD_TRY(r.unsigned_integer("counter"));
         m.issued = MCIMD_TRY(read_time(r, "issued"));
         m.expires = MCIMD_TRY(read_time(r, "expires"));
-        m.operator_id = MCIMD_TRY(r.string("operator_id"));
-        MCIMD_CHECK(check_operator_id(m.operator_id, r.name("operator_id")));
-        m.iccid = MCIMD_TRY(r.string("iccid"));
-        MCIMD_CHECK(check_digits(m.iccid, r.name("iccid"), 18, 20));  // ITU-T E.118: up to 19 digits + check digit
+        m.operator_id = MCIMD_TRY(read_operator_id(r, "operator_id"));
+        m.iccid = MCIMD_TRY(read_iccid(r, "iccid"));
         m.imsi = MCIMD_TRY(r.string("imsi"));
         MCIMD_CHECK(check_digits(m.imsi, r.name("imsi"), 6, 15));  // TS 23.003 §2.2: MCC+MNC+MSIN ≤ 15
         m.profile_class = MCIMD_TRY(read_class(r, "class"));
@@ -528,35 +410,18 @@ Result<ReceiptBody> receipt_body_from_json(std::string_view text) {
     m.device = MCIMD_TRY(read_device(r, "device"));
     m.counter = MCIMD_TRY(r.unsigned_integer("counter"));
     m.package_sha256 = MCIMD_TRY(r.fixed_binary("package_sha256", 32));
-    m.iccid = MCIMD_TRY(r.string("iccid"));
-    MCIMD_CHECK(check_digits(m.iccid, r.name("iccid"), 18, 20));
+    m.iccid = MCIMD_TRY(read_iccid(r, "iccid"));
     m.profile = static_cast<uint32_t>(MCIMD_TRY(r.unsigned_integer("profile", UINT32_MAX)));
     m.profile_class = MCIMD_TRY(read_class(r, "class"));
     return m;
   });
 }
 
-std::string to_json(const InstallReceipt& m) {
-  return dump({{"format", kInstallReceiptFormat},
-               {"body", b64({reinterpret_cast<const uint8_t*>(m.body.data()), m.body.size()})},
-               {"quote_message", b64(m.quote_message)},
-               {"quote_signature", b64(m.quote_signature)}});
-}
+std::string to_json(const InstallReceipt& m) { return quoted_document_json(m, kInstallReceiptFormat); }
 
 Result<InstallReceipt> install_receipt_from_json(std::string_view text) {
-  return read_document<InstallReceipt>(
-      text, "install_receipt", kMaxProvisioningMessageSize, [](Reader& r) -> Result<InstallReceipt> {
-        MCIMD_CHECK(r.format(kInstallReceiptFormat));
-        InstallReceipt m;
-        auto body = MCIMD_TRY(r.binary("body", kMaxReceiptBody));
-        m.body.assign(body.begin(), body.end());
-        // The quoted bytes must be a receipt body: the operator reads what the TPM quoted.
-        if (auto parsed = receipt_body_from_json(m.body); !parsed)
-          return fail(Code::InvalidArgument, r.name("body") + ": " + parsed.error().message);
-        m.quote_message = MCIMD_TRY(read_attest(r, "quote_message", TPM2_ST_ATTEST_QUOTE, "TPM_ST_ATTEST_QUOTE"));
-        m.quote_signature = MCIMD_TRY(read_signature(r, "quote_signature"));
-        return m;
-      });
+  return quoted_document_from_json<InstallReceipt>(text, "install_receipt", kInstallReceiptFormat, kMaxReceiptBody,
+                                                   receipt_body_from_json);
 }
 
 // --- errors --------------------------------------------------------------------------------------------------

@@ -151,17 +151,24 @@ inline protocol::ReceiptBody receipt_body(const Device& d) {
   return {"pkg-2027.01.31-0001", d.id, 4, Bytes(32, 0x33), "8901001234567890123", 2, "operational"};
 }
 
-inline protocol::InstallReceipt install_receipt(const Device& d) {
-  protocol::InstallReceipt m;
-  m.body = protocol::to_json(receipt_body(d));
+// A receipt as mcimd makes it: `body` quoted by the device's AK in `domain` (sha256:7, as the
+// daemon quotes receipts). Receipt is InstallReceipt or DeletionReceipt.
+template <class Receipt>
+Receipt quoted_receipt(const Device& d, std::string body, protocol::QuoteDomain domain) {
+  Receipt m;
+  m.body = std::move(body);
   verifier::QuoteSpec q;
-  q.nonce = protocol::qualifying_data(protocol::QuoteDomain::InstallReceipt,
-                                      {reinterpret_cast<const uint8_t*>(m.body.data()), m.body.size()});
+  q.nonce = protocol::qualifying_data(domain, {reinterpret_cast<const uint8_t*>(m.body.data()), m.body.size()});
   q.selection = {{attestation::alg::kSha256, {7}}};
   q.pcr_digest = verifier::sha(attestation::alg::kSha256, Bytes(32, 0x07));
   m.quote_message = verifier::attest_message(q);
   m.quote_signature = verifier::tpm_sign(d.ak.get(), m.quote_message);
   return m;
+}
+
+inline protocol::InstallReceipt install_receipt(const Device& d) {
+  return quoted_receipt<protocol::InstallReceipt>(d, protocol::to_json(receipt_body(d)),
+                                                  protocol::QuoteDomain::InstallReceipt);
 }
 
 inline protocol::ProtocolError protocol_error() { return {"Replayed", "The session's nonce was already used"}; }

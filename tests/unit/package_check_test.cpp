@@ -11,6 +11,7 @@
 #include "attestation/jws.hpp"
 #include "attestation/package_check.hpp"
 #include "tests/fuzz/provisioning_fixtures.hpp"
+#include "tests/support/signed_documents.hpp"
 #include "tests/support/test_pki.hpp"
 
 using namespace mcimd;
@@ -21,44 +22,15 @@ using mcimd::test::Credential;
 using mcimd::test::KeyPurpose;
 using mcimd::test::PkiOptions;
 using mcimd::test::TestPki;
+using mcimd::test::bundle_of;
+using mcimd::test::expect_refused;
+using mcimd::test::now;
+using mcimd::test::sign;
+using mcimd::test::status_of;
+using mcimd::test::with_payload;
 namespace fixtures = mcimd::test::provisioning;
 
 namespace {
-
-protocol::Timestamp now() { return std::chrono::floor<std::chrono::seconds>(std::chrono::system_clock::now()); }
-
-CaBundle bundle_of(const TestPki& pki) {
-  auto b = CaBundle::from_pem(pki.root_pem());
-  if (!b) throw std::runtime_error(b.error().describe());
-  return *b;
-}
-
-std::string sign(std::string_view payload, const Credential& signer) {
-  auto jws = jws_sign({reinterpret_cast<const uint8_t*>(payload.data()), payload.size()}, signer.pkey(),
-                      signer.chain_der);
-  if (!jws) throw std::runtime_error(jws.error().describe());
-  return *jws;
-}
-
-// The same JWS with another payload and the old signature: what someone who changed a signed
-// document without the key can send.
-std::string with_payload(const std::string& jws, std::string_view payload) {
-  const auto d1 = jws.find('.'), d2 = jws.rfind('.');
-  return jws.substr(0, d1 + 1) +
-         base64url_encode({reinterpret_cast<const uint8_t*>(payload.data()), payload.size()}) + jws.substr(d2);
-}
-
-void expect_refused(const Status& r, Code code, const std::string& needle) {
-  ASSERT_FALSE(r) << "accepted; expected " << code_name(code);
-  EXPECT_EQ(r.error().code, code) << r.error().describe();
-  EXPECT_NE(r.error().message.find(needle), std::string::npos) << r.error().message;
-}
-
-template <class T>
-Status status_of(const Result<T>& r) {
-  if (r) return {};
-  return tl::unexpected(r.error());
-}
 
 const std::string kPayload = R"({"format":"mcimd-package-1"})";
 
