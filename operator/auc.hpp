@@ -49,7 +49,7 @@ class SubscriberKeys {
 template <std::size_t N>
 [[nodiscard]] Result<std::array<uint8_t, N>> fixed_from_hex(std::string_view hex, std::string_view option) {
   auto bytes = MCIMD_TRY(secret_from_hex(hex, option, N));
-  std::array<uint8_t, N> out;
+  std::array<uint8_t, N> out{};
   std::copy(bytes.begin(), bytes.end(), out.begin());
   return out;
 }
