@@ -67,6 +67,12 @@ Result<api::UmtsAuthResult> ServiceCore::do_umts(Device& d, const std::string& i
       result.ik = secure(ok->ik);
       wipe(&*ok, sizeof *ok);
       log::debug("AKA for " + id + " succeeded");
+      // A profile taking over from another (change of subscription) has proved itself: the one it
+      // replaces goes now. A failure is retried at the next success; this AKA stands.
+      if (profile.meta.replaces)
+        if (auto retired = retire_replaced(d, id); !retired)
+          log::error("Failed to delete profile " + *profile.meta.replaces + ", replaced by " + id + ": " +
+                     retired.error().message + "; trying again after the next authentication");
     } else {
       auto& sync = std::get<aka::UmtsSyncFailure>(outcome);
       result.auts = Bytes(sync.auts.begin(), sync.auts.end());

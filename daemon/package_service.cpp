@@ -16,6 +16,7 @@
 #include "protocol/provisioning.hpp"
 #include "protocol/quote_domain.hpp"
 
+#include "daemon/audit.hpp"
 #include "daemon/service_core.hpp"
 #include "daemon/service_helpers.hpp"
 #include "daemon/tpm_job.hpp"
@@ -139,6 +140,12 @@ void ServiceCore::forget_nonce(const Bytes& nonce) {
   std::erase_if(nonces_, [&](const PendingNonce& n) { return n.nonce == nonce; });
 }
 
+Result<tpm::Quote> ServiceCore::quote_in_domain(Device& d, protocol::QuoteDomain domain, std::string_view payload) {
+  auto ak = MCIMD_TRY(attestation_key(d));
+  const std::span<const uint8_t> bytes(reinterpret_cast<const uint8_t*>(payload.data()), payload.size());
+  return attestation::quote_payload(*MCIMD_TRY(d.tpm()), ak, domain, bytes, std::span(&kReceiptPcrs, 1));
+}
+
 Result<std::string> ServiceCore::install_receipt(Device& d, const store::InstalledPackage& installed) {
   auto* st = d.store();
   auto profile = MCIMD_TRY(st->profile(installed.profile_id));
@@ -152,10 +159,7 @@ Result<std::string> ServiceCore::install_receipt(Device& d, const store::Install
   body.profile_class = std::string(store::to_string(profile.meta.profile_class));
   protocol::InstallReceipt receipt;
   receipt.body = protocol::to_json(body);
-  auto ak = MCIMD_TRY(attestation_key(d));
-  const std::span<const uint8_t> payload(reinterpret_cast<const uint8_t*>(receipt.body.data()), receipt.body.size());
-  auto quote = MCIMD_TRY(attestation::quote_payload(*MCIMD_TRY(d.tpm()), ak, protocol::QuoteDomain::InstallReceipt,
-                                                    payload, std::span(&kReceiptPcrs, 1)));
+  auto quote = MCIMD_TRY(quote_in_domain(d, protocol::QuoteDomain::InstallReceipt, receipt.body));
   receipt.quote_message = std::move(quote.message);
   receipt.quote_signature = std::move(quote.signature);
   return protocol::to_json(receipt);
@@ -265,6 +269,20 @@ void ServiceCore::install_package(std::string package, api::Reply<api::PackageIn
           if (auto again = installed_already(d, package)) return std::move(*again);
           auto checked = MCIMD_TRY(check_package(d, package));
           store::Profile& profile = checked.profile;
+          // Another operator's profile in service is left only with its operator's release: a new
+          // operator cannot migrate the device by installing over it (ChangeSubscription).
+          if (auto active = st->active()) {
+            auto current = MCIMD_TRY(st->profile(*active));
+            if (current.meta.profile_class == store::ProfileClass::Operational &&
+                current.meta.operator_id != profile.meta.operator_id) {
+              Error e{Code::NotAuthorized, "Profile " + *active + " of operator " + current.meta.operator_id +
+                                               " is in service: a package of operator " + profile.meta.operator_id +
+                                               " installs only as a change of subscription, with operator " +
+                                               current.meta.operator_id + "'s release"};
+              audit_refusal("change-of-subscription", *active, profile.meta.operator_id, e);
+              return tl::unexpected(std::move(e));
+            }
+          }
 
           // One commit: the profile, the package record (its counter becomes the last), and for
           // an operational profile the switch to it, the active one kept disabled (fallback).

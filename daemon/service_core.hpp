@@ -19,6 +19,7 @@
 #include "dbus-api/service.hpp"
 #include "mcim-store/store.hpp"
 #include "protocol/provisioning.hpp"
+#include "protocol/quote_domain.hpp"
 #include "tpm/tpm.hpp"
 
 namespace mcimd::daemon {
@@ -65,6 +66,10 @@ class ServiceCore final : public api::Service {
 
   void request_package(std::string session, Bytes operator_nonce, api::Reply<std::string> reply) override;
   void install_package(std::string package, api::Reply<api::PackageInstall> reply) override;
+
+  void change_subscription(std::string release, std::string package, api::Reply<api::PackageInstall> reply) override;
+  void confirm_profile(const std::string& id, api::Reply<std::string> reply) override;
+  void deletion_receipts(api::Reply<std::vector<std::string>> reply) override;
 
  private:
   ServiceCore(const Config& config);
@@ -133,6 +138,13 @@ class ServiceCore final : public api::Service {
   Result<store::DeletionRecord> delete_for_good(Device& d, const std::string& id, const std::string& reason);
   // Removes (and records) the profiles whose deletion counter moved past their binding.
   Status finish_deletions(Device& d);
+  // The profile `id` replaces (change of subscription), deleted now that `id` proved itself.
+  // nullopt when it replaces none.
+  Result<std::optional<store::DeletionRecord>> retire_replaced(Device& d, const std::string& id);
+  // The deletion receipt of a recorded deletion, quoted by the AK (QuoteDomain::DeletionReceipt).
+  Result<std::string> deletion_receipt(Device& d, const store::DeletionRecord& record);
+  // A payload quoted by the AK in a domain, over PCR 7: (TPMS_ATTEST, TPMT_SIGNATURE).
+  Result<tpm::Quote> quote_in_domain(Device& d, protocol::QuoteDomain domain, std::string_view payload);
 
   Config config_;
   std::unique_ptr<TpmWorker> worker_;

@@ -431,6 +431,17 @@ CallResult<std::string> Client::request_package(const std::string& session, cons
   return std::string(request);
 }
 
+namespace {
+// The (o profile, s receipt) answer of InstallPackage and ChangeSubscription.
+CallResult<Client::Installed> installed_from(sd_bus_message* reply, std::string_view method) {
+  const char* path = nullptr;
+  const char* receipt = nullptr;
+  int r = sd_bus_message_read(reply, "os", &path, &receipt);
+  if (r < 0) return bad_reply(r, method);
+  return Client::Installed{path, receipt};
+}
+}  // namespace
+
 CallResult<Client::Installed> Client::install_package(const std::string& package) {
   auto m = new_call(bus_.get(), kRootPath, kManagerInterface, "InstallPackage");
   if (!m) return tl::unexpected(m.error());
@@ -439,11 +450,49 @@ CallResult<Client::Installed> Client::install_package(const std::string& package
   // Two imports, a load, a commit with its counter increment and a quote.
   auto reply = call(bus_.get(), m->get(), kAttestationTimeoutUsec);
   if (!reply) return tl::unexpected(reply.error());
-  const char* path = nullptr;
+  return installed_from(reply->get(), "InstallPackage");
+}
+
+CallResult<Client::Installed> Client::change_subscription(const std::string& release, const std::string& package) {
+  auto m = new_call(bus_.get(), kRootPath, kManagerInterface, "ChangeSubscription");
+  if (!m) return tl::unexpected(m.error());
+  int r = sd_bus_message_append(m->get(), "ss", release.c_str(), package.c_str());
+  if (r < 0) return call_failed(r, BusError{});
+  // As InstallPackage, and the release's verification.
+  auto reply = call(bus_.get(), m->get(), kAttestationTimeoutUsec);
+  if (!reply) return tl::unexpected(reply.error());
+  return installed_from(reply->get(), "ChangeSubscription");
+}
+
+CallResult<std::string> Client::confirm_profile(const std::string& path) {
+  auto m = new_call(bus_.get(), kRootPath, kManagerInterface, "ConfirmProfile");
+  if (!m) return tl::unexpected(m.error());
+  int r = sd_bus_message_append(m->get(), "o", path.c_str());
+  if (r < 0) return call_failed(r, BusError{});
+  // An NV increment, a commit and a quote.
+  auto reply = call(bus_.get(), m->get(), kAttestationTimeoutUsec);
+  if (!reply) return tl::unexpected(reply.error());
   const char* receipt = nullptr;
-  r = sd_bus_message_read(reply->get(), "os", &path, &receipt);
-  if (r < 0) return bad_reply(r, "InstallPackage");
-  return Installed{path, receipt};
+  r = sd_bus_message_read(reply->get(), "s", &receipt);
+  if (r < 0) return bad_reply(r, "ConfirmProfile");
+  return std::string(receipt);
+}
+
+CallResult<std::vector<std::string>> Client::deletion_receipts() {
+  auto m = new_call(bus_.get(), kRootPath, kManagerInterface, "DeletionReceipts");
+  if (!m) return tl::unexpected(m.error());
+  // One quote per receipt.
+  auto reply = call(bus_.get(), m->get(), kAttestationTimeoutUsec);
+  if (!reply) return tl::unexpected(reply.error());
+  std::vector<std::string> out;
+  int r = sd_bus_message_enter_container(reply->get(), SD_BUS_TYPE_ARRAY, "s");
+  if (r < 0) return bad_reply(r, "DeletionReceipts");
+  const char* text = nullptr;
+  while ((r = sd_bus_message_read(reply->get(), "s", &text)) > 0) out.emplace_back(text);
+  if (r < 0) return bad_reply(r, "DeletionReceipts");
+  r = sd_bus_message_exit_container(reply->get());
+  if (r < 0) return bad_reply(r, "DeletionReceipts");
+  return out;
 }
 
 CallResult<std::vector<PcrPolicyInfo>> Client::list_pcr_policies() {

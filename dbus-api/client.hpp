@@ -90,6 +90,12 @@ class Client {
     std::string receipt;  // mcimd-install-receipt-1 JSON
   };
   [[nodiscard]] CallResult<Installed> install_package(const std::string& package);
+  // Manager.ChangeSubscription: the old operator's release and the new operator's package.
+  [[nodiscard]] CallResult<Installed> change_subscription(const std::string& release, const std::string& package);
+  // Manager.ConfirmProfile (profile object path): the deletion receipt of the profile it replaced.
+  [[nodiscard]] CallResult<std::string> confirm_profile(const std::string& profile_path);
+  // Manager.DeletionReceipts.
+  [[nodiscard]] CallResult<std::vector<std::string>> deletion_receipts();
 
  private:
   explicit Client(SdBus bus) : bus_(std::move(bus)) {}

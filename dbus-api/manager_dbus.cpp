@@ -223,6 +223,13 @@ int method_request_package(sd_bus_message* m, void* userdata, sd_bus_error* ret_
   });
 }
 
+// The (o profile, s receipt) answer of an install.
+Reply<PackageInstall> answer_installed(const Pending& pending) {
+  return answering<PackageInstall>(pending, [](sd_bus_message* reply, const PackageInstall& done) {
+    return sd_bus_message_append(reply, "os", profile_path(done.profile.index).c_str(), done.receipt.c_str());
+  });
+}
+
 int method_install_package(sd_bus_message* m, void* userdata, sd_bus_error* ret_error) {
   return guarded(ret_error, "InstallPackage", [&]() -> int {
     Service& service = service_of(userdata);
@@ -235,11 +242,62 @@ int method_install_package(sd_bus_message* m, void* userdata, sd_bus_error* ret_
                                                                    std::to_string(kMaxPackageSize) + " bytes, got " +
                                                                    std::to_string(package.size())});
     return dispatch(m, "InstallPackage", [&](const Pending& pending) {
-      service.install_package(std::string(package),
-                              answering<PackageInstall>(pending, [](sd_bus_message* reply, const PackageInstall& done) {
-                                return sd_bus_message_append(reply, "os", profile_path(done.profile.index).c_str(),
-                                                             done.receipt.c_str());
+      service.install_package(std::string(package), answer_installed(pending));
+    });
+  });
+}
+
+// Change of subscription (TR 33.812 §5.1.3.5.5): the old operator's release and the new
+// operator's package, both signed JSON texts the daemon verifies.
+int method_change_subscription(sd_bus_message* m, void* userdata, sd_bus_error* ret_error) {
+  return guarded(ret_error, "ChangeSubscription", [&]() -> int {
+    Service& service = service_of(userdata);
+    const char* release_text = nullptr;
+    const char* package_text = nullptr;
+    int r = sd_bus_message_read(m, "ss", &release_text, &package_text);
+    if (r < 0) return r;
+    const std::string_view release = release_text, package = package_text;
+    // protocol::kMaxLifecycleJwsSize: a release is a small signed document with its chain.
+    constexpr std::size_t kMaxReleaseSize = 64 * 1024;
+    if (release.empty() || release.size() > kMaxReleaseSize)
+      return set_error(ret_error, Error{Code::InvalidArgument, "release must be 1 to " +
+                                                                   std::to_string(kMaxReleaseSize) + " bytes"});
+    if (package.empty() || package.size() > kMaxPackageSize)
+      return set_error(ret_error, Error{Code::InvalidArgument, "package must be 1 to " +
+                                                                   std::to_string(kMaxPackageSize) + " bytes"});
+    return dispatch(m, "ChangeSubscription", [&](const Pending& pending) {
+      service.change_subscription(std::string(release), std::string(package), answer_installed(pending));
+    });
+  });
+}
+
+int method_confirm_profile(sd_bus_message* m, void* userdata, sd_bus_error* ret_error) {
+  return guarded(ret_error, "ConfirmProfile", [&]() -> int {
+    Service& service = service_of(userdata);
+    const char* path = nullptr;
+    int r = sd_bus_message_read(m, "o", &path);
+    if (r < 0) return r;
+    auto profile = profile_at(service, path);
+    if (!profile) return set_error(ret_error, profile.error());
+    return dispatch(m, "ConfirmProfile", [&](const Pending& pending) {
+      service.confirm_profile(profile->id, answering<std::string>(pending, [](sd_bus_message* reply, const std::string& receipt) {
+                                return sd_bus_message_append(reply, "s", receipt.c_str());
                               }));
+    });
+  });
+}
+
+int method_deletion_receipts(sd_bus_message* m, void* userdata, sd_bus_error* ret_error) {
+  return guarded(ret_error, "DeletionReceipts", [&]() -> int {
+    Service& service = service_of(userdata);
+    return dispatch(m, "DeletionReceipts", [&](const Pending& pending) {
+      service.deletion_receipts(answering<std::vector<std::string>>(
+          pending, [](sd_bus_message* reply, const std::vector<std::string>& receipts) {
+            int r = sd_bus_message_open_container(reply, SD_BUS_TYPE_ARRAY, "s");
+            for (const auto& text : receipts)
+              if (r >= 0) r = sd_bus_message_append(reply, "s", text.c_str());
+            return r < 0 ? r : sd_bus_message_close_container(reply);
+          }));
     });
   });
 }
@@ -248,6 +306,8 @@ constexpr MemberAccess kManagerMembers[] = {
     {"ListProfiles", Access::Read},     {"InstallProfile", Access::Manage}, {"EnableProfile", Access::Manage},
     {"DisableProfile", Access::Manage}, {"DeleteProfile", Access::Manage},  {"AddPcrPolicy", Access::Manage},
     {"ListPcrPolicies", Access::Read},  {"RequestPackage", Access::Provision}, {"InstallPackage", Access::Provision},
+    {"ChangeSubscription", Access::Provision}, {"ConfirmProfile", Access::Manage},
+    {"DeletionReceipts", Access::Provision},
 };
 
 }  // namespace
@@ -273,6 +333,13 @@ const sd_bus_vtable manager_vtable[] = {
                             SD_BUS_RESULT("s", request), method_request_package, SD_BUS_VTABLE_UNPRIVILEGED),
     SD_BUS_METHOD_WITH_ARGS("InstallPackage", SD_BUS_ARGS("s", package), SD_BUS_RESULT("o", profile, "s", receipt),
                             method_install_package, SD_BUS_VTABLE_UNPRIVILEGED),
+    SD_BUS_METHOD_WITH_ARGS("ChangeSubscription", SD_BUS_ARGS("s", release, "s", package),
+                            SD_BUS_RESULT("o", profile, "s", receipt), method_change_subscription,
+                            SD_BUS_VTABLE_UNPRIVILEGED),
+    SD_BUS_METHOD_WITH_ARGS("ConfirmProfile", SD_BUS_ARGS("o", profile), SD_BUS_RESULT("s", deletion_receipt),
+                            method_confirm_profile, SD_BUS_VTABLE_UNPRIVILEGED),
+    SD_BUS_METHOD_WITH_ARGS("DeletionReceipts", SD_BUS_NO_ARGS, SD_BUS_RESULT("as", receipts),
+                            method_deletion_receipts, SD_BUS_VTABLE_UNPRIVILEGED),
     SD_BUS_PROPERTY("ActiveProfile", "o", property_get_active_profile, 0, SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
     SD_BUS_PROPERTY("PlatformState", "s", property_get_platform_state, 0, SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
     SD_BUS_VTABLE_END,

@@ -158,6 +158,25 @@ class ProvisioningService {
   virtual void install_package(std::string package, Reply<PackageInstall> reply) = 0;
 };
 
+// Lifecycle (TR 33.812 §5.1.3.5.5 / §5.1.3.5.7): change of subscription and deletion receipts.
+class LifecycleService {
+ public:
+  virtual ~LifecycleService() = default;
+  // Authorised change of subscription: `release` (JWS, mcimd-release-1) signed by the current
+  // operator of the profile it names (or by its subscriber where the package registered one)
+  // allows the move to to_operator; `package` is that operator's MCIM package (as
+  // install_package checks it). The new profile becomes the active one; the released profile is
+  // kept, disabled, until the new one proves itself (its first successful AKA, or
+  // confirm_profile), then deleted for good. Every refusal names its reason and leaves an audit
+  // record; nothing changes.
+  virtual void change_subscription(std::string release, std::string package, Reply<PackageInstall> reply) = 0;
+  // The profile proved itself out of band: the profile it replaces is deleted now. Answers with
+  // the deletion receipt (mcimd-deletion-receipt-1 JSON). InvalidState when it replaces none.
+  virtual void confirm_profile(const std::string& id, Reply<std::string> reply) = 0;
+  // Receipts for the recent deletions (mcimd-deletion-receipt-1 JSON, oldest first), quoted anew.
+  virtual void deletion_receipts(Reply<std::vector<std::string>> reply) = 0;
+};
+
 // Everything the daemon serves over D-Bus. All calls happen on the event-loop thread;
 // asynchronous calls invoke their reply callback later, on the event-loop thread too.
 class Service : public ProfileCatalog,
@@ -165,7 +184,8 @@ class Service : public ProfileCatalog,
                 public AkaService,
                 public AttestationService,
                 public PlatformService,
-                public ProvisioningService {
+                public ProvisioningService,
+                public LifecycleService {
  public:
   virtual void set_listener(ServiceListener* listener) = 0;
 };

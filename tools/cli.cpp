@@ -97,6 +97,8 @@ struct Options {
   // package
   std::string session;
   std::string receipt;
+  // subscription
+  std::string release;
   // provision
   std::string operator_url;
   std::string subscription;
@@ -648,23 +650,75 @@ int cmd_package_request(Connector& connect, const Options& o, std::ostream& out,
   return kExitOk;
 }
 
+// A signed document from a file, without the line ends an editor or `echo` adds.
+std::string read_signed_text(const std::string& file, std::size_t max) {
+  std::string text = read_input_or_throw(file, max);
+  while (!text.empty() && (text.back() == '\n' || text.back() == '\r' || text.back() == ' ')) text.pop_back();
+  return text;
+}
+
+// What an install answers (InstallPackage, ChangeSubscription): the profile and its receipt.
+int print_installed(const Options& o, const api::Client::Installed& installed, std::string_view note,
+                    std::ostream& out) {
+  if (!o.receipt.empty()) write_output_or_throw(o.receipt, installed.receipt + "\n");
+  if (o.json) {
+    out << json{{"profile", installed.profile}, {"receipt", json::parse(installed.receipt, nullptr, false)}}.dump(2)
+        << "\n";
+    return kExitOk;
+  }
+  out << "Installed " << installed.profile << note << ".\n";
+  if (!o.receipt.empty()) out << "Install receipt written to " << o.receipt << ".\n";
+  return kExitOk;
+}
+
 int cmd_package_install(Connector& connect, const Options& o, std::ostream& out, std::ostream& err) {
   // The daemon checks the package; the bound here only keeps a wrong file from being sent.
-  std::string package = read_input_or_throw(o.file, 256 * 1024);
-  while (!package.empty() && (package.back() == '\n' || package.back() == '\r' || package.back() == ' '))
-    package.pop_back();
+  const std::string package = read_signed_text(o.file, 256 * 1024);
   auto connected = connect();
   if (!connected) return report(err, connected.error());
   auto installed = (*connected)->install_package(package);
   if (!installed) return report(err, installed.error());
-  if (!o.receipt.empty()) write_output_or_throw(o.receipt, installed->receipt + "\n");
-  if (o.json) {
-    out << json{{"profile", installed->profile}, {"receipt", json::parse(installed->receipt, nullptr, false)}}.dump(2)
-        << "\n";
+  return print_installed(o, *installed, "", out);
+}
+
+// Change of subscription by hand (the provisioning agent makes the same call): the old
+// operator's release and the new operator's package.
+int cmd_subscription_change(Connector& connect, const Options& o, std::ostream& out, std::ostream& err) {
+  // The daemon checks both; the bounds here only keep a wrong file from being sent.
+  const std::string release = read_signed_text(o.release, 64 * 1024);
+  const std::string package = read_signed_text(o.file, 256 * 1024);
+  auto connected = connect();
+  if (!connected) return report(err, connected.error());
+  auto installed = (*connected)->change_subscription(release, package);
+  if (!installed) return report(err, installed.error());
+  return print_installed(o, *installed,
+                         "; the released profile is deleted after this one's first successful authentication (or "
+                         "`mcimctl subscription confirm`)",
+                         out);
+}
+
+int cmd_subscription_confirm(Connector& connect, const Options& o, std::ostream& out, std::ostream& err) {
+  const std::string path = profile_or_throw(o.profile);
+  auto connected = connect();
+  if (!connected) return report(err, connected.error());
+  auto receipt = (*connected)->confirm_profile(path);
+  if (!receipt) return report(err, receipt.error());
+  if (!o.receipt.empty()) {
+    write_output_or_throw(o.receipt, *receipt + "\n");
+    out << "Deleted the replaced profile; deletion receipt written to " << o.receipt << ".\n";
     return kExitOk;
   }
-  out << "Installed " << installed->profile << ".\n";
-  if (!o.receipt.empty()) out << "Install receipt written to " << o.receipt << ".\n";
+  out << *receipt << "\n";
+  return kExitOk;
+}
+
+// One receipt per line (JSON), oldest first.
+int cmd_deletion_receipts(Connector& connect, std::ostream& out, std::ostream& err) {
+  auto connected = connect();
+  if (!connected) return report(err, connected.error());
+  auto receipts = (*connected)->deletion_receipts();
+  if (!receipts) return report(err, receipts.error());
+  for (const auto& r : *receipts) out << r << "\n";
   return kExitOk;
 }
 
@@ -770,6 +824,21 @@ int run(int argc, char** argv, std::ostream& out, std::ostream& err) {
   package_install->add_option("file", o.file, "The package, or - for standard input")->required();
   package_install->add_option("--receipt", o.receipt, "Write the install receipt (JSON) to this file");
 
+  auto* subscription = app.add_subcommand("subscription", "Change of subscription to another operator");
+  subscription->require_subcommand(1);
+  auto* subscription_change = subscription->add_subcommand(
+      "change", "Install the new operator's package with the current operator's release (agent, admin)");
+  subscription_change->add_option("--release", o.release, "The release (JWS compact), or - for standard input")
+      ->required();
+  subscription_change->add_option("package", o.file, "The new operator's MCIM package (JWS compact)")->required();
+  subscription_change->add_option("--receipt", o.receipt, "Write the install receipt (JSON) to this file");
+  auto* subscription_confirm = subscription->add_subcommand(
+      "confirm", "The new profile works: delete the profile it replaces now and print its deletion receipt (admin)");
+  subscription_confirm->add_option("profile", o.profile, "The new profile: index or object path")->required();
+  subscription_confirm->add_option("--receipt", o.receipt, "Write the deletion receipt (JSON) to this file");
+  auto* deletion_receipts = app.add_subcommand(
+      "deletion-receipts", "Print the receipts of the recent deletions, one JSON document per line (agent, admin)");
+
   auto* provision = app.add_subcommand(
       "provision", "Provision an MCIM from an operator over HTTPS: runs mcimd-agent, whose exit status it answers");
   provision->add_option("--operator", o.operator_url, "Operator base URL (https://...)")->required();
@@ -802,6 +871,9 @@ int run(int argc, char** argv, std::ostream& out, std::ostream& err) {
     if (policy_list->parsed()) return cmd_policy_list(connect, o, out, err);
     if (package_request->parsed()) return cmd_package_request(connect, o, out, err);
     if (package_install->parsed()) return cmd_package_install(connect, o, out, err);
+    if (subscription_change->parsed()) return cmd_subscription_change(connect, o, out, err);
+    if (subscription_confirm->parsed()) return cmd_subscription_confirm(connect, o, out, err);
+    if (deletion_receipts->parsed()) return cmd_deletion_receipts(connect, out, err);
     if (provision->parsed()) return cmd_provision(o, err);
   } catch (const UsageError& e) {
     return usage(err, e.what());

@@ -6,6 +6,8 @@
 #include <fstream>
 #include <nlohmann/json.hpp>
 
+#include "operator/lifecycle_builder.hpp"
+#include "protocol/lifecycle.hpp"
 #include "protocol/pcr_policy.hpp"
 #include "tests/integration/gateway_fixture.hpp"
 #include "tests/support/policy_authority.hpp"
@@ -61,12 +63,6 @@ class AProvisionedGateway : public AGatewayBeingProvisioned {
     auto req = request(random_nonce());
     auto r = install(build(req).jws);
     ASSERT_EQ(r.exit_code, 0) << r.err << mcimd.log();
-  }
-  json state() { return json::parse(slurp(mcimd.store() / "store.json"))["state"]; }
-  json profile_named(const json& st, const std::string& id) {
-    for (const auto& p : st["profiles"])
-      if (p["id"] == id) return p;
-    throw std::runtime_error("no profile " + id);
   }
 };
 
@@ -143,4 +139,291 @@ TEST_F(AProvisionedGateway, CompletesADeletionInterruptedAfterItsCounterAdvanced
   ASSERT_EQ(st["deletions"].size(), 1u);
   EXPECT_EQ(st["deletions"][0]["iccid"], p1["iccid"]);
   EXPECT_NE(mcimd.log().find("completing its deletion"), std::string::npos) << mcimd.log();
+}
+
+namespace {
+
+constexpr const char* kNewOperator = "00202";
+
+// A second operator's PKI, and a gateway that accepts packages from both.
+struct SecondPki {
+  TempDir dir;
+  TestPki pki{"operator 00202"};
+  std::filesystem::path anchors = pki.write_root(dir.path(), "operator-00202");
+};
+
+McimdOptions two_operators(const std::filesystem::path& first, const std::filesystem::path& second) {
+  McimdOptions o;
+  o.extra_config = "provisioning:\n  operators:\n    - id: \"00101\"\n      anchors: " + first.string() +
+                   "\n    - id: \"00202\"\n      anchors: " + second.string() + "\n";
+  return o;
+}
+
+// A base of its own, so that it is made before the gateway whose configuration names it.
+struct WithSecondOperator {
+  SecondPki second;
+};
+
+class AGatewayChangingOperator : protected WithSecondOperator, public AGatewayBeingProvisioned {
+ protected:
+  AGatewayChangingOperator()
+      : AGatewayBeingProvisioned([this](const PkiDir& first) { return two_operators(first.anchors, second.anchors); }) {}
+
+  void SetUp() override {
+    AGatewayBeingProvisioned::SetUp();
+    new_signer = signer_from(second.pki.document_signer("operator 00202 packages"), second.dir.path(), "signer-b");
+  }
+  // The first operator's profile, p1, active; `locked` puts it under a subsidy lock for a year.
+  void provision_first(bool locked = false) {
+    auto req = request(random_nonce());
+    auto sub = subscription();
+    if (locked)
+      sub.rules.locked_until = std::chrono::time_point_cast<std::chrono::seconds>(std::chrono::system_clock::now()) +
+                               std::chrono::days{365};
+    auto r = install(build(req, sub, order(req), signer).jws);
+    ASSERT_EQ(r.exit_code, 0) << r.err << mcimd.log();
+    device = req.device;
+    ak_public = req.evidence.ak_public;
+  }
+  // The new operator's package for a fresh request (another ICCID, the same test keys).
+  op::BuiltPackage new_operator_package(std::string id = "pkg-b-1") {
+    auto req = request(random_nonce());
+    auto o = order(req, std::move(id));
+    o.operator_id = kNewOperator;
+    return build(req, subscription("8949002000000000017"), o, new_signer);
+  }
+  protocol::ReleaseAuthorisation release_body(uint64_t counter = 1) {
+    protocol::ReleaseAuthorisation r;
+    r.release_id = "rel-" + std::to_string(counter);
+    r.device = device;
+    r.iccid = "8949001234567890123";
+    r.from_operator = kOperator;
+    r.to_operator = kNewOperator;
+    r.counter = counter;
+    r.issued = std::chrono::time_point_cast<std::chrono::seconds>(std::chrono::system_clock::now());
+    r.expires = r.issued + std::chrono::days{7};
+    r.signer = protocol::ReleaseSigner::Operator;
+    return r;
+  }
+  // Signed as an operator would, or as an attacker holding some signer's key: no checks here.
+  std::string sign_release(const protocol::ReleaseAuthorisation& r, const op::PolicySigner& with) {
+    const std::string payload = protocol::to_json(r);
+    auto jws = attestation::jws_sign({reinterpret_cast<const uint8_t*>(payload.data()), payload.size()}, with.key.get(),
+                                     with.x5c);
+    if (!jws) throw std::runtime_error("jws_sign: " + jws.error().message);
+    return *jws;
+  }
+  RunResult change(const std::string& release, const std::string& package) {
+    std::ofstream(mcimd.dir() / "release.jws", std::ios::trunc) << release;
+    std::ofstream(mcimd.dir() / "package-b.jws", std::ios::trunc) << package;
+    return mcimd.mcimctl({"subscription", "change", "--release", (mcimd.dir() / "release.jws").string(),
+                          (mcimd.dir() / "package-b.jws").string(), "--receipt",
+                          (mcimd.dir() / "receipt-b.json").string()});
+  }
+  // A refused change: the named error, an audit record naming the profile, the operator and the
+  // reason, and nothing changed.
+  void expect_change_refused(const std::string& release, const std::string& package, const std::string& code,
+                             const std::string& audited_operator, const std::string& what) {
+    const std::string before = store_state();
+    const std::string list_before = mcimd.mcimctl({"list"}).out;
+    auto r = change(release, package);
+    EXPECT_NE(r.exit_code, 0) << what << ": changed";
+    EXPECT_NE(r.err.find(code), std::string::npos) << what << ": expected " << code << ", got: " << r.err;
+    const std::string audit = "audit: change-of-subscription refused: profile=p1 operator=" + audited_operator +
+                              " reason=" + code;
+    EXPECT_NE(mcimd.log().find(audit), std::string::npos) << what << ": no audit record \"" << audit << "\"\n"
+                                                          << mcimd.log();
+    EXPECT_EQ(store_state(), before) << what << ": the store changed";
+    EXPECT_EQ(mcimd.mcimctl({"list"}).out, list_before) << what;
+  }
+
+  op::PolicySigner new_signer;
+  std::string device;
+  Bytes ak_public;
+};
+
+}  // namespace
+
+// TR 33.812 §5.1.3.5.5: the current operator releases the profile to a named new operator; the
+// new profile takes over, and once it has authenticated the old one is deleted with a receipt
+// the old operator verifies.
+TEST_F(AGatewayChangingOperator, MovesToTheNewOperatorWithTheCurrentOperatorsRelease) {
+  provision_first();
+  auto package = new_operator_package();
+  auto r = change(sign_release(release_body(), signer), package.jws);
+  ASSERT_EQ(r.exit_code, 0) << r.err << mcimd.log();
+  auto receipt = protocol::install_receipt_from_json(slurp(mcimd.dir() / "receipt-b.json"));
+  ASSERT_TRUE(receipt);
+  auto body = op::verify_install_receipt(*receipt, ak_public,
+                                         {package.header.package_id, device, package.header.counter, package.sha256,
+                                          package.header.iccid});
+  ASSERT_TRUE(body) << body.error().message;
+
+  // Both kept until the new one proves itself: the old one disabled, the new one in service.
+  auto list = nlohmann::json::parse(mcimd.mcimctl({"--json", "list"}).out).at("profiles");
+  ASSERT_EQ(list.size(), 3u) << list.dump();
+  EXPECT_EQ(list[1].value("operator_id", ""), kOperator);
+  EXPECT_EQ(list[1].value("state", ""), "disabled");
+  EXPECT_EQ(list[2].value("operator_id", ""), kNewOperator);
+  EXPECT_EQ(list[2].value("state", ""), "enabled");
+  EXPECT_EQ(profile_named(state(), "p2")["replaces"], "p1");
+  // One change at a time: the released profile cannot be released again meanwhile.
+  auto again = change(sign_release(release_body(2), signer), new_operator_package("pkg-b-2").jws);
+  EXPECT_NE(again.exit_code, 0);
+  EXPECT_NE(again.err.find("InvalidState"), std::string::npos) << again.err;
+
+  // The first successful authentication of the new profile deletes the old one for good.
+  expect_aka_with_set1("2", 2);
+  list = nlohmann::json::parse(mcimd.mcimctl({"--json", "list"}).out).at("profiles");
+  ASSERT_EQ(list.size(), 2u) << list.dump();
+  EXPECT_EQ(list[1].value("operator_id", ""), kNewOperator);
+  EXPECT_TRUE(profile_named(state(), "p2")["replaces"].is_null());
+
+  auto receipts = mcimd.mcimctl({"deletion-receipts"});
+  ASSERT_EQ(receipts.exit_code, 0) << receipts.err;
+  auto deletion = protocol::deletion_receipt_from_json(receipts.out.substr(0, receipts.out.find('\n')));
+  ASSERT_TRUE(deletion) << deletion.error().message << receipts.out;
+  auto deleted = op::verify_deletion_receipt(*deletion, ak_public, {device, "8949001234567890123", kOperator});
+  ASSERT_TRUE(deleted) << deleted.error().message;
+  EXPECT_EQ(deleted->reason, protocol::DeletionReason::ChangeOfSubscription);
+  EXPECT_EQ(deleted->profile, 1u);
+  // The receipt is for the old operator only, and for what it says only.
+  EXPECT_FALSE(op::verify_deletion_receipt(*deletion, ak_public, {device, "8949001234567890123", kNewOperator}));
+  EXPECT_FALSE(op::verify_install_receipt(protocol::InstallReceipt{deletion->body, deletion->quote_message,
+                                                                   deletion->quote_signature},
+                                          ak_public,
+                                          {package.header.package_id, device, package.header.counter, package.sha256,
+                                           package.header.iccid}))
+      << "a deletion receipt never passes for an install receipt";
+}
+
+TEST_F(AGatewayChangingOperator, DeletesTheReleasedProfileWhenTheAdministratorConfirmsTheNewOne) {
+  provision_first();
+  auto package = new_operator_package();
+  ASSERT_EQ(change(sign_release(release_body(), signer), package.jws).exit_code, 0) << mcimd.log();
+  auto confirmed = mcimd.mcimctl({"subscription", "confirm", "2"});
+  ASSERT_EQ(confirmed.exit_code, 0) << confirmed.err << mcimd.log();
+  auto deletion = protocol::deletion_receipt_from_json(confirmed.out);
+  ASSERT_TRUE(deletion) << deletion.error().message;
+  EXPECT_TRUE(op::verify_deletion_receipt(*deletion, ak_public, {device, "8949001234567890123", kOperator}));
+  auto again = mcimd.mcimctl({"subscription", "confirm", "2"});
+  EXPECT_NE(again.exit_code, 0);
+  EXPECT_NE(again.err.find("InvalidState"), std::string::npos) << again.err;
+}
+
+// Every fraudulent change the issue lists, performed: each refused with its named error and an
+// audit record, nothing changed; then the genuine release still works.
+TEST_F(AGatewayChangingOperator, RefusesEveryFraudulentChangeAndChangesNothing) {
+  provision_first();
+  auto package = new_operator_package();
+
+  // Missing: the new operator's package installed over the first operator's profile.
+  {
+    const std::string before = store_state();
+    auto r = install(package.jws, "takeover.jws");
+    EXPECT_NE(r.exit_code, 0);
+    EXPECT_NE(r.err.find("NotAuthorized"), std::string::npos) << r.err;
+    EXPECT_NE(mcimd.log().find("audit: change-of-subscription refused: profile=p1 operator=00202 reason=NotAuthorized"),
+              std::string::npos)
+        << mcimd.log();
+    EXPECT_EQ(store_state(), before);
+  }
+  // Forged: the release changed after the operator signed it.
+  {
+    // The operator's signature kept, the payload swapped for one naming another new operator.
+    const std::string genuine = sign_release(release_body(), signer);
+    auto body = release_body();
+    body.to_operator = "00303";
+    const std::string payload = protocol::to_json(body);
+    const auto first = genuine.find('.'), second = genuine.rfind('.');
+    const std::string forged = genuine.substr(0, first + 1) +
+                               base64url_encode(std::span(reinterpret_cast<const uint8_t*>(payload.data()), payload.size())) +
+                               genuine.substr(second);
+    expect_change_refused(forged, package.jws, "SignatureInvalid", kOperator, "forged release");
+  }
+  // Expired.
+  {
+    auto body = release_body();
+    body.issued -= std::chrono::days{10};
+    body.expires = body.issued + std::chrono::days{1};
+    expect_change_refused(sign_release(body, signer), package.jws, "Expired", kOperator, "expired release");
+  }
+  // Replayed: a counter not above the last accepted (none yet: 0).
+  expect_change_refused(sign_release(release_body(0), signer), package.jws, "Replayed", kOperator, "replayed release");
+  // Signed by the new operator instead of the current one: claiming to be the current operator,
+  // and in its own name.
+  expect_change_refused(sign_release(release_body(), new_signer), package.jws, "UntrustedSigner", kOperator,
+                        "release signed by the new operator for the current one");
+  {
+    auto body = release_body();
+    body.from_operator = kNewOperator;
+    expect_change_refused(sign_release(body, new_signer), package.jws, "NotAuthorized", kNewOperator,
+                          "release signed by the new operator in its own name");
+  }
+  // A package from an operator the release does not name.
+  {
+    auto body = release_body();
+    body.to_operator = "00303";
+    expect_change_refused(sign_release(body, signer), package.jws, "NotAuthorized", kOperator,
+                          "package from an operator not named in the release");
+  }
+  // The subscriber, with no key registered for the profile.
+  {
+    auto body = release_body();
+    body.signer = protocol::ReleaseSigner::Subscriber;
+    expect_change_refused(sign_release(body, new_signer), package.jws, "NotAuthorized", kOperator,
+                          "release by an unregistered subscriber");
+  }
+  // For another device.
+  {
+    auto body = release_body();
+    body.device = "000b" + std::string(64, 'c');
+    expect_change_refused(sign_release(body, signer), package.jws, "WrongDevice", kOperator, "release for another device");
+  }
+
+  // The genuine release: accepted, and its counter cannot be used twice.
+  auto r = change(sign_release(release_body(5), signer), package.jws);
+  ASSERT_EQ(r.exit_code, 0) << r.err << mcimd.log();
+}
+
+TEST_F(AGatewayChangingOperator, RefusesToMoveASubsidyLockedProfileEvenWithARelease) {
+  provision_first(/*locked=*/true);
+  auto package = new_operator_package();
+  expect_change_refused(sign_release(release_body(), signer), package.jws, "NotAuthorized", kOperator,
+                        "a locked profile");
+  EXPECT_NE(mcimd.log().find("subsidy lock"), std::string::npos) << mcimd.log();
+}
+
+// A crash at each step of a change of subscription leaves the old profile or the new one in
+// service, never neither and never a mix: after the commit (both kept, the new one active), and
+// after the old one's deletion counter advanced but before the commit that removes it.
+TEST_F(AGatewayChangingOperator, SurvivesADaemonKilledAtEachStepOfTheChange) {
+  provision_first();
+  const nlohmann::json p1 = profile_named(state(), "p1");
+  auto package = new_operator_package();
+  ASSERT_EQ(change(sign_release(release_body(), signer), package.jws).exit_code, 0) << mcimd.log();
+
+  // Killed right after the change's commit.
+  mcimd.kill();
+  ASSERT_TRUE(mcimd.start()) << mcimd.log();
+  auto list = nlohmann::json::parse(mcimd.mcimctl({"--json", "list"}).out).at("profiles");
+  ASSERT_EQ(list.size(), 3u) << list.dump();
+  EXPECT_EQ(list[2].value("state", ""), "enabled");
+  EXPECT_EQ(profile_named(state(), "p2")["replaces"], "p1");
+
+  // Killed after the old profile's deletion counter advanced, before its removal was committed
+  // (the advance made here as the deletion makes it).
+  mcimd.kill();
+  char index[16];
+  std::snprintf(index, sizeof index, "0x%08x", p1["deletion"]["nv_index"].get<uint32_t>());
+  ASSERT_EQ(mcimd.tpm2({"tpm2_nvincrement", "-C", index, index}).exit_code, 0);
+  ASSERT_TRUE(mcimd.start()) << mcimd.log();
+  list = nlohmann::json::parse(mcimd.mcimctl({"--json", "list"}).out).at("profiles");
+  ASSERT_EQ(list.size(), 2u) << list.dump();
+  EXPECT_EQ(list[1].value("operator_id", ""), kNewOperator);
+  EXPECT_EQ(list[1].value("state", ""), "enabled");
+  const auto st = state();
+  ASSERT_EQ(st["deletions"].size(), 1u);
+  EXPECT_EQ(st["deletions"][0]["reason"], "change-of-subscription");
+  expect_aka_with_set1("2", 2);
 }

@@ -324,6 +324,21 @@ class FakeService final : public Service {
     });
   }
 
+  // Lifecycle: a change of subscription answers like an install; confirming a profile answers
+  // a receipt naming it; the deletion receipts are two fixed texts.
+  void change_subscription(std::string release, std::string package, Reply<PackageInstall> reply) override {
+    record("ChangeSubscription " + std::to_string(release.size()) + " " + std::to_string(package.size()));
+    later([this, reply] { reply(PackageInstall{profiles_.front(), "{}"}); });
+  }
+  void confirm_profile(const std::string& id, Reply<std::string> reply) override {
+    record("ConfirmProfile " + id);
+    later([id, reply] { reply(nlohmann::json{{"confirmed", id}}.dump()); });
+  }
+  void deletion_receipts(Reply<std::vector<std::string>> reply) override {
+    record("DeletionReceipts");
+    later([reply] { reply(std::vector<std::string>{"{\"r\":1}", "{\"r\":2}"}); });
+  }
+
   // Called on the loop thread by tests.
   void add(const ProfileInfo& info) {
     profiles_.push_back(info);

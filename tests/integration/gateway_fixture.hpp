@@ -6,6 +6,7 @@
 #include <openssl/rand.h>
 
 #include <fstream>
+#include <functional>
 #include <nlohmann/json.hpp>
 
 #include "attestation/jws.hpp"
@@ -45,7 +46,9 @@ struct PkiDir {
 class AGatewayBeingProvisioned : public ::testing::Test {
  protected:
   AGatewayBeingProvisioned() : mcimd(with_operator(pki.anchors)) {}
-  explicit AGatewayBeingProvisioned(McimdOptions options) : mcimd(std::move(options)) {}
+  // Options made from the fixture's PKI (constructed before the daemon's instance).
+  explicit AGatewayBeingProvisioned(const std::function<McimdOptions(const PkiDir&)>& options)
+      : mcimd(options(pki)) {}
 
   void SetUp() override {
     ASSERT_TRUE(mcimd.start()) << mcimd.log();
@@ -116,6 +119,12 @@ class AGatewayBeingProvisioned : public ::testing::Test {
 
   // What an attack must leave as it was: the store's state (profiles, counter, installs).
   std::string store_state() { return slurp(mcimd.store() / "store.json"); }
+  nlohmann::json state() { return nlohmann::json::parse(store_state())["state"]; }
+  static nlohmann::json profile_named(const nlohmann::json& st, const std::string& id) {
+    for (const auto& p : st["profiles"])
+      if (p["id"] == id) return p;
+    throw std::runtime_error("no profile " + id);
+  }
   void expect_refused(const std::string& package, const std::string& code, const std::string& what) {
     const std::string before = store_state();
     const std::string list_before = mcimd.mcimctl({"list"}).out;
