@@ -70,6 +70,8 @@ class ServiceCore final : public api::Service {
   void change_subscription(std::string release, std::string package, api::Reply<api::PackageInstall> reply) override;
   void confirm_profile(const std::string& id, api::Reply<std::string> reply) override;
   void deletion_receipts(api::Reply<std::vector<std::string>> reply) override;
+  void apply_command(std::string command, api::Reply<std::string> reply) override;
+  void request_fallback(api::Reply<void> reply) override;
 
  private:
   ServiceCore(const Config& config);
@@ -141,6 +143,8 @@ class ServiceCore final : public api::Service {
   // The profile `id` replaces (change of subscription), deleted now that `id` proved itself.
   // nullopt when it replaces none.
   Result<std::optional<store::DeletionRecord>> retire_replaced(Device& d, const std::string& id);
+  // The bootstrap profile a fallback switches to: the one with the lowest index. NotFound when none.
+  Result<std::string> bootstrap_profile(Device& d);
   // The deletion receipt of a recorded deletion, quoted by the AK (QuoteDomain::DeletionReceipt).
   Result<std::string> deletion_receipt(Device& d, const store::DeletionRecord& record);
   // A payload quoted by the AK in a domain, over PCR 7: (TPMS_ATTEST, TPMT_SIGNATURE).

@@ -495,6 +495,28 @@ CallResult<std::vector<std::string>> Client::deletion_receipts() {
   return out;
 }
 
+CallResult<std::string> Client::apply_command(const std::string& command) {
+  auto m = new_call(bus_.get(), kRootPath, kManagerInterface, "ApplyCommand");
+  if (!m) return tl::unexpected(m.error());
+  int r = sd_bus_message_append(m->get(), "s", command.c_str());
+  if (r < 0) return call_failed(r, BusError{});
+  // A commit, and for a delete an NV increment and a quote.
+  auto reply = call(bus_.get(), m->get(), kAttestationTimeoutUsec);
+  if (!reply) return tl::unexpected(reply.error());
+  const char* result = nullptr;
+  r = sd_bus_message_read(reply->get(), "s", &result);
+  if (r < 0) return bad_reply(r, "ApplyCommand");
+  return std::string(result);
+}
+
+CallResult<void> Client::request_fallback() {
+  auto m = new_call(bus_.get(), kRootPath, kManagerInterface, "RequestFallback");
+  if (!m) return tl::unexpected(m.error());
+  auto reply = call(bus_.get(), m->get());
+  if (!reply) return tl::unexpected(reply.error());
+  return {};
+}
+
 CallResult<std::vector<PcrPolicyInfo>> Client::list_pcr_policies() {
   auto m = new_call(bus_.get(), kRootPath, kManagerInterface, "ListPcrPolicies");
   if (!m) return tl::unexpected(m.error());

@@ -96,6 +96,10 @@ class Client {
   [[nodiscard]] CallResult<std::string> confirm_profile(const std::string& profile_path);
   // Manager.DeletionReceipts.
   [[nodiscard]] CallResult<std::vector<std::string>> deletion_receipts();
+  // Manager.ApplyCommand: the result summary (JSON).
+  [[nodiscard]] CallResult<std::string> apply_command(const std::string& command);
+  // Manager.RequestFallback.
+  [[nodiscard]] CallResult<void> request_fallback();
 
  private:
   explicit Client(SdBus bus) : bus_(std::move(bus)) {}

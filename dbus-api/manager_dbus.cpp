@@ -302,12 +302,43 @@ int method_deletion_receipts(sd_bus_message* m, void* userdata, sd_bus_error* re
   });
 }
 
+int method_apply_command(sd_bus_message* m, void* userdata, sd_bus_error* ret_error) {
+  return guarded(ret_error, "ApplyCommand", [&]() -> int {
+    Service& service = service_of(userdata);
+    const char* text = nullptr;
+    int r = sd_bus_message_read(m, "s", &text);
+    if (r < 0) return r;
+    const std::string_view command = text;
+    // protocol::kMaxLifecycleJwsSize: a small signed document with its chain.
+    constexpr std::size_t kMaxCommandSize = 64 * 1024;
+    if (command.empty() || command.size() > kMaxCommandSize)
+      return set_error(ret_error, Error{Code::InvalidArgument, "command must be 1 to " +
+                                                                   std::to_string(kMaxCommandSize) + " bytes"});
+    return dispatch(m, "ApplyCommand", [&](const Pending& pending) {
+      service.apply_command(std::string(command),
+                            answering<std::string>(pending, [](sd_bus_message* reply, const std::string& result) {
+                              return sd_bus_message_append(reply, "s", result.c_str());
+                            }));
+    });
+  });
+}
+
+int method_request_fallback(sd_bus_message* m, void* userdata, sd_bus_error* ret_error) {
+  return guarded(ret_error, "RequestFallback", [&]() -> int {
+    Service& service = service_of(userdata);
+    return dispatch(m, "RequestFallback", [&](const Pending& pending) {
+      service.request_fallback(replying<void>(pending, reply_status));
+    });
+  });
+}
+
 constexpr MemberAccess kManagerMembers[] = {
     {"ListProfiles", Access::Read},     {"InstallProfile", Access::Manage}, {"EnableProfile", Access::Manage},
     {"DisableProfile", Access::Manage}, {"DeleteProfile", Access::Manage},  {"AddPcrPolicy", Access::Manage},
     {"ListPcrPolicies", Access::Read},  {"RequestPackage", Access::Provision}, {"InstallPackage", Access::Provision},
     {"ChangeSubscription", Access::Provision}, {"ConfirmProfile", Access::Manage},
-    {"DeletionReceipts", Access::Provision},
+    {"DeletionReceipts", Access::Provision}, {"ApplyCommand", Access::Provision},
+    {"RequestFallback", Access::Authenticate},
 };
 
 }  // namespace
@@ -340,6 +371,10 @@ const sd_bus_vtable manager_vtable[] = {
                             method_confirm_profile, SD_BUS_VTABLE_UNPRIVILEGED),
     SD_BUS_METHOD_WITH_ARGS("DeletionReceipts", SD_BUS_NO_ARGS, SD_BUS_RESULT("as", receipts),
                             method_deletion_receipts, SD_BUS_VTABLE_UNPRIVILEGED),
+    SD_BUS_METHOD_WITH_ARGS("ApplyCommand", SD_BUS_ARGS("s", command), SD_BUS_RESULT("s", result),
+                            method_apply_command, SD_BUS_VTABLE_UNPRIVILEGED),
+    SD_BUS_METHOD_WITH_ARGS("RequestFallback", SD_BUS_NO_ARGS, SD_BUS_NO_RESULT, method_request_fallback,
+                            SD_BUS_VTABLE_UNPRIVILEGED),
     SD_BUS_PROPERTY("ActiveProfile", "o", property_get_active_profile, 0, SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
     SD_BUS_PROPERTY("PlatformState", "s", property_get_platform_state, 0, SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
     SD_BUS_VTABLE_END,

@@ -175,6 +175,16 @@ class LifecycleService {
   virtual void confirm_profile(const std::string& id, Reply<std::string> reply) = 0;
   // Receipts for the recent deletions (mcimd-deletion-receipt-1 JSON, oldest first), quoted anew.
   virtual void deletion_receipts(Reply<std::vector<std::string>> reply) = 0;
+  // A remote lifecycle command (JWS, mcimd-command-1) signed by the operator of the profile it
+  // names: enable, disable, delete, fallback (to the bootstrap profile) or restore (back from
+  // it), with a counter above the profile's last and an expiry. Answers a JSON summary
+  // (mcimd-command-result-1) with, for delete, the deletion receipt. Every refusal names its
+  // reason and leaves an audit record; nothing changes.
+  virtual void apply_command(std::string command, Reply<std::string> reply) = 0;
+  // The modem stack's request to fall back to the bootstrap profile (the operational profile
+  // cannot attach), where the active profile's rules allow fallback. Switching back is explicit
+  // (enable, or the operator's restore command).
+  virtual void request_fallback(Reply<void> reply) = 0;
 };
 
 // Everything the daemon serves over D-Bus. All calls happen on the event-loop thread;

@@ -722,6 +722,26 @@ int cmd_deletion_receipts(Connector& connect, std::ostream& out, std::ostream& e
   return kExitOk;
 }
 
+// An operator's signed lifecycle command, handed to mcimd (the provisioning agent does the same).
+int cmd_command(Connector& connect, const Options& o, std::ostream& out, std::ostream& err) {
+  const std::string command = read_signed_text(o.file, 64 * 1024);
+  auto connected = connect();
+  if (!connected) return report(err, connected.error());
+  auto result = (*connected)->apply_command(command);
+  if (!result) return report(err, result.error());
+  out << *result << "\n";
+  return kExitOk;
+}
+
+int cmd_fallback(Connector& connect, std::ostream& out, std::ostream& err) {
+  auto connected = connect();
+  if (!connected) return report(err, connected.error());
+  auto done = (*connected)->request_fallback();
+  if (!done) return report(err, done.error());
+  out << "Switched to the bootstrap profile; switch back with `mcimctl enable <profile>`.\n";
+  return kExitOk;
+}
+
 // Remote provisioning end to end is the provisioning agent's work: it speaks HTTPS, which mcimctl
 // never does, and keeps its state under its own account. mcimctl hands over to it, so that one
 // command line runs the whole flow with the agent's configuration, and answers its exit status.
@@ -839,6 +859,12 @@ int run(int argc, char** argv, std::ostream& out, std::ostream& err) {
   auto* deletion_receipts = app.add_subcommand(
       "deletion-receipts", "Print the receipts of the recent deletions, one JSON document per line (agent, admin)");
 
+  auto* command = app.add_subcommand(
+      "command", "Apply an operator's signed lifecycle command (mcimd-command-1 JWS) (agent, admin)");
+  command->add_option("file", o.file, "The command (JWS compact), or - for standard input")->required();
+  auto* fallback = app.add_subcommand(
+      "fallback", "Switch to the bootstrap profile: the operational one cannot attach (modem, admin)");
+
   auto* provision = app.add_subcommand(
       "provision", "Provision an MCIM from an operator over HTTPS: runs mcimd-agent, whose exit status it answers");
   provision->add_option("--operator", o.operator_url, "Operator base URL (https://...)")->required();
@@ -874,6 +900,8 @@ int run(int argc, char** argv, std::ostream& out, std::ostream& err) {
     if (subscription_change->parsed()) return cmd_subscription_change(connect, o, out, err);
     if (subscription_confirm->parsed()) return cmd_subscription_confirm(connect, o, out, err);
     if (deletion_receipts->parsed()) return cmd_deletion_receipts(connect, out, err);
+    if (command->parsed()) return cmd_command(connect, o, out, err);
+    if (fallback->parsed()) return cmd_fallback(connect, out, err);
     if (provision->parsed()) return cmd_provision(o, err);
   } catch (const UsageError& e) {
     return usage(err, e.what());

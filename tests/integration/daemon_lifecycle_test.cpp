@@ -213,6 +213,31 @@ class AGatewayChangingOperator : protected WithSecondOperator, public AGatewayBe
     if (!jws) throw std::runtime_error("jws_sign: " + jws.error().message);
     return *jws;
   }
+  protocol::OperatorCommand command_body(protocol::CommandKind kind, uint64_t counter) {
+    protocol::OperatorCommand c;
+    c.command_id = "cmd-" + std::to_string(counter);
+    c.device = device;
+    c.iccid = "8949001234567890123";
+    c.operator_id = kOperator;
+    c.command = kind;
+    c.counter = counter;
+    c.issued = std::chrono::time_point_cast<std::chrono::seconds>(std::chrono::system_clock::now());
+    c.expires = c.issued + std::chrono::days{1};
+    return c;
+  }
+  std::string sign_command(const protocol::OperatorCommand& c, const op::PolicySigner& with) {
+    const std::string payload = protocol::to_json(c);
+    auto jws = attestation::jws_sign({reinterpret_cast<const uint8_t*>(payload.data()), payload.size()}, with.key.get(),
+                                     with.x5c);
+    if (!jws) throw std::runtime_error("jws_sign: " + jws.error().message);
+    return *jws;
+  }
+  RunResult command(const std::string& jws) {
+    std::ofstream(mcimd.dir() / "command.jws", std::ios::trunc) << jws;
+    return mcimd.mcimctl({"command", (mcimd.dir() / "command.jws").string()});
+  }
+  std::string active_id() { return state()["active"].is_null() ? "" : state()["active"].get<std::string>(); }
+
   RunResult change(const std::string& release, const std::string& package) {
     std::ofstream(mcimd.dir() / "release.jws", std::ios::trunc) << release;
     std::ofstream(mcimd.dir() / "package-b.jws", std::ios::trunc) << package;
@@ -426,4 +451,85 @@ TEST_F(AGatewayChangingOperator, SurvivesADaemonKilledAtEachStepOfTheChange) {
   ASSERT_EQ(st["deletions"].size(), 1u);
   EXPECT_EQ(st["deletions"][0]["reason"], "change-of-subscription");
   expect_aka_with_set1("2", 2);
+}
+
+// TR 33.812 §5.1.3.5.7: the operator manages its own profile remotely with signed commands, each
+// used once (counter) and only while valid (expiry); the state survives a restart.
+TEST_F(AGatewayChangingOperator, AppliesTheOperatorsSignedCommandsOnceEach) {
+  provision_first();
+  using protocol::CommandKind;
+  auto fallback = command(sign_command(command_body(CommandKind::Fallback, 1), signer));
+  ASSERT_EQ(fallback.exit_code, 0) << fallback.err << mcimd.log();
+  EXPECT_EQ(nlohmann::json::parse(fallback.out).value("active", ""), "p0");
+  mcimd.kill();
+  ASSERT_TRUE(mcimd.start()) << mcimd.log();
+  EXPECT_EQ(active_id(), "p0") << "the fallback survives a restart";
+
+  auto restore = command(sign_command(command_body(CommandKind::Restore, 2), signer));
+  ASSERT_EQ(restore.exit_code, 0) << restore.err;
+  EXPECT_EQ(active_id(), "p1");
+  expect_aka_with_set1("1", 2);
+
+  // The same command again, an older one, an expired one, another operator's, another device's.
+  const std::string before = store_state();
+  auto again = command(sign_command(command_body(CommandKind::Fallback, 1), signer));
+  EXPECT_NE(again.err.find("Replayed"), std::string::npos) << again.err;
+  auto expired_body = command_body(CommandKind::Disable, 9);
+  expired_body.issued -= std::chrono::days{3};
+  expired_body.expires = expired_body.issued + std::chrono::days{1};
+  EXPECT_NE(command(sign_command(expired_body, signer)).err.find("Expired"), std::string::npos);
+  auto foreign = command_body(CommandKind::Delete, 10);
+  foreign.operator_id = kNewOperator;
+  auto foreign_run = command(sign_command(foreign, new_signer));
+  EXPECT_NE(foreign_run.err.find("NotAuthorized"), std::string::npos) << foreign_run.err;
+  EXPECT_NE(mcimd.log().find("audit: command refused: profile=p1 operator=00202 reason=NotAuthorized"),
+            std::string::npos)
+      << mcimd.log();
+  auto posing = command(sign_command(command_body(CommandKind::Delete, 11), new_signer));
+  EXPECT_NE(posing.err.find("UntrustedSigner"), std::string::npos) << posing.err;
+  auto elsewhere = command_body(CommandKind::Delete, 12);
+  elsewhere.device = "000b" + std::string(64, 'd');
+  EXPECT_NE(command(sign_command(elsewhere, signer)).err.find("WrongDevice"), std::string::npos);
+  EXPECT_EQ(store_state(), before) << "a refused command changed the store";
+
+  // Disable, then delete: the deletion comes with its receipt.
+  ASSERT_EQ(command(sign_command(command_body(CommandKind::Disable, 20), signer)).exit_code, 0);
+  EXPECT_EQ(active_id(), "");
+  auto deleted = command(sign_command(command_body(CommandKind::Delete, 21), signer));
+  ASSERT_EQ(deleted.exit_code, 0) << deleted.err;
+  auto result = nlohmann::json::parse(deleted.out);
+  auto receipt = protocol::deletion_receipt_from_json(result.at("deletion_receipt").dump());
+  ASSERT_TRUE(receipt) << receipt.error().message;
+  auto body = op::verify_deletion_receipt(*receipt, ak_public, {device, "8949001234567890123", kOperator});
+  ASSERT_TRUE(body) << body.error().message;
+  EXPECT_EQ(body->reason, protocol::DeletionReason::Command);
+  EXPECT_EQ(nlohmann::json::parse(mcimd.mcimctl({"--json", "list"}).out).at("profiles").size(), 1u);
+}
+
+// The modem stack falls back to the bootstrap profile where the rules allow it; switching back
+// is explicit; a profile whose rules forbid fallback stays.
+TEST_F(AGatewayChangingOperator, FallsBackAtTheModemStacksRequestWhereTheRulesAllow) {
+  provision_first();
+  auto r = mcimd.mcimctl({"fallback"});
+  ASSERT_EQ(r.exit_code, 0) << r.err << mcimd.log();
+  EXPECT_EQ(active_id(), "p0");
+  auto twice = mcimd.mcimctl({"fallback"});
+  EXPECT_NE(twice.err.find("InvalidState"), std::string::npos) << twice.err;
+  mcimd.kill();
+  ASSERT_TRUE(mcimd.start()) << mcimd.log();
+  EXPECT_EQ(active_id(), "p0");
+  ASSERT_EQ(mcimd.mcimctl({"enable", "1"}).exit_code, 0) << mcimd.log();
+  EXPECT_EQ(active_id(), "p1");
+
+  // A second profile of the operator whose rules forbid fallback.
+  auto req = request(random_nonce());
+  auto sub = subscription("8949001234567890131");
+  sub.rules.fallback_allowed = false;
+  ASSERT_EQ(install(build(req, sub, order(req, "pkg-nofallback"), signer).jws).exit_code, 0) << mcimd.log();
+  EXPECT_EQ(active_id(), "p2");
+  auto refused = mcimd.mcimctl({"fallback"});
+  EXPECT_NE(refused.exit_code, 0);
+  EXPECT_NE(refused.err.find("NotAuthorized"), std::string::npos) << refused.err;
+  EXPECT_NE(mcimd.log().find("audit: fallback refused: profile=p2"), std::string::npos) << mcimd.log();
+  EXPECT_EQ(active_id(), "p2");
 }

@@ -339,6 +339,15 @@ class FakeService final : public Service {
     later([reply] { reply(std::vector<std::string>{"{\"r\":1}", "{\"r\":2}"}); });
   }
 
+  void apply_command(std::string command, Reply<std::string> reply) override {
+    record("ApplyCommand " + std::to_string(command.size()));
+    later([reply] { reply(std::string("{}")); });
+  }
+  void request_fallback(Reply<void> reply) override {
+    record("RequestFallback");
+    later([reply] { reply({}); });
+  }
+
   // Called on the loop thread by tests.
   void add(const ProfileInfo& info) {
     profiles_.push_back(info);
