@@ -52,16 +52,37 @@ Result<api::UmtsAuthResult> ServiceCore::do_umts(Device& d, const std::string& i
   return d.approved([&]() -> Result<api::UmtsAuthResult> {
     auto profile = MCIMD_TRY(usable_profile(d, id));
     auto* st = d.store();
+    auto attempt = [&](const store::Profile& credentials, aka::SqnArray& sqns) {
+      return with_credentials<aka::UmtsOutcome>(d, credentials, [&](aka::BlockCipher& k, const aka::Block& opc) {
+        return aka::usim_authenticate(k, opc, sqns, rand, autn);
+      });
+    };
     auto sqns = MCIMD_TRY(st->sqn_array(id));
-    auto outcome = MCIMD_TRY(with_credentials<aka::UmtsOutcome>(
-        d, profile, [&](aka::BlockCipher& k, const aka::Block& opc) {
-          return aka::usim_authenticate(k, opc, sqns, rand, autn);
-        }));
+    auto outcome = attempt(profile, sqns);
+    // A re-key not yet proven: new credentials the network does not know (MAC failure) while the
+    // previous ones pass are rolled back; new ones that pass retire the previous ones for good.
+    std::optional<Status> settle;
+    if (profile.meta.previous) {
+      if (!outcome && outcome.error().code == Code::MacFailure) {
+        auto previous = MCIMD_TRY(previous_credentials_of(profile));
+        auto old_sqns = MCIMD_TRY(st->sqn_array(id));
+        auto old_outcome = attempt(previous, old_sqns);
+        if (!old_outcome) return tl::unexpected(outcome.error());
+        MCIMD_CHECK(roll_back_rekey(d, profile, old_outcome->index() == 0 ? &old_sqns : nullptr));
+        outcome = std::move(old_outcome);
+        sqns = std::move(old_sqns);
+        settle = Status{};
+      } else if (outcome && std::holds_alternative<aka::UmtsSuccess>(*outcome)) {
+        settle = retire_previous_credentials(d, profile, sqns);
+        if (!*settle) return tl::unexpected(settle->error());
+      }
+    }
+    if (!outcome) return tl::unexpected(outcome.error());
     api::UmtsAuthResult result;
-    if (auto* ok = std::get_if<aka::UmtsSuccess>(&outcome)) {
+    if (auto* ok = std::get_if<aka::UmtsSuccess>(&*outcome)) {
       // The SQN is persisted before RES leaves the daemon: a crash here can never let the same
-      // AUTN be accepted twice with its RES already out.
-      MCIMD_CHECK(st->save_sqn_array(id, sqns));
+      // AUTN be accepted twice with its RES already out (a re-key's settling commit saved it).
+      if (!settle) MCIMD_CHECK(st->save_sqn_array(id, sqns));
       result.res = secure(ok->res);
       result.ck = secure(ok->ck);
       result.ik = secure(ok->ik);
@@ -74,7 +95,7 @@ Result<api::UmtsAuthResult> ServiceCore::do_umts(Device& d, const std::string& i
           log::error("Failed to delete profile " + *profile.meta.replaces + ", replaced by " + id + ": " +
                      retired.error().message + "; trying again after the next authentication");
     } else {
-      auto& sync = std::get<aka::UmtsSyncFailure>(outcome);
+      auto& sync = std::get<aka::UmtsSyncFailure>(*outcome);
       result.auts = Bytes(sync.auts.begin(), sync.auts.end());
       log::info("AKA for " + id + ": sequence number out of range, answering with AUTS for resynchronisation");
     }

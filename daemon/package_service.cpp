@@ -185,9 +185,16 @@ Result<ServiceCore::CheckedPackage> ServiceCore::check_package(Device& d, const 
   expect.authority_name = MCIMD_TRY(d.policies().authority_name());
   expect.algorithms = kAlgorithms;
   MCIMD_CHECK(attestation::check_package_for_device(h, expect));
-  for (const auto& m : st->profiles())
-    if (m.iccid == h.iccid)
+  // A new profile's ICCID is new here; a re-key's is the installed profile's it re-keys.
+  bool installed = false;
+  for (const auto& m : st->profiles()) {
+    if (m.iccid != h.iccid) continue;
+    installed = true;
+    if (!h.rekey)
       return fail(Code::AlreadyExists, "A profile with ICCID " + h.iccid + " is installed already (" + m.id + ")");
+  }
+  if (h.rekey && !installed)
+    return fail(Code::NotFound, "The package re-keys the profile with ICCID " + h.iccid + ", which is not installed");
   // The deletion counter set aside for this request, still at its value and nobody's.
   const auto reserved = reserved_deletion(h.device_nonce);
   if (!reserved) return fail(Code::Replayed, "The package answers no outstanding request");
@@ -268,6 +275,7 @@ void ServiceCore::install_package(std::string package, api::Reply<api::PackageIn
           auto* st = d.store();
           if (auto again = installed_already(d, package)) return std::move(*again);
           auto checked = MCIMD_TRY(check_package(d, package));
+          if (checked.header.rekey) return install_rekey(d, checked);
           store::Profile& profile = checked.profile;
           // Another operator's profile in service is left only with its operator's release: a new
           // operator cannot migrate the device by installing over it (ChangeSubscription).
@@ -308,6 +316,34 @@ void ServiceCore::install_package(std::string package, api::Reply<api::PackageIn
         });
       },
       std::move(reply));
+}
+
+Result<api::PackageInstall> ServiceCore::install_rekey(Device& d, CheckedPackage& checked) {
+  auto* st = d.store();
+  const protocol::PackageHeader& h = checked.header;
+  store::ProfileMetadata target;
+  for (const auto& m : st->profiles())
+    if (m.iccid == h.iccid) target = m;
+  // Only the profile's own operator changes its credentials, one re-key at a time.
+  if (target.operator_id != checked.profile.meta.operator_id)
+    return fail(Code::NotAuthorized, "Profile " + target.id + " belongs to operator " + target.operator_id +
+                                         ": operator " + checked.profile.meta.operator_id + " cannot re-key it");
+  if (target.previous)
+    return fail(Code::InvalidState, "Profile " + target.id + "'s last re-key has not authenticated yet");
+  const store::Profile& fresh = checked.profile;
+  checked.record.profile_id = target.id;
+  auto tx = MCIMD_TRY(st->begin());
+  MCIMD_CHECK(tx.rekey(target.id, store::NewCredentials{fresh.k, fresh.opc, fresh.meta.deletion, fresh.meta.algorithm,
+                                                        fresh.meta.key_protection}));
+  MCIMD_CHECK(tx.record_package(checked.record));
+  MCIMD_CHECK(tx.commit());
+  forget_nonce(h.device_nonce);
+  d.drop_credentials();
+  log::info("Re-keyed profile " + target.id + " with package " + h.package_id + " of operator " +
+            target.operator_id + "; its previous credentials are kept until the new ones authenticate");
+  auto installed = MCIMD_TRY(st->profile(target.id));
+  auto receipt = MCIMD_TRY(install_receipt(d, checked.record));
+  return api::PackageInstall{to_info(installed.meta), std::move(receipt)};
 }
 
 }  // namespace mcimd::daemon

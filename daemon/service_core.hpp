@@ -126,6 +126,8 @@ class ServiceCore final : public api::Service {
     store::InstalledPackage record;
   };
   Result<CheckedPackage> check_package(Device& d, const std::string& package);
+  // A checked re-key package: the profile's new credentials, its previous ones kept.
+  Result<api::PackageInstall> install_rekey(Device& d, CheckedPackage& checked);
   // The answer to a package installed already (the same text): its receipt again; nullopt otherwise.
   std::optional<Result<api::PackageInstall>> installed_already(Device& d, const std::string& package);
   // The install receipt of a recorded package, quoted by the AK (QuoteDomain::InstallReceipt).
@@ -138,8 +140,16 @@ class ServiceCore final : public api::Service {
   // objects is usable, wherever it was kept), then removes it and records the deletion in one
   // commit. A crash between the two is completed by finish_deletions at the next start.
   Result<store::DeletionRecord> delete_for_good(Device& d, const std::string& id, const std::string& reason);
-  // Removes (and records) the profiles whose deletion counter moved past their binding.
+  // Removes (and records) the profiles whose deletion counter moved past their binding; settles
+  // a re-key whose old or new credentials' counter moved (a crash after the advance).
   Status finish_deletions(Device& d);
+  // Re-key (lifecycle_service.cpp). The profile as its previous credentials make it.
+  static Result<store::Profile> previous_credentials_of(const store::Profile& profile);
+  // The new credentials failed where the previous ones passed: the new ones' counter advanced
+  // (no copy of them is usable again), the previous ones current again, with `sqns` when given.
+  Status roll_back_rekey(Device& d, const store::Profile& profile, const aka::SqnArray* sqns);
+  // The new credentials passed: the previous ones' counter advanced, then dropped, with `sqns`.
+  Status retire_previous_credentials(Device& d, const store::Profile& profile, const aka::SqnArray& sqns);
   // The profile `id` replaces (change of subscription), deleted now that `id` proved itself.
   // nullopt when it replaces none.
   Result<std::optional<store::DeletionRecord>> retire_replaced(Device& d, const std::string& id);

@@ -118,6 +118,19 @@ void ServiceCore::change_subscription(std::string release, std::string package, 
             return refused(Error{Code::InvalidState, "A change of subscription is in progress: the new profile must "
                                                      "prove itself (or be confirmed) first"});
 
+          // The profile in service, when it is not the released one, gives way only as its own
+          // operator's rules allow: the same operator as the released profile, not locked.
+          if (const auto active = st->active(); active && *active != profile_id) {
+            auto current = MCIMD_TRY(st->profile(*active));
+            const auto& active_lock = current.meta.rules.locked_until;
+            if (current.meta.profile_class == store::ProfileClass::Operational &&
+                (current.meta.operator_id != r.from_operator ||
+                 (active_lock && static_cast<uint64_t>(now_utc().time_since_epoch().count()) < *active_lock)))
+              return refused(Error{Code::NotAuthorized, "Profile " + *active + " of operator " +
+                                                            current.meta.operator_id +
+                                                            " is in service and its rules do not let it give way "
+                                                            "(another operator's, or under a subsidy lock)"});
+          }
           // 4. The new operator's package, made for this device and request; from the operator the
           // release names, nobody else.
           auto checked = check_package(d, package);
@@ -134,6 +147,8 @@ void ServiceCore::change_subscription(std::string release, std::string package, 
           auto tx = MCIMD_TRY(st->begin());
           MCIMD_CHECK(tx.add_profile(profile, *checked->sqns));
           MCIMD_CHECK(tx.set_state(profile_id, store::ProfileState::Disabled));
+          if (const auto active = st->active(); active && *active != profile_id)
+            MCIMD_CHECK(tx.set_state(*active, store::ProfileState::Disabled));
           MCIMD_CHECK(tx.set_active(profile.meta.id));
           MCIMD_CHECK(tx.set_replaces(profile.meta.id, profile_id));
           MCIMD_CHECK(tx.set_command_counter(profile_id, r.counter));

@@ -278,7 +278,7 @@ Result<ProfileEntry> decode_profile(const Fields& f) {
   if (f.format() >= 4)
     MCIMD_CHECK(f.only({"id", "index", "iccid", "imsi", "operator", "state", "class", "algorithm", "key_protection",
                         "amf", "authority", "sqn", "k", "opc", "rules", "origin", "deletion", "replaces",
-                        "command_counter", "subscriber_key"}));
+                        "command_counter", "subscriber_key", "previous"}));
   else if (f.format() >= 3)
     MCIMD_CHECK(f.only({"id", "index", "iccid", "imsi", "operator", "state", "class", "algorithm", "key_protection",
                         "amf", "authority", "sqn", "k", "opc", "rules", "origin"}));
@@ -320,7 +320,27 @@ Result<ProfileEntry> decode_profile(const Fields& f) {
     m.rules = MCIMD_TRY(decode_rules(f));
     m.origin = MCIMD_TRY(decode_origin(f));
   }
-  if (f.format() >= 4) MCIMD_CHECK(decode_lifecycle(f, m));
+  if (f.format() >= 4) {
+    MCIMD_CHECK(decode_lifecycle(f, m));
+    if (!MCIMD_TRY(f.is_null("previous"))) {
+      auto prev = MCIMD_TRY(f.object("previous"));
+      MCIMD_CHECK(prev.only({"k", "opc", "deletion", "algorithm", "key_protection"}));
+      PreviousCredentials pc;
+      if (!MCIMD_TRY(prev.is_null("deletion"))) {
+        auto d = MCIMD_TRY(prev.object("deletion"));
+        MCIMD_CHECK(d.only({"nv_index", "value"}));
+        pc.deletion = DeletionBinding{MCIMD_TRY(d.u32("nv_index")), MCIMD_TRY(d.u64("value"))};
+        if ((pc.deletion->nv_index >> 24) != 0x01) return d.bad("nv_index", "is not an NV index (0x01xxxxxx)");
+      }
+      pc.algorithm = MCIMD_TRY(prev.str("algorithm", 32));
+      auto protection = key_protection_from_string(MCIMD_TRY(prev.str("key_protection", 16)));
+      if (!protection) return prev.bad("key_protection", "must be \"tpm-aes\" or \"sealed\"");
+      pc.key_protection = *protection;
+      e.previous_k = MCIMD_TRY(decode_blob_ref(prev, "k"));
+      e.previous_opc = MCIMD_TRY(decode_blob_ref(prev, "opc"));
+      m.previous = pc;
+    }
+  }
   return e;
 }
 
@@ -457,7 +477,16 @@ json profile_json(const ProfileEntry& e) {
                                   : json(nullptr)},
           {"replaces", m.replaces ? json(*m.replaces) : json(nullptr)},
           {"command_counter", m.command_counter},
-          {"subscriber_key", m.subscriber_key ? json(base64url_encode(*m.subscriber_key)) : json(nullptr)}};
+          {"subscriber_key", m.subscriber_key ? json(base64url_encode(*m.subscriber_key)) : json(nullptr)},
+          {"previous", m.previous && e.previous_k && e.previous_opc
+                           ? json{{"k", blob_json(*e.previous_k)},
+                                  {"opc", blob_json(*e.previous_opc)},
+                                  {"deletion", m.previous->deletion ? json{{"nv_index", m.previous->deletion->nv_index},
+                                                                           {"value", m.previous->deletion->value}}
+                                                                    : json(nullptr)},
+                                  {"algorithm", m.previous->algorithm},
+                                  {"key_protection", std::string(to_string(m.previous->key_protection))}}
+                           : json(nullptr)}};
 }
 
 json state_json(const State& s) {
@@ -576,6 +605,10 @@ std::optional<std::string> invariant_violation(const State& s) {
       return "profile " + m.id + " replaces " + *m.replaces + ", which does not exist";
     if (m.deletion && !counters.insert(m.deletion->nv_index).second)
       return "profile " + m.id + " shares its deletion counter with another profile";
+    if (m.previous && m.previous->deletion && !counters.insert(m.previous->deletion->nv_index).second)
+      return "profile " + m.id + "'s previous credentials share a deletion counter";
+    if (m.previous.has_value() != (e.previous_k.has_value() && e.previous_opc.has_value()))
+      return "profile " + m.id + " has previous credentials without their blobs";
   }
   if (s.active) {
     auto it = std::find_if(s.profiles.begin(), s.profiles.end(),
@@ -590,6 +623,9 @@ std::vector<ObjectName> referenced_objects(const State& s) {
   std::set<ObjectName> names;
   for (const auto& e : s.profiles)
     for (const BlobRef* r : {&e.k, &e.opc}) names.insert({r->public_area, r->private_area});
+  for (const auto& e : s.profiles)
+    for (const auto* r : {&e.previous_k, &e.previous_opc})
+      if (*r) names.insert({(*r)->public_area, (*r)->private_area});
   if (s.attestation) names.insert({s.attestation->ak.public_area, s.attestation->ak.private_area});
   return {names.begin(), names.end()};
 }

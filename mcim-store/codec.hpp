@@ -40,6 +40,7 @@ struct ProfileEntry {
   ProfileMetadata meta;
   std::vector<uint64_t> seq;  // the SQN array (aka::SqnArray::seq()) under meta.sqn
   BlobRef k, opc;
+  std::optional<BlobRef> previous_k, previous_opc;  // set with meta.previous
 };
 
 struct AttestationEntry {

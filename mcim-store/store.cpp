@@ -104,6 +104,10 @@ Result<Profile> Store::profile(const std::string& id) const {
     p.meta = e->meta;
     p.k = MCIMD_TRY(read_blob(impl_->root, e->k));
     p.opc = MCIMD_TRY(read_blob(impl_->root, e->opc));
+    if (e->previous_k && e->previous_opc) {
+      p.previous_k = MCIMD_TRY(read_blob(impl_->root, *e->previous_k));
+      p.previous_opc = MCIMD_TRY(read_blob(impl_->root, *e->previous_opc));
+    }
     return p;
   });
 }

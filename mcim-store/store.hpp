@@ -135,6 +135,15 @@ struct DeletionRecord {
 };
 inline constexpr std::size_t kMaxDeletionRecords = 16;
 
+// Credentials a re-key replaced (what the K and OPc blobs were under), kept until the new ones
+// have authenticated once, so that new credentials that fail roll back to them.
+struct PreviousCredentials {
+  std::optional<DeletionBinding> deletion;
+  std::string algorithm = "milenage";
+  KeyProtection key_protection = KeyProtection::TpmAes;
+  bool operator==(const PreviousCredentials&) const = default;
+};
+
 struct ProfileMetadata {
   std::string id;            // stable, filesystem-safe: "p<index>" (index in decimal, no leading zeros)
   uint32_t index = 0;        // D-Bus object path /org/mcimd/Tre1/Profile/<index>
@@ -164,12 +173,24 @@ struct ProfileMetadata {
   uint64_t command_counter = 0;
   // DER SubjectPublicKeyInfo of the subscriber's key (P-256), whose releases the rules may accept.
   std::optional<Bytes> subscriber_key;
+  // Set between a re-key and the new credentials' first successful authentication.
+  std::optional<PreviousCredentials> previous;
 };
 
 struct Profile {
   ProfileMetadata meta;
   Blob k;     // TPM AES-128 key object (or sealed object) holding K
   Blob opc;   // TPM sealed object holding OPc
+  // The blobs of meta.previous, when set.
+  std::optional<Blob> previous_k, previous_opc;
+};
+
+// New credentials for an installed profile (a re-key): what replaces K, OPc and their settings.
+struct NewCredentials {
+  Blob k, opc;
+  std::optional<DeletionBinding> deletion;
+  std::string algorithm = "milenage";
+  KeyProtection key_protection = KeyProtection::TpmAes;
 };
 
 // The attestation key the daemon made under the SRK, and the EK type an operator enrolled it with.
@@ -287,6 +308,13 @@ class Store {
     [[nodiscard]] Status set_replaces(const std::string& id, std::optional<std::string> replaces);
     // Replayed when counter is not above the profile's command_counter.
     [[nodiscard]] Status set_command_counter(const std::string& id, uint64_t counter);
+    // A re-key: the profile's credentials become its previous ones (kept, with their blobs) and
+    // `next` the current ones. InvalidState while previous credentials are kept already.
+    [[nodiscard]] Status rekey(const std::string& id, const NewCredentials& next);
+    // The new credentials proved themselves: the previous ones go. InvalidState when there are none.
+    [[nodiscard]] Status drop_previous(const std::string& id);
+    // The new credentials failed: the previous ones become current again. InvalidState when none.
+    [[nodiscard]] Status roll_back(const std::string& id);
     // Keeps what a deletion receipt states; the oldest beyond kMaxDeletionRecords is dropped.
     [[nodiscard]] Status record_deletion(const DeletionRecord& record);
     [[nodiscard]] Status pin_srk(const Bytes& srk_public);  // InvalidArgument when empty/oversized

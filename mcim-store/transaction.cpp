@@ -103,8 +103,9 @@ Status Store::Transaction::add_profile(const Profile& profile, const aka::SqnArr
     if (m.index == std::numeric_limits<uint32_t>::max())
       return fail(Code::InvalidArgument, what + ": no profile index is left");
     // Every index so far is below next_index, so appending keeps the list in index order.
+    if (m.previous) return fail(Code::InvalidArgument, what + ": a new profile has no previous credentials");
     t.next.profiles.push_back(ProfileEntry{m, sqns.seq(), stage_blob(profile.k, t.staged),
-                                           stage_blob(profile.opc, t.staged)});
+                                           stage_blob(profile.opc, t.staged), std::nullopt, std::nullopt});
     t.next.next_index = m.index + 1;
     return {};
   });
@@ -165,6 +166,53 @@ Status Store::Transaction::set_command_counter(const std::string& id, uint64_t c
       return fail(Code::Replayed, "Counter " + std::to_string(counter) + " is not above the last one accepted for "
                                   "profile " + id + ", " + std::to_string(e->meta.command_counter));
     e->meta.command_counter = counter;
+    return {};
+  });
+}
+
+Status Store::Transaction::rekey(const std::string& id, const NewCredentials& next) {
+  return staging(impl_.get(), "Failed to stage new credentials for profile " + id, [&](Impl& t) -> Status {
+    ProfileEntry* e = MCIMD_TRY(t.require(id));
+    if (e->meta.previous)
+      return fail(Code::InvalidState, "Profile " + id + " keeps previous credentials already: its last re-key has "
+                                      "not authenticated yet");
+    MCIMD_CHECK(check_blob(next.k, "K"));
+    MCIMD_CHECK(check_blob(next.opc, "OPc"));
+    e->meta.previous = PreviousCredentials{e->meta.deletion, e->meta.algorithm, e->meta.key_protection};
+    e->previous_k = e->k;
+    e->previous_opc = e->opc;
+    e->k = stage_blob(next.k, t.staged);
+    e->opc = stage_blob(next.opc, t.staged);
+    e->meta.deletion = next.deletion;
+    e->meta.algorithm = next.algorithm;
+    e->meta.key_protection = next.key_protection;
+    return {};
+  });
+}
+
+Status Store::Transaction::drop_previous(const std::string& id) {
+  return staging(impl_.get(), "Failed to stage profile " + id + "'s previous credentials' removal", [&](Impl& t) -> Status {
+    ProfileEntry* e = MCIMD_TRY(t.require(id));
+    if (!e->meta.previous) return fail(Code::InvalidState, "Profile " + id + " keeps no previous credentials");
+    e->meta.previous.reset();
+    e->previous_k.reset();
+    e->previous_opc.reset();
+    return {};
+  });
+}
+
+Status Store::Transaction::roll_back(const std::string& id) {
+  return staging(impl_.get(), "Failed to stage profile " + id + "'s roll-back", [&](Impl& t) -> Status {
+    ProfileEntry* e = MCIMD_TRY(t.require(id));
+    if (!e->meta.previous) return fail(Code::InvalidState, "Profile " + id + " keeps no previous credentials");
+    e->k = *e->previous_k;
+    e->opc = *e->previous_opc;
+    e->meta.deletion = e->meta.previous->deletion;
+    e->meta.algorithm = e->meta.previous->algorithm;
+    e->meta.key_protection = e->meta.previous->key_protection;
+    e->meta.previous.reset();
+    e->previous_k.reset();
+    e->previous_opc.reset();
     return {};
   });
 }

@@ -108,6 +108,7 @@ Result<BuiltPackage> build_package(const protocol::PackageRequest& request, cons
   h.srk_name = parent.key.name;
   h.authority = request.authority;
   h.deletion = request.deletion;
+  h.rekey = order.rekey;
   h.subscriber_key = subscription.subscriber_key;
   h.k = MCIMD_TRY(attestation::make_aes_key_import(parent, subscription.k, auth_policy));
   h.opc = MCIMD_TRY(attestation::make_sealed_import(parent, subscription.opc, auth_policy));

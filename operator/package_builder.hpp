@@ -52,6 +52,8 @@ struct PackageOrder {
   uint64_t counter = 0;  // the registry's next counter for the device: above the request's
   protocol::Timestamp issued;
   std::chrono::seconds lifetime = std::chrono::hours{24};
+  // New credentials for the device's installed profile with the subscription's ICCID.
+  bool rekey = false;
 };
 
 struct BuiltPackage {

@@ -350,7 +350,8 @@ std::string to_json(const PackageHeader& m) {
             {"k", import_blob_value(m.k)},
             {"opc", import_blob_value(m.opc)},
             {"deletion", deletion_value(m.deletion)},
-            {"subscriber_key", m.subscriber_key ? json(b64(*m.subscriber_key)) : json(nullptr)}};
+            {"subscriber_key", m.subscriber_key ? json(b64(*m.subscriber_key)) : json(nullptr)},
+            {"rekey", m.rekey}};
   return dump(j);
 }
 
@@ -386,6 +387,7 @@ Result<PackageHeader> package_header_from_json(std::string_view text) {
           m.subscriber_key = MCIMD_TRY(r.binary("subscriber_key", 512));
           if (m.subscriber_key->empty()) return fail(Code::InvalidArgument, r.name("subscriber_key") + " is empty");
         }
+        m.rekey = MCIMD_TRY(r.boolean("rekey"));
         return m;
       });
 }

@@ -130,7 +130,7 @@ struct SqnSettings {
 //  "rules":{"disable_allowed":B,"delete_allowed":B,"locked_until":TIME|null,"fallback_allowed":B},
 //  "srk_name":B64,"authority":B64,
 //  "k":{"public":B64,"duplicate":B64,"seed":B64},"opc":{"public":B64,"duplicate":B64,"seed":B64},
-//  "deletion":{"nv_index":UINT,"value":UINT},"subscriber_key":B64|null}
+//  "deletion":{"nv_index":UINT,"value":UINT},"subscriber_key":B64|null,"rekey":B}
 // algorithm: only "milenage" with the TS 35.206 constants is implemented; any other name (or
 // parameters) is kept as parsed and refused by the installer as Unsupported, by name.
 struct PackageHeader {
@@ -154,6 +154,9 @@ struct PackageHeader {
   ImportBlob k;              // AES-128 key object (encrypt only, ECB)
   ImportBlob opc;            // sealed data object (KEYEDHASH, 16 bytes)
   DeletionBinding deletion;  // echo of the request's: K and OPc are bound to it
+  // A re-key: new K and OPc (and algorithm) for the installed profile with this ICCID, which keeps
+  // its SQN state; the old credentials are kept until the new ones have authenticated once.
+  bool rekey = false;
   // DER SubjectPublicKeyInfo (EC P-256) of the subscriber: releases it signs are accepted for
   // this profile (change of subscription by the subscriber). Absent: only the operator's.
   std::optional<Bytes> subscriber_key;

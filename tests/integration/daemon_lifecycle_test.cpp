@@ -533,3 +533,148 @@ TEST_F(AGatewayChangingOperator, FallsBackAtTheModemStacksRequestWhereTheRulesAl
   EXPECT_NE(mcimd.log().find("audit: fallback refused: profile=p2"), std::string::npos) << mcimd.log();
   EXPECT_EQ(active_id(), "p2");
 }
+
+TEST_F(AGatewayChangingOperator, KeepsALockedProfileInServiceAgainstTheReleaseOfAnother) {
+  provision_first(/*locked=*/true);
+  // A second, unlocked profile of the same operator, disabled, with the locked one back in service.
+  auto req = request(random_nonce());
+  ASSERT_EQ(install(build(req, subscription("8949001234567890131"), order(req, "pkg-a-2"), signer).jws).exit_code, 0)
+      << mcimd.log();
+  ASSERT_EQ(mcimd.mcimctl({"enable", "1"}).exit_code, 0) << mcimd.log();
+  auto body = release_body();
+  body.iccid = "8949001234567890131";
+  const std::string before = store_state();
+  auto r = change(sign_release(body, signer), new_operator_package().jws);
+  EXPECT_NE(r.exit_code, 0);
+  EXPECT_NE(r.err.find("NotAuthorized"), std::string::npos) << r.err;
+  EXPECT_EQ(store_state(), before);
+  EXPECT_EQ(active_id(), "p1");
+}
+
+namespace {
+
+// Other credentials than the TS 35.208 set 1 keys the first package carries.
+constexpr const char* kNewK = "00112233445566778899aabbccddeeff";
+constexpr const char* kNewOpc = "0f1e2d3c4b5a69788796a5b4c3d2e1f0";
+
+class AProfileBeingRekeyed : public AGatewayChangingOperator {
+ protected:
+  void SetUp() override {
+    AGatewayChangingOperator::SetUp();
+    provision_first();
+  }
+  // A re-key package of the first operator for p1: new K and OPc, same ICCID.
+  RunResult rekey(const std::string& id) {
+    auto req = request(random_nonce());
+    auto sub = subscription();
+    auto k = from_hex(kNewK, "K").value();
+    auto opc = from_hex(kNewOpc, "OPc").value();
+    sub.k.assign(k.begin(), k.end());
+    sub.opc.assign(opc.begin(), opc.end());
+    auto o = order(req, id);
+    o.rekey = true;
+    return install(build(req, sub, o, signer).jws);
+  }
+  // AKA on p1 with the given network-side keys: "res" (matching), "auts", or the error text.
+  std::string aka(uint64_t seq, const std::string& k, const std::string& opc) {
+    char sqn[13];
+    std::snprintf(sqn, sizeof sqn, "%012llx", static_cast<unsigned long long>(seq << 5));
+    auto c = make_challenge(mcimd, sqn, k, opc);
+    auto r = mcimd.mcimctl({"authenticate", "1", "--rand", c.rand, "--autn", c.autn, "--json"});
+    if (r.exit_code != 0) return r.err;
+    auto j = nlohmann::json::parse(r.out);
+    if (j.contains("auts")) return "auts";
+    return j.value("res", "") == c.xres ? "res" : "wrong res";
+  }
+  nlohmann::json p1() { return profile_named(state(), "p1"); }
+};
+
+}  // namespace
+
+// New credentials the network already has: their first success retires the old ones for good,
+// and the SQN state carries over.
+TEST_F(AProfileBeingRekeyed, RetiresTheOldCredentialsOnceTheNewOnesAuthenticate) {
+  EXPECT_EQ(aka(2, kSet1K, kSet1Opc), "res");
+  const nlohmann::json before = p1();
+  auto r = rekey("pkg-rekey-1");
+  ASSERT_EQ(r.exit_code, 0) << r.err << mcimd.log();
+  const nlohmann::json during = p1();
+  ASSERT_FALSE(during["previous"].is_null()) << "the old credentials are kept until the new ones authenticate";
+  EXPECT_EQ(during["previous"]["k"], before["k"]);
+  EXPECT_NE(during["deletion"], before["deletion"]) << "the new credentials have a deletion counter of their own";
+
+  EXPECT_EQ(aka(3, kNewK, kNewOpc), "res");
+  EXPECT_TRUE(p1()["previous"].is_null());
+  EXPECT_EQ(aka(4, kSet1K, kSet1Opc).find("MacFailure") != std::string::npos, true) << "the old K is retired";
+  // The SQN state carried over: an SQN at or below the last accepted is a resynchronisation.
+  EXPECT_EQ(aka(3, kNewK, kNewOpc), "auts");
+  EXPECT_EQ(aka(5, kNewK, kNewOpc), "res");
+}
+
+// New credentials the network does not know: the old ones still pass, and the profile rolls back
+// to them on its own.
+TEST_F(AProfileBeingRekeyed, RollsBackWhenTheNewCredentialsFailAndTheOldOnesPass) {
+  const nlohmann::json before = p1();
+  ASSERT_EQ(rekey("pkg-rekey-1").exit_code, 0) << mcimd.log();
+  EXPECT_EQ(aka(2, kSet1K, kSet1Opc), "res");
+  const nlohmann::json after = p1();
+  EXPECT_TRUE(after["previous"].is_null());
+  EXPECT_EQ(after["k"], before["k"]);
+  EXPECT_EQ(after["deletion"], before["deletion"]);
+  EXPECT_NE(mcimd.log().find("rolled back to the previous credentials"), std::string::npos) << mcimd.log();
+  EXPECT_NE(aka(3, kNewK, kNewOpc).find("MacFailure"), std::string::npos) << "the failed new K is retired";
+  EXPECT_EQ(aka(4, kSet1K, kSet1Opc), "res");
+}
+
+// Killed at each step of a re-key: the old credentials or the new ones work, never neither.
+TEST_F(AProfileBeingRekeyed, SurvivesADaemonKilledAtEachStepOfTheRekey) {
+  ASSERT_EQ(rekey("pkg-rekey-1").exit_code, 0) << mcimd.log();
+  mcimd.kill();  // after the re-key's commit: both kept
+  ASSERT_TRUE(mcimd.start()) << mcimd.log();
+  ASSERT_FALSE(p1()["previous"].is_null());
+
+  // After the old credentials' counter advanced, before the commit that drops them.
+  mcimd.kill();
+  char index[16];
+  std::snprintf(index, sizeof index, "0x%08x", p1()["previous"]["deletion"]["nv_index"].get<uint32_t>());
+  ASSERT_EQ(mcimd.tpm2({"tpm2_nvincrement", "-C", index, index}).exit_code, 0);
+  ASSERT_TRUE(mcimd.start()) << mcimd.log();
+  EXPECT_TRUE(p1()["previous"].is_null());
+  EXPECT_EQ(aka(2, kNewK, kNewOpc), "res");
+
+  // A second re-key, killed after the new credentials' counter advanced for a roll-back.
+  ASSERT_EQ(mcimd.mcimctl({"enable", "1"}).exit_code, 0);
+  const nlohmann::json before = p1();
+  auto req = request(random_nonce());
+  auto o = order(req, "pkg-rekey-2");
+  o.rekey = true;
+  ASSERT_EQ(install(build(req, subscription(), o, signer).jws).exit_code, 0) << mcimd.log();
+  mcimd.kill();
+  std::snprintf(index, sizeof index, "0x%08x", p1()["deletion"]["nv_index"].get<uint32_t>());
+  ASSERT_EQ(mcimd.tpm2({"tpm2_nvincrement", "-C", index, index}).exit_code, 0);
+  ASSERT_TRUE(mcimd.start()) << mcimd.log();
+  EXPECT_TRUE(p1()["previous"].is_null());
+  EXPECT_EQ(p1()["k"], before["k"]) << "rolled back to the credentials in service before";
+  EXPECT_EQ(aka(3, kNewK, kNewOpc), "res");
+}
+
+TEST_F(AProfileBeingRekeyed, AcceptsNewCredentialsOnlyFromTheProfilesOperatorOneAtATime) {
+  // Another operator's re-key of p1.
+  auto req = request(random_nonce());
+  auto o = order(req, "pkg-b-rekey");
+  o.operator_id = kNewOperator;
+  o.rekey = true;
+  auto foreign = install(build(req, subscription(), o, new_signer).jws);
+  EXPECT_NE(foreign.exit_code, 0);
+  EXPECT_NE(foreign.err.find("NotAuthorized"), std::string::npos) << foreign.err;
+  // A re-key of a profile not installed.
+  auto req2 = request(random_nonce());
+  auto o2 = order(req2, "pkg-rekey-ghost");
+  o2.rekey = true;
+  auto ghost = install(build(req2, subscription("8949001234567890999"), o2, signer).jws);
+  EXPECT_NE(ghost.err.find("NotFound"), std::string::npos) << ghost.err;
+  // A second re-key while the first has not authenticated.
+  ASSERT_EQ(rekey("pkg-rekey-1").exit_code, 0) << mcimd.log();
+  auto second = rekey("pkg-rekey-2");
+  EXPECT_NE(second.err.find("InvalidState"), std::string::npos) << second.err;
+}

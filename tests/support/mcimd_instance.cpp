@@ -181,13 +181,17 @@ std::string McimdInstance::log() const {
 }
 
 Challenge make_challenge(McimdInstance& m, const std::string& sqn_hex) {
+  return make_challenge(m, sqn_hex, kSet1K, kSet1Opc);
+}
+
+Challenge make_challenge(McimdInstance& m, const std::string& sqn_hex, const std::string& k, const std::string& opc) {
   static std::mt19937_64 rng{std::random_device{}()};
   char buf[33];
   snprintf(buf, sizeof buf, "%016llx%016llx", static_cast<unsigned long long>(rng()),
            static_cast<unsigned long long>(rng()));
   Challenge c;
   c.rand = buf;
-  auto r = m.operator_tool({"milenage", "--k", kSet1K, "--opc", kSet1Opc, "--rand", c.rand, "--sqn", sqn_hex, "--amf",
+  auto r = m.operator_tool({"milenage", "--k", k, "--opc", opc, "--rand", c.rand, "--sqn", sqn_hex, "--amf",
                             "8000", "--json"});
   if (r.exit_code != 0) throw std::runtime_error("mcim-operator failed: " + r.err);
   auto j = nlohmann::json::parse(r.out);

@@ -86,6 +86,8 @@ struct Challenge {
   std::string rand, autn, xres, ck, ik;
 };
 Challenge make_challenge(McimdInstance& m, const std::string& sqn_hex);
+// The same for other credentials (32 hex digits each).
+Challenge make_challenge(McimdInstance& m, const std::string& sqn_hex, const std::string& k, const std::string& opc);
 
 // Options for an instance that accepts MCIM packages of one operator (provisioning.operators),
 // whose package signers chain to the CA certificate(s) in `anchors`.
