@@ -209,7 +209,8 @@ Result<std::string> provision(const Context& ctx, const EnrolmentRecord& record,
   MCIMD_CHECK(validate_platform(ctx, record, request, registered));
 
   const Timestamp now = now_seconds();
-  const auto mcim = MCIMD_TRY(subscription_for(ctx, record, ak_name, tag, now));
+  auto mcim = MCIMD_TRY(subscription_for(ctx, record, ak_name, tag, now));
+  mcim.rules.locked_until = o.locked_until;
   const PackageIssue issue{package_id, o.operator_id, now, o.package_lifetime};
   const auto built = MCIMD_TRY(make_package(ctx.registry, request, ak_name, mcim, issue, ctx.signer));
   // Packages carry no secret in the clear (the import blobs open only in the device's TPM).

@@ -40,6 +40,9 @@ struct BatchOptions {
   std::string operator_id;            // as packages name it
   std::optional<attestation::ReferencePolicy> policy;  // platform states packages are made for
   std::chrono::seconds package_lifetime = std::chrono::hours{24};
+  // A subsidy lock every package of the job carries (protocol::ProfileRules::locked_until): the
+  // devices refuse to change operator before then.
+  std::optional<Timestamp> locked_until;
   unsigned workers = 1;
   std::chrono::milliseconds progress_interval{250};
   // Called from the calling thread every progress_interval while workers run, and once with
@@ -76,8 +79,8 @@ struct BatchReport {
 //   subscription  the record's subscription (NotFound; AlreadyExists when another device has it)
 //             with K and OPc from its AuC record, else a new one (random ICCID, IMSI, K, OPc; its
 //             AuC record written first), linked to the device
-//   package   the next counter, build_package, out_dir/<device>.jws written atomically, then
-//             recorded in the registry
+//   package   the next counter, build_package (with the job's subscription lock, if any),
+//             out_dir/<device>.jws written atomically, then recorded in the registry
 // The package and subscription ids are derived from the job and the record, so a record redone
 // after a crash gets the same ones and never two packages. Errors are the lock's and registry's
 // before the workers start; per-record failures are result lines.

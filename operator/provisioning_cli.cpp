@@ -15,6 +15,7 @@
 #include "operator/registry.hpp"
 #include "operator/server.hpp"
 #include "operator/signer_options.hpp"
+#include "protocol/provisioning.hpp"
 
 namespace mcimd::op {
 namespace {
@@ -88,7 +89,7 @@ struct ProvisioningCommands::Options {
   int port = 8443;
   bool allow_uncertified_ek = false;
   unsigned session_minutes = 10;
-  std::string input, out_dir, job, results;
+  std::string input, out_dir, job, results, locked_until;
   unsigned jobs = 0;
 };
 
@@ -121,6 +122,9 @@ ProvisioningCommands::ProvisioningCommands(CLI::App& app) : o_(std::make_unique<
   b->add_option("--results", o.results, "file the result lines are written to, one per record in input order")
       ->required();
   b->add_option("--jobs", o.jobs, "worker threads (default: one per core)");
+  b->add_option("--locked-until", o.locked_until,
+                "subsidy lock: the devices refuse to move these profiles to another operator before this time "
+                "(RFC 3339 UTC, e.g. 2030-01-01T00:00:00Z)");
 }
 
 ProvisioningCommands::~ProvisioningCommands() = default;
@@ -188,6 +192,12 @@ int ProvisioningCommands::run_batch(std::ostream& out, std::ostream& err) {
   if (o.job.empty() || o.job.size() > kMaxIdSize ||
       o.job.find_first_not_of("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789._-") != std::string::npos)
     return option_error(err, "--job", "a job name is 1–64 of [A-Za-z0-9._-]");
+  std::optional<Timestamp> locked_until;
+  if (!o.locked_until.empty()) {
+    auto parsed = protocol::parse_timestamp(o.locked_until);
+    if (!parsed) return option_error(err, "--locked-until", parsed.error().message);
+    locked_until = *parsed;
+  }
   auto records = load_enrolment_records(o.input);
   if (!records) return option_error(err, "records", records.error().message);
   auto signer = is.signer();
@@ -203,6 +213,7 @@ int ProvisioningCommands::run_batch(std::ostream& out, std::ostream& err) {
   bo.operator_id = is.operator_id;
   bo.policy = std::move(*policy);
   bo.package_lifetime = std::chrono::hours{is.package_hours};
+  bo.locked_until = locked_until;
   bo.workers = o.jobs ? o.jobs : std::max(1u, std::thread::hardware_concurrency());
   const bool tty = ::isatty(STDERR_FILENO) == 1;
   bo.progress = [&err, tty](const BatchProgress& p, bool final) { print_progress(err, p, final, tty); };

@@ -82,11 +82,8 @@ Result<BuiltPackage> make_package(const Registry& registry, const protocol::Pack
   PackageOrder order;
   order.package_id = issue.package_id;
   order.operator_id = issue.operator_id;
-  order.counter = MCIMD_TRY(registry.next_package_counter(ak_name));
-  if (order.counter <= request.counter)
-    return fail(Code::InvalidState, "the device accepted counter " + std::to_string(request.counter) +
-                                        ", above this registry's " + std::to_string(order.counter) +
-                                        ": is it registered with another registry?");
+  // Above what the device accepted from any operator: else it refuses the package as Replayed.
+  order.counter = MCIMD_TRY(registry.next_package_counter(ak_name, /*accepted=*/request.counter));
   order.issued = issue.issued;
   order.lifetime = issue.lifetime;
   return build_package(request, mcim, order, signer);

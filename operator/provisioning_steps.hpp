@@ -52,9 +52,9 @@ struct PackageIssue {
   std::chrono::seconds lifetime = std::chrono::hours{24};
 };
 
-// Takes the device's next package counter from the registry (InvalidState when the device
-// already accepted a counter at or above it: registered with another registry) and builds the
-// package (build_package's checks). The package is not recorded: see record_issued_package.
+// Takes the device's next package counter from the registry, above the counter the request says
+// the device accepted last (another operator's packages count too), and builds the package
+// (build_package's checks). The package is not recorded: see record_issued_package.
 [[nodiscard]] Result<BuiltPackage> make_package(const Registry& registry, const protocol::PackageRequest& request,
                                                 std::span<const uint8_t> ak_name, const McimCredentials& mcim,
                                                 const PackageIssue& issue, const PolicySigner& signer);

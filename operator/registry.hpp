@@ -211,8 +211,11 @@ class Registry {
 
   // The device's next package counter: 1, 2, 3, … Strictly increasing, never the same value
   // twice, whatever threads or processes ask at once; committed before it is returned, so a
-  // counter survives restarts and power cuts.
-  [[nodiscard]] Result<uint64_t> next_package_counter(std::span<const uint8_t> ak_name) const;
+  // counter survives restarts and power cuts. It is also above `accepted`, the last counter the
+  // device says it accepted: a device counts the packages of every operator that provisioned it,
+  // so a registry that is not the first to provision it skips ahead to the device's count
+  // (InvalidArgument for an `accepted` that leaves no counter to hand out).
+  [[nodiscard]] Result<uint64_t> next_package_counter(std::span<const uint8_t> ak_name, uint64_t accepted = 0) const;
 
   // -- subscriptions
 

@@ -82,13 +82,18 @@ std::string_view package_state_name(PackageState state) {
   return "issued";
 }
 
-Result<uint64_t> Registry::next_package_counter(std::span<const uint8_t> ak_name) const {
+Result<uint64_t> Registry::next_package_counter(std::span<const uint8_t> ak_name, uint64_t accepted) const {
   const std::string key = MCIMD_TRY(device_key(ak_name));
+  if (accepted >= static_cast<uint64_t>(INT64_MAX))
+    return fail(Code::InvalidArgument, "device " + key + " says it accepted package counter " +
+                                           std::to_string(accepted) + ": no counter is left above it");
   return transaction(*impl_, sql::Access::Write, [&](sql::Connection& c) -> Result<uint64_t> {
     // Read and increment in one statement under the write lock: no two callers see one value.
-    auto rows = MCIMD_TRY(c.run("UPDATE devices SET package_counter = package_counter + 1 "
+    // CASE rather than GREATEST or MAX: the one spelling SQLite and PostgreSQL share.
+    auto rows = MCIMD_TRY(c.run("UPDATE devices SET package_counter = "
+                                "(CASE WHEN package_counter > $3 THEN package_counter ELSE $3 END) + 1 "
                                 "WHERE device = $1 AND package_counter < $2 RETURNING package_counter",
-                                {key, int64_t{INT64_MAX}}));
+                                {key, int64_t{INT64_MAX}, static_cast<int64_t>(accepted)}));
     if (rows.empty()) {
       MCIMD_CHECK(registry::require_device(c, key));
       return fail(Code::InvalidState, "device " + key + " has used every package counter");

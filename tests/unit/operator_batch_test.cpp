@@ -39,6 +39,19 @@ std::vector<std::string> fields_of(const std::string& line) {
   return out;
 }
 
+// A package's header as the device reads it: the JWS payload.
+protocol::PackageHeader header_of(const std::filesystem::path& package) {
+  std::ifstream in(package);
+  const std::string jws((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  const auto first = jws.find('.'), second = jws.find('.', first + 1);
+  auto payload = base64url_decode(std::string_view(jws).substr(first + 1, second - first - 1), "payload");
+  if (!payload) throw std::runtime_error(payload.error().message);
+  auto header = protocol::package_header_from_json(
+      std::string_view(reinterpret_cast<const char*>(payload->data()), payload->size()));
+  if (!header) throw std::runtime_error(header.error().message);
+  return *header;
+}
+
 void expect_error(const Result<std::vector<op::EnrolmentRecord>>& r, const std::string& where, const std::string& says) {
   ASSERT_FALSE(r) << where;
   EXPECT_EQ(r.error().code, Code::InvalidArgument);
@@ -264,4 +277,43 @@ TEST_F(ABatchRun, KilledMidwayResumesAndGivesEveryDeviceExactlyOnePackage) {
   ASSERT_EQ(again.exit_code, 0) << again.err;
   EXPECT_EQ(lines_of(results()), lines);
   for (const auto& d : devices_) EXPECT_EQ(reg.packages_of(*from_hex(d, "device"))->size(), 1u);
+}
+
+TEST_F(ABatchRun, LocksEveryPackageToTheOperatorUntilTheGivenTime) {
+  write_records({add_device(0)});
+  auto args = argv();
+  args.insert(args.end(), {"--locked-until", "2030-01-01T00:00:00Z"});
+  auto r = run(args);
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  auto f = fields_of(lines_of(results()).at(0));
+  ASSERT_EQ(f.size(), 5u);
+  const auto header = header_of(f[4]);
+  ASSERT_TRUE(header.rules.locked_until);
+  EXPECT_EQ(protocol::format_timestamp(*header.rules.locked_until), "2030-01-01T00:00:00Z");
+}
+
+TEST_F(ABatchRun, RefusesALockThatIsNotAnRfc3339Time) {
+  write_records({add_device(0)});
+  auto args = argv();
+  args.insert(args.end(), {"--locked-until", "next year"});
+  auto r = run(args);
+  EXPECT_EQ(r.exit_code, 2) << r.err;
+  EXPECT_NE(r.err.find("--locked-until"), std::string::npos) << r.err;
+  EXPECT_FALSE(std::filesystem::exists(results()));
+}
+
+// The new operator of a change of subscription: its registry has never given this device a
+// package, the device has accepted four from another operator.
+TEST_F(ABatchRun, CountsOnFromTheCounterTheDeviceAcceptedFromAnotherOperator) {
+  auto device = factory_.make_device();
+  device.request.counter = 4;
+  write_records({add(device.request, "moved")});
+  auto r = run(argv());
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  auto f = fields_of(lines_of(results()).at(0));
+  ASSERT_EQ(f.size(), 5u);
+  ASSERT_EQ(f[1], "ok") << lines_of(results())[0];
+  const auto header = header_of(f[4]);
+  EXPECT_EQ(header.counter, 5u);
+  EXPECT_FALSE(header.rules.locked_until) << "no lock unless the job asks for one";
 }

@@ -266,6 +266,17 @@ TEST_P(ARegistry, HandsOutPackageCountersFromOneUpwardPerDevice) {
   EXPECT_EQ(*registry().next_package_counter(a), 3u);
 }
 
+// A device another operator provisioned first has counted that operator's packages too.
+TEST_P(ARegistry, HandsOutCountersAboveTheOneTheDeviceAccepted) {
+  const Bytes a = stored_device();
+  EXPECT_EQ(*registry().next_package_counter(a, /*accepted=*/5), 6u);
+  EXPECT_EQ(*registry().next_package_counter(a, /*accepted=*/2), 7u) << "a lower claim never takes a counter back";
+  EXPECT_EQ(*registry().next_package_counter(a), 8u);
+  expect_error(registry().next_package_counter(a, static_cast<uint64_t>(INT64_MAX)), Code::InvalidArgument,
+               "no counter is left");
+  EXPECT_EQ(*registry().next_package_counter(a), 9u);
+}
+
 TEST_P(ARegistry, KeepsCountingAfterReopening) {
   const Bytes a = stored_device();
   ASSERT_EQ(*registry().next_package_counter(a), 1u);
