@@ -701,7 +701,7 @@ TEST(AnEditedStore, WithOnlyWhitespaceAndKeyOrderChangedIsAccepted) {
 void rewrite_as_format(Fixture& f, int format) {
   auto j = json::parse(slurp(f.store_json()));
   for (auto& p : j["state"]["profiles"]) {
-    for (const char* field : {"deletion", "replaces", "command_counter", "subscriber_key"}) p.erase(field);
+    for (const char* field : {"deletion", "replaces", "command_counter", "subscriber_key", "previous"}) p.erase(field);
     if (format < 3) {
       p.erase("rules");
       p.erase("origin");
@@ -786,6 +786,47 @@ TEST(AStore, KeepsDeletionBindingsReplacementsAndDeletionRecordsAcrossAReopen) {
   ASSERT_TRUE(tx->remove_profile("p0"));
   ASSERT_TRUE(tx->commit());
   EXPECT_FALSE(f.open().profiles()[0].replaces);
+}
+
+// A re-key keeps the previous credentials (and their blobs) until they are dropped or rolled back.
+TEST(AStore, KeepsAReKeysPreviousCredentialsUntilDroppedOrRolledBack) {
+  Fixture f;
+  populate(f);
+  const NewCredentials next{Blob{Bytes{0x00, 0x03, 0x51, 0x52, 0x53}, Bytes{0x00, 0x02, 0xcc, 0x01}},
+                            Blob{Bytes{0x00, 0x03, 0x61, 0x62, 0x63}, Bytes{0x00, 0x02, 0xdd, 0x01}},
+                            DeletionBinding{0x01300009, 3}, "milenage", KeyProtection::TpmAes};
+  Blob old_k;
+  {
+    auto s = f.open();
+    old_k = s.profile("p0")->k;
+    auto tx = s.begin();
+    ASSERT_TRUE(tx);
+    ASSERT_TRUE(tx->rekey("p0", next));
+    EXPECT_EQ(tx->rekey("p0", next).error().code, Code::InvalidState) << "one re-key at a time";
+    ASSERT_TRUE(tx->commit());
+  }
+  {
+    auto s = f.open();
+    auto p = s.profile("p0");
+    ASSERT_TRUE(p) << p.error().describe();
+    EXPECT_EQ(p->k, next.k);
+    ASSERT_TRUE(p->previous_k);
+    EXPECT_EQ(*p->previous_k, old_k);
+    ASSERT_TRUE(p->meta.previous);
+    EXPECT_FALSE(p->meta.previous->deletion);
+    EXPECT_EQ(p->meta.deletion, next.deletion);
+    ASSERT_TRUE(s.set_state("p1", ProfileState::Enabled));  // an unrelated commit keeps the old blobs
+    auto tx = s.begin();
+    ASSERT_TRUE(tx->roll_back("p0"));
+    ASSERT_TRUE(tx->commit());
+  }
+  auto s = f.open();
+  auto p = s.profile("p0");
+  ASSERT_TRUE(p);
+  EXPECT_EQ(p->k, old_k);
+  EXPECT_FALSE(p->meta.previous);
+  EXPECT_FALSE(p->meta.deletion);
+  EXPECT_EQ(s.begin()->drop_previous("p0").error().code, Code::InvalidState);
 }
 
 TEST(AStoreOfFormat2, OpensWithDefaultRulesAndIsWrittenBackInTheCurrentFormat) {
