@@ -1,5 +1,5 @@
 // Authentication for the modem stack: UMTS, IMS and GSM AKA with the TPM-held credentials.
-// In steady state a UMTS AKA is ten TPM commands: three times PolicyPCR + PolicyAuthorize +
+// In steady state a UMTS AKA is 13 TPM commands: three times PolicyPCR + PolicyAuthorize + PolicyNV +
 // EncryptDecrypt2 (TEMP; OUT2..OUT5; OUT1 for MAC-A and MAC-S) and one NV_Increment for the SQN
 // commit. K stays loaded, OPc stays unsealed in locked memory, and the policy session and the
 // counter's session are kept, until a policy failure drops them.

@@ -1,7 +1,7 @@
 #pragma once
 // What the TPM worker keeps from one job to the next: the TPM context with its kept sessions,
 // the signed PCR policies, the store and the keys that unlock it, and the credentials of the
-// profile in use. Keeping them is what makes an AKA ten TPM commands instead of two dozen.
+// profile in use. Keeping them is what makes an AKA 13 TPM commands instead of two dozen.
 // Worker thread only.
 //
 // Locked and unlocked. The store's MAC key and the counter's auth are derived from an HMAC key

@@ -80,7 +80,7 @@ std::size_t CommandLog::count(uint32_t code) const { return static_cast<std::siz
 
 std::string CommandLog::summary() const {
   static const std::map<uint32_t, const char*> names = {
-      {0x17F, "PolicyPCR"},   {0x16A, "PolicyAuthorize"}, {0x193, "EncryptDecrypt2"}, {0x134, "NV_Increment"},
+      {0x17F, "PolicyPCR"},   {0x16A, "PolicyAuthorize"}, {0x193, "EncryptDecrypt2"}, {0x134, "NV_Increment"}, {0x149, "PolicyNV"},
       {0x14E, "NV_Read"},     {0x157, "Load"},            {0x15E, "Unseal"},          {0x165, "FlushContext"},
       {0x176, "StartAuthSession"}, {0x17E, "PCR_Read"},   {0x173, "ReadPublic"},      {0x169, "NV_ReadPublic"},
       {0x155, "HMAC"},        {0x17A, "GetCapability"},   {0x177, "VerifySignature"}, {0x167, "LoadExternal"},
