@@ -38,6 +38,7 @@ tpm:
   policy-authority: /etc/mcimd/policy-authority.pem
   allow-resettable-pcrs: true
   nv-counter-index: 0x01004d44
+  deletion-counter-base: 0x01310000
   retries: 3
   key-protection: sealed
 access:
@@ -61,6 +62,7 @@ attestation:
   EXPECT_EQ(cfg->tpm.policy_authority, "/etc/mcimd/policy-authority.pem");
   EXPECT_TRUE(cfg->tpm.allow_resettable_pcrs);
   EXPECT_EQ(cfg->tpm.nv_counter_index, 0x01004d44u);
+  EXPECT_EQ(cfg->tpm.deletion_counter_base, 0x01310000u);
   EXPECT_EQ(cfg->tpm.retries, 3u);
   EXPECT_EQ(cfg->tpm.key_protection, "sealed");
   EXPECT_EQ(cfg->access.modem_users, (std::vector<uid_t>{1000, 0}));
@@ -87,6 +89,8 @@ TEST(AConfig, RefusesBadValuesNamingKeyAndLine) {
   expect_config_error("tpm:\n  pcrs: \"sha256:\"\n", ":2", "tpm.pcrs");
   expect_config_error("tpm:\n  nv-counter-index: 0x81000001\n", ":2", "tpm.nv-counter-index");
   expect_config_error("tpm:\n  nv-counter-index: 0x00001\n", ":2", "tpm.nv-counter-index");
+  expect_config_error("tpm:\n  deletion-counter-base: 0x81000000\n", ":2", "tpm.deletion-counter-base");
+  expect_config_error("tpm:\n  deletion-counter-base: 0x01ff0000\n", ":2", "tpm.deletion-counter-base");
   expect_config_error("tpm: [1, 2]\n", ":1", "tpm");
   expect_config_error("tpm:\n  key-protection: plain\n", ":2", "tpm.key-protection");
   expect_config_error("attestation:\n  pcrs: [7, 24]\n", ":2", "attestation.pcrs");
