@@ -277,23 +277,21 @@ void ServiceCore::install_package(std::string package, api::Reply<api::PackageIn
           auto checked = MCIMD_TRY(check_package(d, package));
           if (checked.header.rekey) return install_rekey(d, checked);
           store::Profile& profile = checked.profile;
-          // Another operator's profile in service is left only with its operator's release: a new
-          // operator cannot migrate the device by installing over it (ChangeSubscription).
-          if (auto active = st->active()) {
-            auto current = MCIMD_TRY(st->profile(*active));
-            if (current.meta.profile_class == store::ProfileClass::Operational &&
-                current.meta.operator_id != profile.meta.operator_id) {
-              Error e{Code::NotAuthorized, "Profile " + *active + " of operator " + current.meta.operator_id +
-                                               " is in service: a package of operator " + profile.meta.operator_id +
+          // A device another operator's MCIM is installed on moves only with that operator's
+          // release (ChangeSubscription): a new operator cannot migrate it by installing beside
+          // or over it, in service or not (after a fallback to the bootstrap profile too).
+          if (profile.meta.profile_class == store::ProfileClass::Operational)
+            for (const auto& other : st->profiles()) {
+              if (other.profile_class != store::ProfileClass::Operational ||
+                  other.operator_id == profile.meta.operator_id)
+                continue;
+              Error e{Code::NotAuthorized, "Profile " + other.id + " of operator " + other.operator_id +
+                                               " is installed: a package of operator " + profile.meta.operator_id +
                                                " installs only as a change of subscription, with operator " +
-                                               current.meta.operator_id + "'s release"};
-              audit_refusal("change-of-subscription", *active, profile.meta.operator_id, e);
+                                               other.operator_id + "'s release"};
+              audit_refusal("change-of-subscription", other.id, profile.meta.operator_id, e);
               return tl::unexpected(std::move(e));
             }
-          }
-
-          // One commit: the profile, the package record (its counter becomes the last), and for
-          // an operational profile the switch to it, the active one kept disabled (fallback).
           const bool switch_to = profile.meta.profile_class == store::ProfileClass::Operational || !st->active();
           if (switch_to) profile.meta.state = store::ProfileState::Enabled;
           auto tx = MCIMD_TRY(st->begin());

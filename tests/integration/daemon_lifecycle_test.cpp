@@ -353,6 +353,17 @@ TEST_F(AGatewayChangingOperator, RefusesEveryFraudulentChangeAndChangesNothing) 
         << mcimd.log();
     EXPECT_EQ(store_state(), before);
   }
+  // Missing, after a fallback to the bootstrap profile: the first operator's profile is still
+  // installed, so the new operator still needs its release.
+  {
+    ASSERT_EQ(mcimd.mcimctl({"fallback"}).exit_code, 0) << mcimd.log();
+    const std::string before = store_state();
+    auto r = install(package.jws, "takeover.jws");
+    EXPECT_NE(r.exit_code, 0);
+    EXPECT_NE(r.err.find("NotAuthorized"), std::string::npos) << r.err;
+    EXPECT_EQ(store_state(), before);
+    ASSERT_EQ(mcimd.mcimctl({"enable", "1"}).exit_code, 0) << mcimd.log();
+  }
   // Forged: the release changed after the operator signed it.
   {
     // The operator's signature kept, the payload swapped for one naming another new operator.
