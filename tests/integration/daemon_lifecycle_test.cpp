@@ -3,6 +3,9 @@
 // deletion records a receipt is made from, and change of subscription.
 #include <gtest/gtest.h>
 
+#include <openssl/evp.h>
+#include <openssl/x509.h>
+
 #include <fstream>
 #include <nlohmann/json.hpp>
 
@@ -173,10 +176,12 @@ class AGatewayChangingOperator : protected WithSecondOperator, public AGatewayBe
     AGatewayBeingProvisioned::SetUp();
     new_signer = signer_from(second.pki.document_signer("operator 00202 packages"), second.dir.path(), "signer-b");
   }
-  // The first operator's profile, p1, active; `locked` puts it under a subsidy lock for a year.
-  void provision_first(bool locked = false) {
+  // The first operator's profile, p1, active; `locked` puts it under a subsidy lock for a year;
+  // `subscriber` registers the subscriber's key (DER SubjectPublicKeyInfo) with it.
+  void provision_first(bool locked = false, std::optional<Bytes> subscriber = std::nullopt) {
     auto req = request(random_nonce());
     auto sub = subscription();
+    sub.subscriber_key = std::move(subscriber);
     if (locked)
       sub.rules.locked_until = std::chrono::time_point_cast<std::chrono::seconds>(std::chrono::system_clock::now()) +
                                std::chrono::days{365};
@@ -688,4 +693,47 @@ TEST_F(AProfileBeingRekeyed, AcceptsNewCredentialsOnlyFromTheProfilesOperatorOne
   ASSERT_EQ(rekey("pkg-rekey-1").exit_code, 0) << mcimd.log();
   auto second = rekey("pkg-rekey-2");
   EXPECT_NE(second.err.find("InvalidState"), std::string::npos) << second.err;
+}
+
+namespace {
+
+attestation::EvpPkey p256_key() {
+  EVP_PKEY* key = EVP_EC_gen("P-256");
+  if (!key) throw std::runtime_error("EVP_EC_gen");
+  return attestation::EvpPkey(key);
+}
+
+Bytes spki_of(EVP_PKEY* key) {
+  unsigned char* der = nullptr;
+  const int len = i2d_PUBKEY(key, &der);
+  if (len <= 0) throw std::runtime_error("i2d_PUBKEY");
+  Bytes out(der, der + len);
+  OPENSSL_free(der);
+  return out;
+}
+
+}  // namespace
+
+// Where the profile's package registered the subscriber's key, the subscriber's own release
+// moves it; a release signed with another key does not.
+TEST_F(AGatewayChangingOperator, MovesWithTheSubscribersReleaseWhereThePackageRegisteredTheirKey) {
+  const auto subscriber = p256_key();
+  provision_first(/*locked=*/false, spki_of(subscriber.get()));
+  auto package = new_operator_package();
+  auto body = release_body();
+  body.signer = protocol::ReleaseSigner::Subscriber;
+  auto sign_with = [&](EVP_PKEY* key) {
+    const std::string payload = protocol::to_json(body);
+    auto jws = attestation::jws_sign({reinterpret_cast<const uint8_t*>(payload.data()), payload.size()}, key);
+    if (!jws) throw std::runtime_error(jws.error().message);
+    return *jws;
+  };
+  const auto stranger = p256_key();
+  expect_change_refused(sign_with(stranger.get()), package.jws, "SignatureInvalid", kOperator,
+                        "a subscriber release signed with another key");
+  auto r = change(sign_with(subscriber.get()), package.jws);
+  ASSERT_EQ(r.exit_code, 0) << r.err << mcimd.log();
+  EXPECT_EQ(active_id(), "p2");
+  expect_aka_with_set1("2", 2);
+  EXPECT_EQ(nlohmann::json::parse(mcimd.mcimctl({"--json", "list"}).out).at("profiles").size(), 2u);
 }

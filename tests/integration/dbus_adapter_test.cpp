@@ -1152,6 +1152,13 @@ TEST_F(TheBusAdapter, LetsTheModemRoleAuthenticateAndReadButNotManage) {
   EXPECT_EQ(
       enable.err.rfind("mcimctl: NotAuthorized: uid " + std::to_string(kModemUid) + " may not manage profiles", 0), 0u)
       << enable.err;
+  // The modem stack may ask for the bootstrap profile when the operational one cannot attach,
+  // and may not hand mcimd an operator's command.
+  auto fallback = test::run(as_user(kModemUid, mcimctl({"fallback"})));
+  EXPECT_EQ(fallback.exit_code, 0) << fallback.err;
+  auto command = test::run(as_user(kModemUid, mcimctl({"command", "/etc/passwd"})));
+  EXPECT_NE(command.exit_code, 0);
+  EXPECT_NE(command.err.find("NotAuthorized"), std::string::npos) << command.err;
 }
 
 TEST_F(TheBusAdapter, LetsGroupMembersInThroughTheirSupplementaryGroup) {
