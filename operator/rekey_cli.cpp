@@ -41,6 +41,8 @@ void RekeyOptions::add_to(CLI::App& app) {
   app.add_option("--package-hours", package_hours, "lifetime of the package (default 24, at most 720: 30 days)");
   app.add_option("--out", out_file, "file the package (JWS) is written to")->required();
   app.add_option("--auc", auc, "AuC directory whose record of the ICCID gets the new K and OPc");
+  app.footer("Offline, the request is checked only against the AK it carries: compare the device id this "
+             "prints with your records before sending the package.");
 }
 
 int RekeyOptions::run(std::ostream& out, std::ostream& err) {
