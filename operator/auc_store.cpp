@@ -23,24 +23,43 @@ struct WipedString {
   ~WipedString() { wipe(text.data(), text.size()); }
 };
 
-}  // namespace
-
-Status write_auc_record(const std::filesystem::path& dir, const AucRecord& r) {
+Status check_record(const AucRecord& r) {
   if (!digits(r.iccid, 18, 20)) return fail(Code::InvalidArgument, "AuC record: the ICCID must be 18–20 digits");
   if (!digits(r.imsi, 6, 15)) return fail(Code::InvalidArgument, "AuC record: the IMSI must be 6–15 digits");
   if (r.k.size() != 16 || r.opc.size() != 16)
     return fail(Code::InvalidArgument, "AuC record: K and OPc must be 16 bytes each");
-  MCIMD_CHECK(make_private_dir(dir));
-  const auto path = record_path(dir, r.iccid);
-  std::error_code ec;
-  if (std::filesystem::exists(path, ec))
-    return fail(Code::AlreadyExists, "the AuC already has a record for ICCID " + r.iccid);
+  return {};
+}
+
+// write_file_atomic: a new file (0600) renamed over the old one.
+Status store_record(const std::filesystem::path& path, const AucRecord& r) {
   WipedString k{to_hex(r.k)}, opc{to_hex(r.opc)};
   WipedString text{json{{"format", "mcim-operator-auc-1"}, {"iccid", r.iccid}, {"imsi", r.imsi}, {"k", k.text},
                         {"opc", opc.text}, {"amf", "8000"}}
                        .dump(2) +
                    "\n"};
   return write_file_atomic(path, text.text);
+}
+
+}  // namespace
+
+Status write_auc_record(const std::filesystem::path& dir, const AucRecord& r) {
+  MCIMD_CHECK(check_record(r));
+  MCIMD_CHECK(make_private_dir(dir));
+  const auto path = record_path(dir, r.iccid);
+  std::error_code ec;
+  if (std::filesystem::exists(path, ec))
+    return fail(Code::AlreadyExists, "the AuC already has a record for ICCID " + r.iccid);
+  return store_record(path, r);
+}
+
+Status replace_auc_keys(const std::filesystem::path& dir, const AucRecord& r) {
+  MCIMD_CHECK(check_record(r));
+  const AucRecord current = MCIMD_TRY(read_auc_record(dir, r.iccid));
+  if (current.imsi != r.imsi)
+    return fail(Code::InvalidArgument,
+                "AuC record: ICCID " + r.iccid + " is the subscription of IMSI " + current.imsi + ", not " + r.imsi);
+  return store_record(record_path(dir, r.iccid), r);
 }
 
 Result<AucRecord> read_auc_record(const std::filesystem::path& dir, std::string_view iccid) {

@@ -12,6 +12,7 @@
 #include "operator/cli.hpp"
 #include "operator/lifecycle_builder.hpp"
 #include "operator/provisioning_steps.hpp"
+#include "operator/rekey_cli.hpp"
 #include "operator/signer_options.hpp"
 #include "protocol/evidence.hpp"
 #include "protocol/lifecycle.hpp"
@@ -109,8 +110,10 @@ struct LifecycleCommands::Options {
   CLI::App* release = nullptr;
   CLI::App* command = nullptr;
   CLI::App* verify_deletion = nullptr;
+  CLI::App* rekey = nullptr;
 
   SignedDocumentOptions release_doc, command_doc;
+  RekeyOptions rekey_options;
   std::string from, to, operator_id, kind;
   std::string ak, receipt, device, iccid, deleted_operator;
   bool json = false;
@@ -143,12 +146,16 @@ LifecycleCommands::LifecycleCommands(CLI::App& app) : o_(std::make_unique<Option
   v->add_option("--iccid", o.iccid, "the deleted profile's ICCID")->required();
   v->add_option("--operator", o.deleted_operator, "the deleted profile's operator_id")->required();
   v->add_flag("--json", o.json, "print the receipt's body as JSON instead of name: value lines");
+
+  o.rekey = app.add_subcommand(
+      "rekey", "Build a re-key package for a device's package request: new K and OPc for its installed profile");
+  o.rekey_options.add_to(*o.rekey);
 }
 
 LifecycleCommands::~LifecycleCommands() = default;
 
 std::vector<std::string> LifecycleCommands::names() const {
-  return {o_->release->get_name(), o_->command->get_name(), o_->verify_deletion->get_name()};
+  return {o_->release->get_name(), o_->command->get_name(), o_->verify_deletion->get_name(), o_->rekey->get_name()};
 }
 
 std::optional<int> LifecycleCommands::run(std::ostream& out, std::ostream& err) {
@@ -156,6 +163,7 @@ std::optional<int> LifecycleCommands::run(std::ostream& out, std::ostream& err) 
   if (o.release->parsed()) return o.run_release(out, err);
   if (o.command->parsed()) return o.run_command(out, err);
   if (o.verify_deletion->parsed()) return o.run_verify_deletion(out, err);
+  if (o.rekey->parsed()) return o.rekey_options.run(out, err);
   return std::nullopt;
 }
 

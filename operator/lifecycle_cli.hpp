@@ -3,6 +3,8 @@
 //   release                   sign a release of a device's profile to another operator
 //   command                   sign a remote lifecycle command for a device's profile
 //   verify-deletion-receipt   check a device's deletion receipt with its AK and print its body
+//   rekey                     build a re-key package: new K and OPc for an installed profile
+//                             (operator/rekey_cli.hpp)
 // Exit codes as in cli.hpp: 1 when a check refused the receipt, 2 for bad input (the message
 // names the option, or the document's field).
 #include <CLI/CLI.hpp>

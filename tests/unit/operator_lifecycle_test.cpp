@@ -1,7 +1,7 @@
 // The operator's side of the lifecycle documents: releases and commands it signs are what devices
 // verify, what devices would refuse is refused before signing, and deletion receipts are checked
-// against the device's AK in their own quote domain. mcim-operator release, command and
-// verify-deletion-receipt run as processes, as scripts use them.
+// against the device's AK in their own quote domain. mcim-operator release, command,
+// verify-deletion-receipt and rekey run as processes, as scripts use them.
 #include <gtest/gtest.h>
 
 #include <nlohmann/json.hpp>
@@ -12,7 +12,9 @@
 #include <vector>
 
 #include "attestation/lifecycle_check.hpp"
+#include "attestation/package_check.hpp"
 #include "common/file.hpp"
+#include "operator/auc_store.hpp"
 #include "operator/lifecycle_builder.hpp"
 #include "tests/fuzz/lifecycle_fixtures.hpp"
 #include "tests/support/process.hpp"
@@ -343,4 +345,132 @@ TEST_F(TheLifecycleCommands, VerifyDeletionReceiptRefusesUnreadableInputWithTwo)
   r = mcimd::test::run(verify_args(device_.id));
   EXPECT_EQ(r.exit_code, 2) << r.err;
   EXPECT_NE(r.err.find("--receipt: Missing field deletion_receipt.format"), std::string::npos) << r.err;
+}
+
+// --- rekey ----------------------------------------------------------------------------------------------------------
+namespace {
+
+constexpr const char* kRekeyIccid = "8901001234567890123";
+constexpr const char* kRekeyImsi = "001010123456789";
+constexpr const char* kNewK = "0123456789abcdef0123456789abcdef";
+constexpr const char* kNewOpc = "fedcba9876543210fedcba9876543210";
+
+class TheRekeyCommand : public OperatorLifecycle {
+ protected:
+  TheRekeyCommand() {
+    if (!write_file_atomic(request_file(), protocol::to_json(request_)))
+      throw std::runtime_error("cannot write the package request");
+  }
+
+  // argv of a valid rekey, each option replaced by `overrides` where named there ("" drops it).
+  std::vector<std::string> rekey_args(const std::map<std::string, std::string>& overrides = {}) const {
+    std::map<std::string, std::string> options{
+        {"--request", request_file().string()}, {"--iccid", kRekeyIccid},   {"--imsi", kRekeyImsi},
+        {"--k", kNewK},                         {"--opc", kNewOpc},         {"--operator-id", "Operator A"},
+        // The certificate file holds the signer's certificate, then the intermediate CA.
+        {"--signer-key", files_.key.string()},  {"--signer-cert", files_.chain.string()}, {"--out", out().string()}};
+    for (const auto& [option, value] : overrides) options[option] = value;
+    std::vector<std::string> argv{kBinary, "rekey"};
+    for (const auto& [option, value] : options) {
+      if (value.empty()) continue;
+      argv.push_back(option);
+      argv.push_back(value);
+    }
+    return argv;
+  }
+
+  // The AuC's record of the subscription, with the keys in service before the re-key.
+  void write_old_auc_record() const {
+    op::AucRecord old{kRekeyIccid, kRekeyImsi, SecureBytes(16, 0x11), SecureBytes(16, 0x22)};
+    ASSERT_TRUE(op::write_auc_record(auc(), old));
+  }
+
+  std::filesystem::path request_file() const { return dir_.path() / "request.json"; }
+  std::filesystem::path out() const { return dir_.path() / "rekey.jws"; }
+  std::filesystem::path auc() const { return dir_.path() / "auc"; }
+
+  provisioning_fixtures::Device gateway_;
+  protocol::PackageRequest request_ = provisioning_fixtures::package_request(gateway_);
+};
+
+}  // namespace
+
+TEST_F(TheRekeyCommand, BuildsARekeyPackageTheRequestingDeviceAcceptsAndGivesTheAucTheNewKeys) {
+  write_old_auc_record();
+  auto r = mcimd::test::run(rekey_args({{"--package-id", "rekey-7"}, {"--auc", auc().string()}}));
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  const std::string line = "rekey package rekey-7 for device " + gateway_.id + ", profile " + kRekeyIccid;
+  EXPECT_NE(r.out.find(line), std::string::npos) << r.out;
+  EXPECT_EQ((r.out + r.err).find(kNewK), std::string::npos) << "K is never printed";
+  EXPECT_EQ((r.out + r.err).find(kNewOpc), std::string::npos) << "OPc is never printed";
+
+  auto verified = attestation::verify_package(*read_text_file(out()), trusted_, mcimd::test::now());
+  ASSERT_TRUE(verified) << verified.error().describe();
+  const protocol::PackageHeader& h = verified->header;
+  EXPECT_TRUE(h.rekey);
+  EXPECT_EQ(h.package_id, "rekey-7");
+  EXPECT_EQ(h.iccid, kRekeyIccid);
+  EXPECT_EQ(h.imsi, kRekeyImsi);
+  EXPECT_EQ(h.counter, request_.counter + 1);
+  EXPECT_EQ(h.deletion, request_.deletion) << "the deletion counter the request set aside is echoed";
+  EXPECT_EQ(h.expires - h.issued, std::chrono::hours{24});
+  const std::vector<Bytes> outstanding{request_.device_nonce};
+  attestation::DeviceExpectations expect{gateway_.id, outstanding, request_.counter, gateway_.srk_name,
+                                         gateway_.authority_name, {"milenage"}};
+  EXPECT_TRUE(attestation::check_package_for_device(h, expect));
+
+  auto record = op::read_auc_record(auc(), kRekeyIccid);
+  ASSERT_TRUE(record) << record.error().describe();
+  EXPECT_EQ(to_hex(record->k), kNewK);
+  EXPECT_EQ(to_hex(record->opc), kNewOpc);
+}
+
+TEST_F(TheRekeyCommand, RefusesBadInputWithTwoNamingTheOption) {
+  struct Case {
+    std::map<std::string, std::string> overrides;
+    std::string needle;
+  };
+  const Case cases[] = {
+      {{{"--k", "0123456789abcdef0123456789abcdeg"}}, "--k"},
+      {{{"--k", "0123"}}, "--k"},
+      {{{"--opc", "fedcba9876543210"}}, "--opc"},
+      {{{"--package-hours", "0"}}, "--package-hours"},
+      {{{"--package-hours", "721"}}, "--package-hours"},
+      {{{"--request", (dir_.path() / "missing.json").string()}}, "--request"},
+      {{{"--request", files_.key.string()}}, "--request"},
+      {{{"--iccid", "12"}}, "package.iccid"},
+      {{{"--package-id", "a b"}}, "package.package_id"},
+      {{{"--signer-cert", ""}}, "--signer-cert"},
+  };
+  for (const auto& c : cases) {
+    auto r = mcimd::test::run(rekey_args(c.overrides));
+    EXPECT_EQ(r.exit_code, 2) << c.needle << ": " << r.err;
+    EXPECT_NE(r.err.find(c.needle), std::string::npos) << r.err;
+    EXPECT_FALSE(std::filesystem::exists(out())) << c.needle;
+  }
+}
+
+TEST_F(TheRekeyCommand, RefusesARequestItsOwnAkDidNotCertify) {
+  request_.device_nonce[0] ^= 1;  // the SRK certification no longer covers this nonce
+  ASSERT_TRUE(write_file_atomic(request_file(), protocol::to_json(request_)));
+  auto r = mcimd::test::run(rekey_args());
+  EXPECT_EQ(r.exit_code, 1) << r.err;
+  EXPECT_NE(r.err.find("Failed to check the package request"), std::string::npos) << r.err;
+  EXPECT_FALSE(std::filesystem::exists(out()));
+}
+
+TEST_F(TheRekeyCommand, LeavesNoPackageWhenTheAucCannotTakeTheNewKeys) {
+  auto r = mcimd::test::run(rekey_args({{"--auc", auc().string()}}));
+  EXPECT_EQ(r.exit_code, 1) << r.err;
+  EXPECT_NE(r.err.find("Failed to update the AuC record of " + std::string(kRekeyIccid) + ": NotFound"),
+            std::string::npos)
+      << r.err;
+  EXPECT_FALSE(std::filesystem::exists(out())) << "no package whose keys the network would not use";
+
+  write_old_auc_record();
+  r = mcimd::test::run(rekey_args({{"--auc", auc().string()}, {"--imsi", "001019999999999"}}));
+  EXPECT_EQ(r.exit_code, 2) << r.err;
+  EXPECT_NE(r.err.find("--imsi"), std::string::npos) << r.err;
+  EXPECT_FALSE(std::filesystem::exists(out()));
+  EXPECT_EQ(op::read_auc_record(auc(), kRekeyIccid)->k, SecureBytes(16, 0x11));
 }
