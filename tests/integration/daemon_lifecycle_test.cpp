@@ -737,3 +737,26 @@ TEST_F(AGatewayChangingOperator, MovesWithTheSubscribersReleaseWhereThePackageRe
   expect_aka_with_set1("2", 2);
   EXPECT_EQ(nlohmann::json::parse(mcimd.mcimctl({"--json", "list"}).out).at("profiles").size(), 2u);
 }
+
+// A platform software update: a PCR the signed policy names changes. Without a new policy every
+// profile is refused (the bootstrap one and the provisioned, deletion-bound one); with a policy
+// the authority signs for the new values, every profile works again, nothing re-provisioned.
+TEST_F(AProvisionedGateway, KeepsEveryProfileWorkingAcrossAPlatformUpdateWithANewlySignedPolicy) {
+  expect_aka_with_set1("1", 2);
+  ASSERT_EQ(mcimd.tpm2({"tpm2_pcrextend", "16:sha256=" + std::string(64, 'c')}).exit_code, 0);
+  auto c = make_challenge(mcimd, "000000000060");
+  auto refused = mcimd.mcimctl({"authenticate", "1", "--rand", c.rand, "--autn", c.autn});
+  EXPECT_NE(refused.exit_code, 0);
+  EXPECT_NE(refused.err.find("PlatformStateChanged"), std::string::npos) << refused.err;
+
+  auto approved = mcimd.approve_current_pcrs();
+  ASSERT_EQ(approved.exit_code, 0) << approved.err << mcimd.log();
+  expect_aka_with_set1("1", 3);
+  // The bootstrap profile too (its own keys).
+  ASSERT_EQ(mcimd.mcimctl({"enable", "0"}).exit_code, 0) << mcimd.log();
+  auto b = make_challenge(mcimd, "000000000040", "000102030405060708090a0b0c0d0e0f",
+                          "0f0e0d0c0b0a09080706050403020100");
+  auto r = mcimd.mcimctl({"authenticate", "0", "--rand", b.rand, "--autn", b.autn, "--json"});
+  ASSERT_EQ(r.exit_code, 0) << r.err << mcimd.log();
+  EXPECT_EQ(nlohmann::json::parse(r.out).value("res", ""), b.xres);
+}
