@@ -21,10 +21,6 @@ using namespace detail;
 
 namespace {
 
-protocol::Timestamp now_utc() {
-  return std::chrono::time_point_cast<std::chrono::seconds>(std::chrono::system_clock::now());
-}
-
 }  // namespace
 
 Result<std::string> ServiceCore::bootstrap_profile(Device& d) {

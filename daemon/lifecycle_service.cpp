@@ -39,33 +39,6 @@ Result<store::DeletionBinding> ServiceCore::deletion_binding_for(Device& d, uint
   return store::DeletionBinding{static_cast<uint32_t>(nv_index), value};
 }
 
-Result<store::DeletionRecord> ServiceCore::delete_for_good(Device& d, const std::string& id, const std::string& reason) {
-  auto* st = d.store();
-  auto profile = MCIMD_TRY(st->profile(id));
-  store::DeletionRecord record{profile.meta.iccid, profile.meta.operator_id, profile.meta.index, reason, 0, 0};
-  if (const auto& b = profile.meta.deletion) {
-    // The point of no return: from here on the TPM refuses these objects' policy, whoever holds
-    // a copy of them. A counter already past the binding (an earlier attempt) is not moved again.
-    auto* tpm = MCIMD_TRY(d.tpm());
-    auto now = tpm->deletion_counter_read(b->nv_index);
-    if (now && *now == b->value) now = tpm->deletion_counter_advance(b->nv_index);
-    if (!now && now.error().code != Code::NotFound) return tl::unexpected(now.error());
-    record.nv_index = b->nv_index;
-    record.nv_value = now ? *now : 0;
-  }
-  d.drop_credentials();
-  auto tx = MCIMD_TRY(st->begin());
-  MCIMD_CHECK(tx.remove_profile(id));
-  MCIMD_CHECK(tx.record_deletion(record));
-  MCIMD_CHECK(tx.commit());
-  log::info("Deleted profile " + id + " (ICCID " + record.iccid + ", operator " + record.operator_id + ", " + reason +
-            (record.nv_index ? "; deletion counter " + hex_index(record.nv_index) + " now " +
-                                   std::to_string(record.nv_value)
-                             : std::string("; no deletion counter")) +
-            ")");
-  return record;
-}
-
 namespace {
 
 // The counter's value now: nullopt when it is gone.
@@ -85,15 +58,44 @@ Result<bool> alive(tpm::Context& tpm, const std::optional<store::DeletionBinding
   return now && *now == b->value;
 }
 
-// Advances a binding's counter unless it moved already: from then on its objects are unusable.
+// Advances a binding's counter unless it moved already (an earlier attempt): from then on the
+// TPM refuses its objects' policy, whoever holds a copy of them. The counter's value after it,
+// nullopt when the counter is gone.
+Result<std::optional<uint64_t>> retire(tpm::Context& tpm, const store::DeletionBinding& b) {
+  auto now = MCIMD_TRY(counter_now(tpm, b));
+  if (now && *now == b.value) now = MCIMD_TRY(tpm.deletion_counter_advance(b.nv_index));
+  return now;
+}
 Status retire(tpm::Context& tpm, const std::optional<store::DeletionBinding>& b) {
-  if (!b) return {};
-  auto now = MCIMD_TRY(counter_now(tpm, *b));
-  if (now && *now == b->value) MCIMD_CHECK(tpm.deletion_counter_advance(b->nv_index));
+  if (b) MCIMD_CHECK(retire(tpm, *b));
   return {};
 }
 
 }  // namespace
+
+Result<store::DeletionRecord> ServiceCore::delete_for_good(Device& d, const std::string& id, const std::string& reason) {
+  auto* st = d.store();
+  auto profile = MCIMD_TRY(st->profile(id));
+  store::DeletionRecord record{profile.meta.iccid, profile.meta.operator_id, profile.meta.index, reason, 0, 0};
+  if (const auto& b = profile.meta.deletion) {
+    // The point of no return.
+    const auto now = MCIMD_TRY(retire(*MCIMD_TRY(d.tpm()), *b));
+    record.nv_index = b->nv_index;
+    record.nv_value = now.value_or(0);
+  }
+  d.drop_credentials();
+  auto tx = MCIMD_TRY(st->begin());
+  MCIMD_CHECK(tx.remove_profile(id));
+  MCIMD_CHECK(tx.record_deletion(record));
+  MCIMD_CHECK(tx.commit());
+  log::info("Deleted profile " + id + " (ICCID " + record.iccid + ", operator " + record.operator_id + ", " + reason +
+            (record.nv_index ? "; deletion counter " + hex_index(record.nv_index) + " now " +
+                                   std::to_string(record.nv_value)
+                             : std::string("; no deletion counter")) +
+            ")");
+  return record;
+}
+
 
 Status ServiceCore::finish_deletions(Device& d) {
   auto* st = d.store();

@@ -38,10 +38,6 @@ const std::vector<std::string> kAlgorithms = {"milenage"};
 // evaluation, and PCR 7 is in every bank a gateway has.
 const tpm::PcrSelection kReceiptPcrs{"sha256", {7}};
 
-protocol::Timestamp now_utc() {
-  return std::chrono::time_point_cast<std::chrono::seconds>(std::chrono::system_clock::now());
-}
-
 Bytes sha256_of(std::string_view text) {
   Bytes digest(SHA256_DIGEST_LENGTH);
   SHA256(reinterpret_cast<const uint8_t*>(text.data()), text.size(), digest.data());

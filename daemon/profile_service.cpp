@@ -14,11 +14,6 @@ using namespace detail;
 
 namespace {
 
-uint64_t now_seconds() {
-  return static_cast<uint64_t>(
-      std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch()).count());
-}
-
 // The operator's rules of a profile (from its package header; a factory profile allows
 // everything) for a local change. `replacement` is the profile taking its place as the active
 // one, when that is the change. NotAuthorized naming the rule: an administrator of the gateway
@@ -30,10 +25,8 @@ Status check_rules(const store::ProfileMetadata& profile, std::string_view chang
     return fail(Code::NotAuthorized, "The operator's rules for profile " + profile.id + " (operator " +
                                          profile.operator_id + ") do not allow " + std::string(change) + ": " + why);
   };
-  if (rules.locked_until && now_seconds() < *rules.locked_until &&
-      (!replacement || replacement->operator_id != profile.operator_id))
-    return refused("it is locked to its operator until " +
-                   protocol::format_timestamp(protocol::Timestamp{std::chrono::seconds{*rules.locked_until}}));
+  if (const auto lock = subsidy_lock(profile); lock && (!replacement || replacement->operator_id != profile.operator_id))
+    return refused("it is locked to its operator until " + protocol::format_timestamp(*lock));
   if (replacement && replacement->profile_class == store::ProfileClass::Bootstrap && !rules.fallback_allowed)
     return refused("fallback to the bootstrap profile is not allowed");
   if (change == "deleting it" && !rules.delete_allowed) return refused("deletion is not allowed");

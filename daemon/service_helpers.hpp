@@ -2,6 +2,8 @@
 // Conversions the service files share: store metadata to the D-Bus view, fixed-size arrays from
 // caller bytes, secrets into locked buffers.
 #include <algorithm>
+#include <chrono>
+#include <optional>
 #include <string>
 #include <string_view>
 
@@ -10,8 +12,22 @@
 #include "common/error.hpp"
 #include "dbus-api/service.hpp"
 #include "mcim-store/store.hpp"
+#include "protocol/provisioning.hpp"
 
 namespace mcimd::daemon::detail {
+
+// Now, to the second, as signed documents state times.
+inline protocol::Timestamp now_utc() {
+  return std::chrono::time_point_cast<std::chrono::seconds>(std::chrono::system_clock::now());
+}
+
+// The end of the profile's subsidy lock while it holds (a subsidised profile stays with its
+// operator until then); nullopt when it has none or it has ended.
+inline std::optional<protocol::Timestamp> subsidy_lock(const store::ProfileMetadata& m) {
+  const auto& until = m.rules.locked_until;
+  if (!until || static_cast<uint64_t>(now_utc().time_since_epoch().count()) >= *until) return std::nullopt;
+  return protocol::Timestamp{std::chrono::seconds{*until}};
+}
 
 inline api::ProfileInfo to_info(const store::ProfileMetadata& m) {
   return api::ProfileInfo{m.id,

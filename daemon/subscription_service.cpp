@@ -20,10 +20,6 @@ using namespace detail;
 
 namespace {
 
-protocol::Timestamp now_utc() {
-  return std::chrono::time_point_cast<std::chrono::seconds>(std::chrono::system_clock::now());
-}
-
 // Which key must have signed: the release's own claim, read before any signature is checked
 // only to pick the check. Whatever it claims, the check that follows decides.
 Result<protocol::ReleaseAuthorisation> unverified_release(std::string_view jws) {
@@ -105,13 +101,11 @@ void ServiceCore::change_subscription(std::string release, std::string package, 
                                                      " is not above the last one accepted for profile " + profile_id +
                                                      ", " + std::to_string(old->meta.command_counter)});
           // 3. The operator's rules: a subsidised profile stays with its operator until the lock ends.
-          const auto& lock = old->meta.rules.locked_until;
-          if (lock && static_cast<uint64_t>(now_utc().time_since_epoch().count()) < *lock)
-            return refused(Error{Code::NotAuthorized,
-                                 "Profile " + profile_id + " is locked to operator " + old->meta.operator_id +
-                                     " until " +
-                                     protocol::format_timestamp(protocol::Timestamp{std::chrono::seconds{*lock}}) +
-                                     " (subsidy lock): no change of subscription before"});
+          if (const auto lock = subsidy_lock(old->meta))
+            return refused(Error{Code::NotAuthorized, "Profile " + profile_id + " is locked to operator " +
+                                                          old->meta.operator_id + " until " +
+                                                          protocol::format_timestamp(*lock) +
+                                                          " (subsidy lock): no change of subscription before"});
           const auto installed_profiles = st->profiles();
           if (std::any_of(installed_profiles.begin(), installed_profiles.end(),
                           [](const store::ProfileMetadata& m) { return m.replaces.has_value(); }))
@@ -122,10 +116,8 @@ void ServiceCore::change_subscription(std::string release, std::string package, 
           // operator's rules allow: the same operator as the released profile, not locked.
           if (const auto active = st->active(); active && *active != profile_id) {
             auto current = MCIMD_TRY(st->profile(*active));
-            const auto& active_lock = current.meta.rules.locked_until;
             if (current.meta.profile_class == store::ProfileClass::Operational &&
-                (current.meta.operator_id != r.from_operator ||
-                 (active_lock && static_cast<uint64_t>(now_utc().time_since_epoch().count()) < *active_lock)))
+                (current.meta.operator_id != r.from_operator || subsidy_lock(current.meta)))
               return refused(Error{Code::NotAuthorized, "Profile " + *active + " of operator " +
                                                             current.meta.operator_id +
                                                             " is in service and its rules do not let it give way "

@@ -24,6 +24,14 @@ namespace {
 
 using Block = std::array<uint8_t, 16>;
 
+// A deletion counter advanced from outside, as a deletion's first step does (the daemon down):
+// the crash point between that step and the commit after it.
+RunResult advance_counter(McimdInstance& m, const nlohmann::json& nv_index) {
+  char index[16];
+  std::snprintf(index, sizeof index, "0x%08x", nv_index.get<uint32_t>());
+  return m.tpm2({"tpm2_nvincrement", "-C", index, index});
+}
+
 // What a root user with a copy of the store can do with the TPM directly: load a profile's K
 // from the copied blobs and run AES with it under the authority's signed policy for the current
 // platform state, with or without the deletion binding the profile had.
@@ -130,9 +138,7 @@ TEST_F(AProvisionedGateway, CompletesADeletionInterruptedAfterItsCounterAdvanced
   ASSERT_EQ(mcimd.mcimctl({"enable", "0"}).exit_code, 0) << mcimd.log();
   ASSERT_EQ(mcimd.stop(), 0);
   // The advance, as the deletion makes it, without the commit that would follow.
-  char index[16];
-  std::snprintf(index, sizeof index, "0x%08x", p1["deletion"]["nv_index"].get<uint32_t>());
-  auto advanced = mcimd.tpm2({"tpm2_nvincrement", "-C", index, index});
+  auto advanced = advance_counter(mcimd, p1["deletion"]["nv_index"]);
   ASSERT_EQ(advanced.exit_code, 0) << advanced.err;
   ASSERT_TRUE(mcimd.start()) << mcimd.log();
   auto list = json::parse(mcimd.mcimctl({"--json", "list"}).out).at("profiles");
@@ -210,14 +216,6 @@ class AGatewayChangingOperator : protected WithSecondOperator, public AGatewayBe
     r.signer = protocol::ReleaseSigner::Operator;
     return r;
   }
-  // Signed as an operator would, or as an attacker holding some signer's key: no checks here.
-  std::string sign_release(const protocol::ReleaseAuthorisation& r, const op::PolicySigner& with) {
-    const std::string payload = protocol::to_json(r);
-    auto jws = attestation::jws_sign({reinterpret_cast<const uint8_t*>(payload.data()), payload.size()}, with.key.get(),
-                                     with.x5c);
-    if (!jws) throw std::runtime_error("jws_sign: " + jws.error().message);
-    return *jws;
-  }
   protocol::OperatorCommand command_body(protocol::CommandKind kind, uint64_t counter) {
     protocol::OperatorCommand c;
     c.command_id = "cmd-" + std::to_string(counter);
@@ -229,13 +227,6 @@ class AGatewayChangingOperator : protected WithSecondOperator, public AGatewayBe
     c.issued = std::chrono::time_point_cast<std::chrono::seconds>(std::chrono::system_clock::now());
     c.expires = c.issued + std::chrono::days{1};
     return c;
-  }
-  std::string sign_command(const protocol::OperatorCommand& c, const op::PolicySigner& with) {
-    const std::string payload = protocol::to_json(c);
-    auto jws = attestation::jws_sign({reinterpret_cast<const uint8_t*>(payload.data()), payload.size()}, with.key.get(),
-                                     with.x5c);
-    if (!jws) throw std::runtime_error("jws_sign: " + jws.error().message);
-    return *jws;
   }
   RunResult command(const std::string& jws) {
     std::ofstream(mcimd.dir() / "command.jws", std::ios::trunc) << jws;
@@ -280,7 +271,7 @@ class AGatewayChangingOperator : protected WithSecondOperator, public AGatewayBe
 TEST_F(AGatewayChangingOperator, MovesToTheNewOperatorWithTheCurrentOperatorsRelease) {
   provision_first();
   auto package = new_operator_package();
-  auto r = change(sign_release(release_body(), signer), package.jws);
+  auto r = change(sign(release_body(), signer), package.jws);
   ASSERT_EQ(r.exit_code, 0) << r.err << mcimd.log();
   auto receipt = protocol::install_receipt_from_json(slurp(mcimd.dir() / "receipt-b.json"));
   ASSERT_TRUE(receipt);
@@ -298,7 +289,7 @@ TEST_F(AGatewayChangingOperator, MovesToTheNewOperatorWithTheCurrentOperatorsRel
   EXPECT_EQ(list[2].value("state", ""), "enabled");
   EXPECT_EQ(profile_named(state(), "p2")["replaces"], "p1");
   // One change at a time: the released profile cannot be released again meanwhile.
-  auto again = change(sign_release(release_body(2), signer), new_operator_package("pkg-b-2").jws);
+  auto again = change(sign(release_body(2), signer), new_operator_package("pkg-b-2").jws);
   EXPECT_NE(again.exit_code, 0);
   EXPECT_NE(again.err.find("InvalidState"), std::string::npos) << again.err;
 
@@ -330,7 +321,7 @@ TEST_F(AGatewayChangingOperator, MovesToTheNewOperatorWithTheCurrentOperatorsRel
 TEST_F(AGatewayChangingOperator, DeletesTheReleasedProfileWhenTheAdministratorConfirmsTheNewOne) {
   provision_first();
   auto package = new_operator_package();
-  ASSERT_EQ(change(sign_release(release_body(), signer), package.jws).exit_code, 0) << mcimd.log();
+  ASSERT_EQ(change(sign(release_body(), signer), package.jws).exit_code, 0) << mcimd.log();
   auto confirmed = mcimd.mcimctl({"subscription", "confirm", "2"});
   ASSERT_EQ(confirmed.exit_code, 0) << confirmed.err << mcimd.log();
   auto deletion = protocol::deletion_receipt_from_json(confirmed.out);
@@ -372,7 +363,7 @@ TEST_F(AGatewayChangingOperator, RefusesEveryFraudulentChangeAndChangesNothing) 
   // Forged: the release changed after the operator signed it.
   {
     // The operator's signature kept, the payload swapped for one naming another new operator.
-    const std::string genuine = sign_release(release_body(), signer);
+    const std::string genuine = sign(release_body(), signer);
     auto body = release_body();
     body.to_operator = "00303";
     const std::string payload = protocol::to_json(body);
@@ -387,50 +378,50 @@ TEST_F(AGatewayChangingOperator, RefusesEveryFraudulentChangeAndChangesNothing) 
     auto body = release_body();
     body.issued -= std::chrono::days{10};
     body.expires = body.issued + std::chrono::days{1};
-    expect_change_refused(sign_release(body, signer), package.jws, "Expired", kOperator, "expired release");
+    expect_change_refused(sign(body, signer), package.jws, "Expired", kOperator, "expired release");
   }
   // Replayed: a counter not above the last accepted (none yet: 0).
-  expect_change_refused(sign_release(release_body(0), signer), package.jws, "Replayed", kOperator, "replayed release");
+  expect_change_refused(sign(release_body(0), signer), package.jws, "Replayed", kOperator, "replayed release");
   // Signed by the new operator instead of the current one: claiming to be the current operator,
   // and in its own name.
-  expect_change_refused(sign_release(release_body(), new_signer), package.jws, "UntrustedSigner", kOperator,
+  expect_change_refused(sign(release_body(), new_signer), package.jws, "UntrustedSigner", kOperator,
                         "release signed by the new operator for the current one");
   {
     auto body = release_body();
     body.from_operator = kNewOperator;
-    expect_change_refused(sign_release(body, new_signer), package.jws, "NotAuthorized", kNewOperator,
+    expect_change_refused(sign(body, new_signer), package.jws, "NotAuthorized", kNewOperator,
                           "release signed by the new operator in its own name");
   }
   // A package from an operator the release does not name.
   {
     auto body = release_body();
     body.to_operator = "00303";
-    expect_change_refused(sign_release(body, signer), package.jws, "NotAuthorized", kOperator,
+    expect_change_refused(sign(body, signer), package.jws, "NotAuthorized", kOperator,
                           "package from an operator not named in the release");
   }
   // The subscriber, with no key registered for the profile.
   {
     auto body = release_body();
     body.signer = protocol::ReleaseSigner::Subscriber;
-    expect_change_refused(sign_release(body, new_signer), package.jws, "NotAuthorized", kOperator,
+    expect_change_refused(sign(body, new_signer), package.jws, "NotAuthorized", kOperator,
                           "release by an unregistered subscriber");
   }
   // For another device.
   {
     auto body = release_body();
     body.device = "000b" + std::string(64, 'c');
-    expect_change_refused(sign_release(body, signer), package.jws, "WrongDevice", kOperator, "release for another device");
+    expect_change_refused(sign(body, signer), package.jws, "WrongDevice", kOperator, "release for another device");
   }
 
   // The genuine release: accepted, and its counter cannot be used twice.
-  auto r = change(sign_release(release_body(5), signer), package.jws);
+  auto r = change(sign(release_body(5), signer), package.jws);
   ASSERT_EQ(r.exit_code, 0) << r.err << mcimd.log();
 }
 
 TEST_F(AGatewayChangingOperator, RefusesToMoveASubsidyLockedProfileEvenWithARelease) {
   provision_first(/*locked=*/true);
   auto package = new_operator_package();
-  expect_change_refused(sign_release(release_body(), signer), package.jws, "NotAuthorized", kOperator,
+  expect_change_refused(sign(release_body(), signer), package.jws, "NotAuthorized", kOperator,
                         "a locked profile");
   EXPECT_NE(mcimd.log().find("subsidy lock"), std::string::npos) << mcimd.log();
 }
@@ -442,7 +433,7 @@ TEST_F(AGatewayChangingOperator, SurvivesADaemonKilledAtEachStepOfTheChange) {
   provision_first();
   const nlohmann::json p1 = profile_named(state(), "p1");
   auto package = new_operator_package();
-  ASSERT_EQ(change(sign_release(release_body(), signer), package.jws).exit_code, 0) << mcimd.log();
+  ASSERT_EQ(change(sign(release_body(), signer), package.jws).exit_code, 0) << mcimd.log();
 
   // Killed right after the change's commit.
   mcimd.kill();
@@ -455,9 +446,7 @@ TEST_F(AGatewayChangingOperator, SurvivesADaemonKilledAtEachStepOfTheChange) {
   // Killed after the old profile's deletion counter advanced, before its removal was committed
   // (the advance made here as the deletion makes it).
   mcimd.kill();
-  char index[16];
-  std::snprintf(index, sizeof index, "0x%08x", p1["deletion"]["nv_index"].get<uint32_t>());
-  ASSERT_EQ(mcimd.tpm2({"tpm2_nvincrement", "-C", index, index}).exit_code, 0);
+  ASSERT_EQ(advance_counter(mcimd, p1["deletion"]["nv_index"]).exit_code, 0);
   ASSERT_TRUE(mcimd.start()) << mcimd.log();
   list = nlohmann::json::parse(mcimd.mcimctl({"--json", "list"}).out).at("profiles");
   ASSERT_EQ(list.size(), 2u) << list.dump();
@@ -474,44 +463,44 @@ TEST_F(AGatewayChangingOperator, SurvivesADaemonKilledAtEachStepOfTheChange) {
 TEST_F(AGatewayChangingOperator, AppliesTheOperatorsSignedCommandsOnceEach) {
   provision_first();
   using protocol::CommandKind;
-  auto fallback = command(sign_command(command_body(CommandKind::Fallback, 1), signer));
+  auto fallback = command(sign(command_body(CommandKind::Fallback, 1), signer));
   ASSERT_EQ(fallback.exit_code, 0) << fallback.err << mcimd.log();
   EXPECT_EQ(nlohmann::json::parse(fallback.out).value("active", ""), "p0");
   mcimd.kill();
   ASSERT_TRUE(mcimd.start()) << mcimd.log();
   EXPECT_EQ(active_id(), "p0") << "the fallback survives a restart";
 
-  auto restore = command(sign_command(command_body(CommandKind::Restore, 2), signer));
+  auto restore = command(sign(command_body(CommandKind::Restore, 2), signer));
   ASSERT_EQ(restore.exit_code, 0) << restore.err;
   EXPECT_EQ(active_id(), "p1");
   expect_aka_with_set1("1", 2);
 
   // The same command again, an older one, an expired one, another operator's, another device's.
   const std::string before = store_state();
-  auto again = command(sign_command(command_body(CommandKind::Fallback, 1), signer));
+  auto again = command(sign(command_body(CommandKind::Fallback, 1), signer));
   EXPECT_NE(again.err.find("Replayed"), std::string::npos) << again.err;
   auto expired_body = command_body(CommandKind::Disable, 9);
   expired_body.issued -= std::chrono::days{3};
   expired_body.expires = expired_body.issued + std::chrono::days{1};
-  EXPECT_NE(command(sign_command(expired_body, signer)).err.find("Expired"), std::string::npos);
+  EXPECT_NE(command(sign(expired_body, signer)).err.find("Expired"), std::string::npos);
   auto foreign = command_body(CommandKind::Delete, 10);
   foreign.operator_id = kNewOperator;
-  auto foreign_run = command(sign_command(foreign, new_signer));
+  auto foreign_run = command(sign(foreign, new_signer));
   EXPECT_NE(foreign_run.err.find("NotAuthorized"), std::string::npos) << foreign_run.err;
   EXPECT_NE(mcimd.log().find("audit: command refused: profile=p1 operator=00202 reason=NotAuthorized"),
             std::string::npos)
       << mcimd.log();
-  auto posing = command(sign_command(command_body(CommandKind::Delete, 11), new_signer));
+  auto posing = command(sign(command_body(CommandKind::Delete, 11), new_signer));
   EXPECT_NE(posing.err.find("UntrustedSigner"), std::string::npos) << posing.err;
   auto elsewhere = command_body(CommandKind::Delete, 12);
   elsewhere.device = "000b" + std::string(64, 'd');
-  EXPECT_NE(command(sign_command(elsewhere, signer)).err.find("WrongDevice"), std::string::npos);
+  EXPECT_NE(command(sign(elsewhere, signer)).err.find("WrongDevice"), std::string::npos);
   EXPECT_EQ(store_state(), before) << "a refused command changed the store";
 
   // Disable, then delete: the deletion comes with its receipt.
-  ASSERT_EQ(command(sign_command(command_body(CommandKind::Disable, 20), signer)).exit_code, 0);
+  ASSERT_EQ(command(sign(command_body(CommandKind::Disable, 20), signer)).exit_code, 0);
   EXPECT_EQ(active_id(), "");
-  auto deleted = command(sign_command(command_body(CommandKind::Delete, 21), signer));
+  auto deleted = command(sign(command_body(CommandKind::Delete, 21), signer));
   ASSERT_EQ(deleted.exit_code, 0) << deleted.err;
   auto result = nlohmann::json::parse(deleted.out);
   auto receipt = protocol::deletion_receipt_from_json(result.at("deletion_receipt").dump());
@@ -560,7 +549,7 @@ TEST_F(AGatewayChangingOperator, KeepsALockedProfileInServiceAgainstTheReleaseOf
   auto body = release_body();
   body.iccid = "8949001234567890131";
   const std::string before = store_state();
-  auto r = change(sign_release(body, signer), new_operator_package().jws);
+  auto r = change(sign(body, signer), new_operator_package().jws);
   EXPECT_NE(r.exit_code, 0);
   EXPECT_NE(r.err.find("NotAuthorized"), std::string::npos) << r.err;
   EXPECT_EQ(store_state(), before);
@@ -651,9 +640,7 @@ TEST_F(AProfileBeingRekeyed, SurvivesADaemonKilledAtEachStepOfTheRekey) {
 
   // After the old credentials' counter advanced, before the commit that drops them.
   mcimd.kill();
-  char index[16];
-  std::snprintf(index, sizeof index, "0x%08x", p1()["previous"]["deletion"]["nv_index"].get<uint32_t>());
-  ASSERT_EQ(mcimd.tpm2({"tpm2_nvincrement", "-C", index, index}).exit_code, 0);
+  ASSERT_EQ(advance_counter(mcimd, p1()["previous"]["deletion"]["nv_index"]).exit_code, 0);
   ASSERT_TRUE(mcimd.start()) << mcimd.log();
   EXPECT_TRUE(p1()["previous"].is_null());
   EXPECT_EQ(aka(2, kNewK, kNewOpc), "res");
@@ -666,8 +653,7 @@ TEST_F(AProfileBeingRekeyed, SurvivesADaemonKilledAtEachStepOfTheRekey) {
   o.rekey = true;
   ASSERT_EQ(install(build(req, subscription(), o, signer).jws).exit_code, 0) << mcimd.log();
   mcimd.kill();
-  std::snprintf(index, sizeof index, "0x%08x", p1()["deletion"]["nv_index"].get<uint32_t>());
-  ASSERT_EQ(mcimd.tpm2({"tpm2_nvincrement", "-C", index, index}).exit_code, 0);
+  ASSERT_EQ(advance_counter(mcimd, p1()["deletion"]["nv_index"]).exit_code, 0);
   ASSERT_TRUE(mcimd.start()) << mcimd.log();
   EXPECT_TRUE(p1()["previous"].is_null());
   EXPECT_EQ(p1()["k"], before["k"]) << "rolled back to the credentials in service before";

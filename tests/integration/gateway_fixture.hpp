@@ -12,6 +12,7 @@
 #include "attestation/jws.hpp"
 #include "common/bytes.hpp"
 #include "operator/package_builder.hpp"
+#include "protocol/lifecycle.hpp"
 #include "protocol/provisioning.hpp"
 #include "tests/support/mcimd_instance.hpp"
 #include "tests/support/test_pki.hpp"
@@ -98,8 +99,10 @@ class AGatewayBeingProvisioned : public ::testing::Test {
   op::BuiltPackage build(const protocol::PackageRequest& req) { return build(req, subscription(), order(req), signer); }
 
   // A header signed as the operator would (or an attacker holding some signer's key).
-  std::string sign(const protocol::PackageHeader& h, const op::PolicySigner& with) {
-    const std::string payload = protocol::to_json(h);
+  // Any protocol document (a header, a release, a command), signed as its signer would; no checks.
+  template <class Document>
+  std::string sign(const Document& document, const op::PolicySigner& with) {
+    const std::string payload = protocol::to_json(document);
     auto jws = attestation::jws_sign({reinterpret_cast<const uint8_t*>(payload.data()), payload.size()}, with.key.get(),
                                      with.x5c);
     if (!jws) throw std::runtime_error("jws_sign: " + jws.error().message);
