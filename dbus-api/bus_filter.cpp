@@ -1,6 +1,7 @@
 #include "dbus-api/bus_filter.hpp"
 
 #include <string>
+#include <vector>
 
 #include "common/log.hpp"
 #include "dbus-api/attestation_dbus.hpp"
@@ -44,6 +45,44 @@ bool in_our_tree(std::string_view path) {
   return path == root || (path.starts_with(root) && path.size() > root.size() && path[root.size()] == '/');
 }
 
+// The caller's groups as the bus daemon read them from its socket when it connected
+// (SO_PEERGROUPS), from GetConnectionCredentials' UnixGroupIDs (dbus-daemon 1.14). sd-bus does not
+// ask for them and reads /proc/<pid>/status instead, which a hardened unit does not see
+// (ProtectProc=invisible hides other users' processes): without this, group roles would fail
+// there. nullopt when the bus does not say (a peer-to-peer connection, an older bus).
+std::optional<std::vector<gid_t>> bus_reported_groups(sd_bus_message* m) {
+  sd_bus* bus = sd_bus_message_get_bus(m);
+  const char* sender = sd_bus_message_get_sender(m);
+  if (!bus || !sender) return std::nullopt;
+  sd_bus_error error = SD_BUS_ERROR_NULL;
+  sd_bus_message* raw = nullptr;
+  int r = sd_bus_call_method(bus, "org.freedesktop.DBus", "/org/freedesktop/DBus", "org.freedesktop.DBus",
+                             "GetConnectionCredentials", &error, &raw, "s", sender);
+  sd_bus_error_free(&error);
+  if (r < 0) return std::nullopt;
+  SdBusMessage reply(raw);
+  if (sd_bus_message_enter_container(reply.get(), 'a', "{sv}") < 0) return std::nullopt;
+  std::optional<std::vector<gid_t>> groups;
+  while ((r = sd_bus_message_enter_container(reply.get(), 'e', "sv")) > 0) {
+    const char* key = nullptr;
+    if (sd_bus_message_read(reply.get(), "s", &key) < 0) return std::nullopt;
+    if (std::string_view(key) == "UnixGroupIDs") {
+      if (sd_bus_message_enter_container(reply.get(), 'v', "au") < 0) return std::nullopt;
+      const void* data = nullptr;
+      size_t size = 0;
+      if (sd_bus_message_read_array(reply.get(), 'u', &data, &size) < 0) return std::nullopt;
+      const auto* ids = static_cast<const uint32_t*>(data);
+      groups.emplace(ids, ids + size / sizeof(uint32_t));
+      if (sd_bus_message_exit_container(reply.get()) < 0) return std::nullopt;
+    } else if (sd_bus_message_skip(reply.get(), "v") < 0) {
+      return std::nullopt;
+    }
+    if (sd_bus_message_exit_container(reply.get()) < 0) return std::nullopt;
+  }
+  if (r < 0) return std::nullopt;
+  return groups;
+}
+
 }  // namespace
 
 std::optional<Access> listed_access(std::string_view interface, std::string_view member) {
@@ -81,6 +120,12 @@ Result<Caller> query_caller(sd_bus_message* m) {
   int n = sd_bus_creds_get_supplementary_gids(creds.get(), &gids);
   if (n >= 0) reported.supplementary_gids.emplace(gids, gids + n);
   reported.gids_from_proc = from_proc & SD_BUS_CREDS_SUPPLEMENTARY_GIDS;
+  if (!reported.supplementary_gids || reported.gids_from_proc) {
+    if (auto from_bus = bus_reported_groups(m)) {
+      reported.supplementary_gids = std::move(from_bus);
+      reported.gids_from_proc = false;
+    }
+  }
   return trusted_caller(reported);
 }
 
