@@ -76,7 +76,9 @@ void TpmWorker::run() {
 int TpmWorker::on_completion(sd_event_source*, int fd, uint32_t, void* userdata) {
   auto* w = static_cast<TpmWorker*>(userdata);
   uint64_t count;
-  (void)read(fd, &count, sizeof count);
+  // Draining the eventfd only re-arms it: the completions queue is read either way, so a
+  // failed read (EAGAIN after a spurious wake-up) loses nothing.
+  if (read(fd, &count, sizeof count) < 0 && errno != EAGAIN) log::debug("Failed to drain the completion eventfd");
   std::deque<std::function<void()>> ready;
   {
     std::lock_guard lock(w->mutex_);
