@@ -1,0 +1,1 @@
+mcimd_test(unit wpa_sim_request_test mcimd-wpa-sim-lib)
