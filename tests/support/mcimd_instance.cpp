@@ -100,6 +100,14 @@ McimdInstance::~McimdInstance() {
   if (daemon_) daemon_->stop(SIGTERM, std::chrono::seconds(15));
 }
 
+RunResult McimdInstance::install_profile(const std::string& yaml) {
+  const auto file = dir_.path() / "profile.yaml";
+  std::ofstream(file) << yaml;
+  auto r = mcimctl({"install", file.string()});
+  std::filesystem::remove(file);  // it holds K: a factory does not leave it behind either
+  return r;
+}
+
 std::map<std::string, std::string> McimdInstance::bus_env() const {
   return {{"DBUS_SYSTEM_BUS_ADDRESS", bus_.address()}, {"TPM2TOOLS_TCTI", tpm_.tcti()}};
 }

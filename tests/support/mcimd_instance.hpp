@@ -51,6 +51,9 @@ class McimdInstance {
   RunResult mcimctl(const std::vector<std::string>& args, std::optional<uid_t> as_uid = {});
   RunResult busctl(const std::vector<std::string>& args, std::optional<uid_t> as_uid = {});
   RunResult operator_tool(const std::vector<std::string>& args);
+  // `mcimctl install` of a profile YAML, whose file (it holds K) is removed afterwards; the
+  // profile's object path is the first line of out.
+  RunResult install_profile(const std::string& yaml);
   RunResult tpm2(const std::vector<std::string>& argv);  // tpm2-tools against the same swtpm
 
   // The policy authority (keys made with `mcim-operator pcr-policy keygen`): signs the current

@@ -1,0 +1,249 @@
+// EAP-AKA and EAP-AKA' end to end with real peers: eapol_test (wpa_supplicant's EAP peer, with
+// external_sim=1) asks mcimd-wpa-sim, which asks mcimd and its TPM-held K; hostapd is the RADIUS
+// server, and its EAP-AKA server gets vectors over the hlr_auc_gw protocol from a Milenage
+// responder in this test (TS 35.208 set 1 K/OPc, the profile's). Needs the Debian packages
+// eapoltest and hostapd; skipped without them.
+#include <gtest/gtest.h>
+#include <poll.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <cstring>
+#include <fstream>
+#include <mutex>
+#include <sstream>
+#include <thread>
+
+#include "aka/block_cipher.hpp"
+#include "aka/milenage.hpp"
+#include "aka/sqn.hpp"
+#include "common/bytes.hpp"
+#include "tests/support/mcimd_instance.hpp"
+
+using namespace mcimd;
+using namespace mcimd::test;
+
+namespace {
+
+const char* kHostapd = "/usr/sbin/hostapd";
+const char* kEapolTest = "/usr/bin/eapol_test";
+const char* kImsi = "001010123456789";  // kDemoProfileYaml
+const char* kRealm = "@wlan.mnc001.mcc001.3gppnetwork.org";
+
+// The network's AuC, speaking hostapd's hlr_auc_gw protocol on a UNIX datagram socket:
+//   AKA-REQ-AUTH <IMSI>              → AKA-RESP-AUTH <IMSI> <RAND> <AUTN> <IK> <CK> <RES>
+//   AKA-AUTS <IMSI> <AUTS> <RAND>    → (no answer; SQN set from AUTS, TS 33.102 §6.3.5)
+// SQN = SEQ ‖ IND with 5 IND bits; each vector advances SEQ and IND by one, as hlr_auc_gw does.
+class MilenageResponder {
+ public:
+  explicit MilenageResponder(const std::filesystem::path& path) : path_(path) {
+    fd_ = ::socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+    sockaddr_un addr{};
+    addr.sun_family = AF_UNIX;
+    std::strncpy(addr.sun_path, path.c_str(), sizeof addr.sun_path - 1);
+    if (fd_ < 0 || ::bind(fd_, reinterpret_cast<sockaddr*>(&addr), sizeof addr) < 0)
+      throw std::runtime_error("cannot bind " + path.native());
+    thread_ = std::thread([this] { serve(); });
+  }
+  ~MilenageResponder() {
+    stop_ = true;
+    thread_.join();
+    ::close(fd_);
+    std::filesystem::remove(path_);
+  }
+  // The next vector uses SEQ 1, IND 0 again: the USIM, which has seen it, must ask to resynchronise.
+  void forget_sqn() {
+    std::lock_guard lock(mutex_);
+    seq_ = 0;
+    ind_ = 31;
+  }
+  int resyncs() const { return resyncs_; }
+  int vectors() const { return vectors_; }
+
+ private:
+  void serve() {
+    while (!stop_) {
+      pollfd p{fd_, POLLIN, 0};
+      if (::poll(&p, 1, 100) <= 0) continue;
+      char buf[1024];
+      sockaddr_un from{};
+      socklen_t from_len = sizeof from;
+      ssize_t n = ::recvfrom(fd_, buf, sizeof buf - 1, 0, reinterpret_cast<sockaddr*>(&from), &from_len);
+      if (n <= 0) continue;
+      std::string reply = handle(std::string(buf, static_cast<std::size_t>(n)));
+      if (!reply.empty())
+        ::sendto(fd_, reply.data(), reply.size(), 0, reinterpret_cast<sockaddr*>(&from), from_len);
+    }
+  }
+
+  std::string handle(const std::string& request) {
+    std::istringstream in(request);
+    std::string verb, imsi;
+    in >> verb >> imsi;
+    std::lock_guard lock(mutex_);
+    auto k = aka::OpenSslAes::create(*from_hex(kSet1K, "K"));
+    aka::Block opc{};
+    auto opc_bytes = *from_hex(kSet1Opc, "OPc");
+    std::copy(opc_bytes.begin(), opc_bytes.end(), opc.begin());
+    if (verb == "AKA-REQ-AUTH") {
+      if (imsi != kImsi || !k) return "AKA-RESP-AUTH " + imsi + " FAILURE";
+      seq_ += 1;
+      ind_ = (ind_ + 1) % 32;
+      aka::Rand rand{};
+      for (auto& b : rand) b = static_cast<uint8_t>(std::rand());
+      auto v = aka::generate_vector(*k, opc, rand, aka::sqn_from_u64(seq_ << 5 | ind_), aka::Amf{0x80, 0x00});
+      if (!v) return "AKA-RESP-AUTH " + imsi + " FAILURE";
+      ++vectors_;
+      return "AKA-RESP-AUTH " + imsi + " " + to_hex(v->rand) + " " + to_hex(v->autn) + " " + to_hex(v->ik) + " " +
+             to_hex(v->ck) + " " + to_hex(v->xres);
+    }
+    if (verb == "AKA-AUTS") {
+      std::string auts_hex, rand_hex;
+      in >> auts_hex >> rand_hex;
+      auto auts = from_hex(auts_hex, "AUTS", 14);
+      auto rand = from_hex(rand_hex, "RAND", 16);
+      if (imsi != kImsi || !k || !auts || !rand) return "";
+      aka::Auts a{};
+      aka::Rand r{};
+      std::copy(auts->begin(), auts->end(), a.begin());
+      std::copy(rand->begin(), rand->end(), r.begin());
+      auto sqn_ms = aka::verify_auts(*k, opc, r, a);
+      if (!sqn_ms) return "";
+      const uint64_t sqn = aka::sqn_to_u64(*sqn_ms);
+      seq_ = sqn >> 5;
+      ind_ = sqn & 31;
+      ++resyncs_;
+    }
+    return "";
+  }
+
+  std::filesystem::path path_;
+  int fd_ = -1;
+  std::thread thread_;
+  std::atomic<bool> stop_{false};
+  std::mutex mutex_;
+  uint64_t seq_ = 0;
+  uint64_t ind_ = 31;
+  std::atomic<int> resyncs_{0}, vectors_{0};
+};
+
+class WpaSimEap : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    if (!std::filesystem::exists(kHostapd) || !std::filesystem::exists(kEapolTest))
+      GTEST_SKIP() << "needs hostapd and eapol_test (Debian packages hostapd and eapoltest)";
+    ASSERT_TRUE(mcimd.start()) << mcimd.log();
+    auto r = mcimd.install_profile(kDemoProfileYaml);
+    ASSERT_EQ(r.exit_code, 0) << r.err << mcimd.log();
+    profile = r.out.substr(0, r.out.find('\n'));
+    ASSERT_EQ(mcimd.mcimctl({"enable", profile}).exit_code, 0);
+
+    responder = std::make_unique<MilenageResponder>(dir() / "hlr.sock");
+    port = free_port_pair();
+    std::ofstream(dir() / "radius_clients") << "127.0.0.1/32 radius\n";
+    std::ofstream(dir() / "eap_users") << "\"0\"*\tAKA\n\"6\"*\tAKA'\n";
+    std::ofstream(dir() / "hostapd.conf") << "driver=none\ninterface=mcimd-as\n"
+                                          << "radius_server_clients=" << (dir() / "radius_clients").native() << "\n"
+                                          << "radius_server_auth_port=" << port << "\n"
+                                          << "eap_server=1\neap_user_file=" << (dir() / "eap_users").native() << "\n"
+                                          << "eap_sim_db=unix:" << (dir() / "hlr.sock").native() << "\n";
+    hostapd = std::make_unique<Process>(ProcessOptions{
+        {kHostapd, "-dd", (dir() / "hostapd.conf").native()}, {}, dir() / "hostapd.log", dir() / "hostapd.log"});
+    ASSERT_TRUE(wait_until([&] { return slurp(dir() / "hostapd.log").find("AP-ENABLED") != std::string::npos; },
+                           std::chrono::seconds(10)))
+        << slurp(dir() / "hostapd.log");
+
+    std::filesystem::create_directory(dir() / "ctrl");
+    bridge = std::make_unique<Process>(ProcessOptions{
+        {binary("wpa-sim/mcimd-wpa-sim").native(), "--ctrl-path", (dir() / "ctrl" / "test").native(), "--socket-dir",
+         dir().native(), "--profile", profile, "--ping-interval", "1"},
+        mcimd.bus_env(),
+        dir() / "bridge.log",
+        dir() / "bridge.log"});
+  }
+
+  std::filesystem::path dir() { return mcimd.dir(); }
+
+  // One eapol_test run; -W holds it until the bridge has attached to its control socket.
+  RunResult authenticate(const std::string& method, const std::string& identity) {
+    auto conf = dir() / "eapol_test.conf";
+    // external_sim is a global option of wpa_supplicant's configuration, not a network's.
+    std::ofstream(conf) << "ctrl_interface=" << (dir() / "ctrl").native() << "\nexternal_sim=1\n"
+                        << "network={\n\tssid=\"mcimd-test\"\n\tkey_mgmt=IEEE8021X\n\teap=" << method
+                        << "\n\tidentity=\"" << identity << "\"\n}\n";
+    return run({kEapolTest, "-c", conf.native(), "-a", "127.0.0.1", "-p", std::to_string(port), "-s", "radius", "-W",
+                "-t", "30"},
+               {}, std::chrono::seconds(60));
+  }
+
+  std::string logs() {
+    return "\n--- bridge ---\n" + slurp(dir() / "bridge.log") + "\n--- hostapd (tail) ---\n" + tail(dir() / "hostapd.log") +
+           "\n--- mcimd ---\n" + mcimd.log();
+  }
+  static std::string tail(const std::filesystem::path& p) {
+    std::string s = slurp(p);
+    return s.size() > 6000 ? s.substr(s.size() - 6000) : s;
+  }
+
+  McimdInstance mcimd;
+  std::string profile;
+  int port = 0;
+  std::unique_ptr<MilenageResponder> responder;
+  std::unique_ptr<Process> hostapd, bridge;
+};
+
+}  // namespace
+
+TEST_F(WpaSimEap, AuthenticatesWithEapAkaThenEapAkaPrimeThroughTheTpmHeldIdentity) {
+  auto aka = authenticate("AKA", std::string("0") + kImsi + kRealm);
+  EXPECT_EQ(aka.exit_code, 0) << aka.out.substr(aka.out.size() > 4000 ? aka.out.size() - 4000 : 0) << logs();
+  EXPECT_NE(aka.out.find("SUCCESS"), std::string::npos);
+
+  auto aka_prime = authenticate("AKA'", std::string("6") + kImsi + kRealm);
+  EXPECT_EQ(aka_prime.exit_code, 0) << aka_prime.out.substr(aka_prime.out.size() > 4000 ? aka_prime.out.size() - 4000 : 0)
+                                    << logs();
+  EXPECT_NE(aka_prime.out.find("SUCCESS"), std::string::npos);
+  EXPECT_EQ(responder->resyncs(), 0);
+  EXPECT_EQ(responder->vectors(), 2);
+  // The answers came from mcimd through the bridge, not from a USIM simulator in eapol_test.
+  const std::string bridge_log = slurp(dir() / "bridge.log");
+  EXPECT_NE(bridge_log.find("Attached to wpa_supplicant"), std::string::npos) << bridge_log;
+  EXPECT_NE(bridge_log.find("Answered UMTS-AUTH request of network 0: UMTS-AUTH"), std::string::npos) << bridge_log;
+}
+
+TEST_F(WpaSimEap, ResynchronisesTheNetworkWithAutsWhenItsSqnIsStale) {
+  auto first = authenticate("AKA", std::string("0") + kImsi + kRealm);
+  ASSERT_EQ(first.exit_code, 0) << logs();
+  responder->forget_sqn();
+  auto again = authenticate("AKA", std::string("0") + kImsi + kRealm);
+  EXPECT_EQ(again.exit_code, 0) << again.out.substr(again.out.size() > 4000 ? again.out.size() - 4000 : 0) << logs();
+  EXPECT_EQ(responder->resyncs(), 1);
+  EXPECT_NE(slurp(dir() / "bridge.log").find("UMTS-AUTS"), std::string::npos);
+}
+
+TEST_F(WpaSimEap, LogsNoKeyOrChallenge) {
+  auto aka = authenticate("AKA", std::string("0") + kImsi + kRealm);
+  ASSERT_EQ(aka.exit_code, 0) << logs();
+  // eapol_test prints the RAND and the keys it used (-dd style hexdumps); none may be in our log.
+  const std::string bridge_log = slurp(dir() / "bridge.log");
+  std::istringstream lines(aka.out);
+  int checked = 0;
+  for (std::string line; std::getline(lines, line);) {
+    for (const char* label : {"EAP-AKA: RAND - hexdump", "EAP-AKA: IK - hexdump", "EAP-AKA: CK - hexdump",
+                              "EAP-AKA: RES - hexdump"}) {
+      auto at = line.find(label);
+      if (at == std::string::npos) continue;
+      auto colon = line.find("):", at);
+      if (colon == std::string::npos) continue;
+      std::string hex;
+      for (char c : line.substr(colon + 2))
+        if (c != ' ') hex.push_back(c);
+      ASSERT_GE(hex.size(), 8u);
+      EXPECT_EQ(bridge_log.find(hex), std::string::npos) << label;
+      ++checked;
+    }
+  }
+  EXPECT_GE(checked, 4) << "eapol_test no longer prints RAND, IK, CK and RES; the check looked at nothing";
+}
