@@ -2,7 +2,7 @@
 // external_sim=1) asks mcimd-wpa-sim, which asks mcimd and its TPM-held K; hostapd is the RADIUS
 // server, and its EAP-AKA server gets vectors over the hlr_auc_gw protocol from a Milenage
 // responder in this test (TS 35.208 set 1 K/OPc, the profile's). Needs the Debian packages
-// eapoltest and hostapd; skipped without them.
+// eapoltest and hostapd (scripts/install-deps installs them); fails without them.
 #include <gtest/gtest.h>
 #include <poll.h>
 #include <sys/socket.h>
@@ -132,8 +132,8 @@ class MilenageResponder {
 class WpaSimEap : public ::testing::Test {
  protected:
   void SetUp() override {
-    if (!std::filesystem::exists(kHostapd) || !std::filesystem::exists(kEapolTest))
-      GTEST_SKIP() << "needs hostapd and eapol_test (Debian packages hostapd and eapoltest)";
+    ASSERT_TRUE(std::filesystem::exists(kHostapd) && std::filesystem::exists(kEapolTest))
+        << "needs hostapd and eapol_test: apt-get install hostapd eapoltest (scripts/install-deps)";
     ASSERT_TRUE(mcimd.start()) << mcimd.log();
     auto r = mcimd.install_profile(kDemoProfileYaml);
     ASSERT_EQ(r.exit_code, 0) << r.err << mcimd.log();
