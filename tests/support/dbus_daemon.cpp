@@ -1,12 +1,33 @@
 #include "tests/support/dbus_daemon.hpp"
 
 #include <signal.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
 
+#include <cstring>
 #include <fstream>
 #include <stdexcept>
 
 namespace mcimd::test {
+
+namespace {
+
+bool accepts_connections(const std::filesystem::path& socket) {
+  sockaddr_un addr{};
+  addr.sun_family = AF_UNIX;
+  const std::string path = socket.string();
+  if (path.size() >= sizeof addr.sun_path) return false;
+  std::memcpy(addr.sun_path, path.c_str(), path.size() + 1);
+  int fd = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) return false;
+  bool connected = ::connect(fd, reinterpret_cast<const sockaddr*>(&addr), sizeof addr) == 0;
+  ::close(fd);
+  return connected;
+}
+
+}  // namespace
 
 DbusDaemon::DbusDaemon(const DbusDaemonOptions& options) {
   auto socket = dir_.path() / "bus";
@@ -56,8 +77,10 @@ DbusDaemon::DbusDaemon(const DbusDaemonOptions& options) {
       {},
       std::nullopt,
       dir_.path() / "dbus.err"});
-  if (!wait_until([&] { return std::filesystem::exists(socket); }, std::chrono::seconds(10)))
-    throw std::runtime_error("dbus-daemon did not start");
+  // Ready when it accepts a connection: the socket file appears at bind(), before listen(), and
+  // a client connecting in between is refused (seen on loaded machines).
+  if (!wait_until([&] { return accepts_connections(socket); }, std::chrono::seconds(30)))
+    throw std::runtime_error("dbus-daemon did not start accepting connections on " + socket.string());
   chmod(socket.c_str(), 0777);
 }
 
