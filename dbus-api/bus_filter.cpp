@@ -120,7 +120,8 @@ Result<Caller> query_caller(sd_bus_message* m) {
   int n = sd_bus_creds_get_supplementary_gids(creds.get(), &gids);
   if (n >= 0) reported.supplementary_gids.emplace(gids, gids + n);
   reported.gids_from_proc = from_proc & SD_BUS_CREDS_SUPPLEMENTARY_GIDS;
-  if (!reported.supplementary_gids || reported.gids_from_proc) {
+  // Only when /proc told nothing (the hardened unit): asking the bus costs a round trip per call.
+  if (!reported.supplementary_gids) {
     if (auto from_bus = bus_reported_groups(m)) {
       reported.supplementary_gids = std::move(from_bus);
       reported.gids_from_proc = false;
