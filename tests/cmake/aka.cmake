@@ -2,3 +2,4 @@
 mcimd_test(unit aka_milenage_test mcimd-aka)
 mcimd_test(unit aka_sqn_test mcimd-aka)
 mcimd_test(unit aka_usim_test mcimd-aka)
+mcimd_test(unit aka_identity_test mcimd-aka)
