@@ -1,5 +1,7 @@
 #include "wpa-sim/answer.hpp"
 
+#include "aka/identity.hpp"
+
 namespace mcimd::wpasim {
 namespace {
 
@@ -41,7 +43,24 @@ Answer answer_gsm(uint32_t id, const GsmChallenge& c, Usim& usim) {
 Answer answer(const SimRequest& request, Usim& usim) {
   if (const auto* umts = std::get_if<UmtsChallenge>(&request.challenge))
     return answer_umts(request.network_id, *umts, usim);
-  return answer_gsm(request.network_id, std::get<GsmChallenge>(request.challenge), usim);
+  if (const auto* gsm = std::get_if<GsmChallenge>(&request.challenge))
+    return answer_gsm(request.network_id, *gsm, usim);
+  return Answer{{}, "an identity question is not a challenge", true};
+}
+
+std::optional<Answer> answer_identity(uint32_t network_id, std::string_view eap_methods, Usim& usim,
+                                      std::optional<int> mnc_length) {
+  const auto method = aka::first_sim_method(eap_methods);
+  if (!method) return std::nullopt;
+  auto no_identity = [](std::string why) { return Answer{{}, "no identity: " + std::move(why), true}; };
+  auto profile = usim.subscriber();
+  if (!profile) return no_identity(profile.error().short_name() + ": " + profile.error().message);
+  auto identity = aka::permanent_identity(*method, profile->imsi, profile->operator_id, mnc_length);
+  if (!identity) return no_identity(identity.error().message);
+  auto command = format_identity(network_id, *identity);
+  if (!command) return no_identity(command.error().message);
+  // The IMSI stays out of the log: it identifies the subscriber.
+  return Answer{secure(*command), std::string("the permanent identity for ") + aka::method_name(*method), false};
 }
 
 }  // namespace mcimd::wpasim

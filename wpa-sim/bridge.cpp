@@ -24,6 +24,9 @@ class McimdUsim final : public Usim {
   api::CallResult<std::vector<api::GsmAuthResult>> gsm_authenticate(const std::vector<Bytes>& rands) override {
     return with_profile([&](api::Client& c, const std::string& path) { return c.gsm_authenticate(path, rands); });
   }
+  api::CallResult<api::ProfileProperties> subscriber() override {
+    return with_profile([&](api::Client& c, const std::string& path) { return c.profile(path); });
+  }
 
  private:
   template <class Call>
@@ -63,7 +66,9 @@ class McimdUsim final : public Usim {
 void pause(std::chrono::milliseconds d) { ::poll(nullptr, 0, static_cast<int>(d.count())); }
 
 const char* request_kind(const SimRequest& r) {
-  return std::holds_alternative<UmtsChallenge>(r.challenge) ? "UMTS-AUTH" : "GSM-AUTH";
+  if (std::holds_alternative<UmtsChallenge>(r.challenge)) return "UMTS-AUTH";
+  if (std::holds_alternative<GsmChallenge>(r.challenge)) return "GSM-AUTH";
+  return "IDENTITY";
 }
 
 class Session {
@@ -111,8 +116,34 @@ class Session {
     }
     if (!*request) return true;
     const SimRequest& r = **request;
-    Answer a = answer(r, usim_);
     const std::string what = std::string(request_kind(r)) + " request of network " + std::to_string(r.network_id);
+    if (std::holds_alternative<IdentityQuestion>(r.challenge)) return handle_identity(r.network_id, what);
+    log::debug("Asking mcimd to answer " + what + ".");
+    return deliver(answer(r, usim_), what);
+  }
+
+  // Only a network that authenticates with the MCIM (EAP-SIM, AKA, AKA') gets its identity.
+  bool handle_identity(uint32_t network_id, const std::string& what) {
+    auto methods =
+        sock_.request("GET_NETWORK " + std::to_string(network_id) + " eap", options_.reply_timeout, events_);
+    if (!methods) {
+      log::warning("Failed to ask wpa_supplicant for the methods of network " + std::to_string(network_id) + ": " +
+                   methods.error().message + ", attaching again.");
+      return false;
+    }
+    auto a = answer_identity(network_id, *methods, usim_, options_.mnc_length);
+    if (!a) {
+      log::debug("Not answering " + what + ": its EAP methods are none of SIM, AKA and AKA'.");
+      return true;
+    }
+    if (a->command.empty()) {
+      log::warning("Failed to answer " + what + ": " + a->summary);
+      return true;
+    }
+    return deliver(*a, what);
+  }
+
+  bool deliver(const Answer& a, const std::string& what) {
     if (a.failed)
       log::warning("Failed to answer " + what + ": " + a.summary);
     else

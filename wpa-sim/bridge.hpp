@@ -14,6 +14,8 @@ struct BridgeOptions {
   std::filesystem::path socket_dir;  // where our own socket is bound (wpa_supplicant must reach it)
   std::optional<std::string> profile;      // object path; default: mcimd's active profile at each request
   std::optional<std::string> bus_address;  // default: the system bus
+  // The MNC's length for the permanent identity (2 or 3); default: from the profile's operator id.
+  std::optional<int> mnc_length;
   // With no traffic for this long, PING tells whether wpa_supplicant is still there; a restarted
   // wpa_supplicant has a new socket, and the old connection answers ECONNREFUSED.
   std::chrono::milliseconds ping_interval{5000};

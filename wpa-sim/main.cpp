@@ -41,6 +41,11 @@ int main(int argc, char** argv) {
   app.add_option("--profile", profile, "Profile object path (default: mcimd's active profile)");
   std::string bus_address;
   app.add_option("--bus-address", bus_address, "D-Bus address of mcimd's bus (default: the system bus)");
+  int mnc_length = 0;
+  app.add_option("--mnc-length", mnc_length,
+                 "Digits of the home network's MNC in the permanent identity's realm "
+                 "(default: the profile's operator id, when it is the MCC and MNC its IMSI begins with)")
+      ->check(CLI::Range(2, 3));
   unsigned ping_seconds = 5;
   app.add_option("--ping-interval", ping_seconds, "Seconds without traffic before wpa_supplicant is pinged")
       ->check(CLI::Range(1u, 3600u));
@@ -51,6 +56,7 @@ int main(int argc, char** argv) {
   if (verbose) log::set_max_level(log::Level::Debug);
   if (!profile.empty()) options.profile = profile;
   if (!bus_address.empty()) options.bus_address = bus_address;
+  if (mnc_length != 0) options.mnc_length = mnc_length;
   if (socket_dir.empty()) {
     const char* runtime = std::getenv("RUNTIME_DIRECTORY");  // systemd's RuntimeDirectory=
     socket_dir = runtime && *runtime ? runtime : "/tmp";

@@ -7,6 +7,7 @@ namespace mcimd::wpasim {
 namespace {
 
 constexpr std::string_view kRequestPrefix = "CTRL-REQ-SIM-";
+constexpr std::string_view kIdentityPrefix = "CTRL-REQ-IDENTITY-";
 constexpr std::string_view kSsidSuffix = " needed for SSID ";
 constexpr uint32_t kMaxNetworkId = 0x7fffffff;  // wpa_supplicant's ids are non-negative ints
 
@@ -50,14 +51,15 @@ Status expect_end(std::string_view text, std::string_view after) {
   return fail(Code::InvalidArgument, "Unexpected data after " + std::string(after));
 }
 
-Result<uint32_t> take_network_id(std::string_view& text) {
+Result<uint32_t> take_network_id(std::string_view& text, std::string_view request) {
   std::size_t n = 0;
   while (n < text.size() && is_digit(text[n])) ++n;
-  if (n == 0) return fail(Code::InvalidArgument, "CTRL-REQ-SIM has no network id");
-  if (n > 10) return fail(Code::InvalidArgument, "CTRL-REQ-SIM network id is too long");
+  const std::string what(request);
+  if (n == 0) return fail(Code::InvalidArgument, what + " has no network id");
+  if (n > 10) return fail(Code::InvalidArgument, what + " network id is too long");
   uint64_t value = 0;
   for (std::size_t i = 0; i < n; ++i) value = value * 10 + static_cast<uint64_t>(text[i] - '0');
-  if (value > kMaxNetworkId) return fail(Code::InvalidArgument, "CTRL-REQ-SIM network id is out of range");
+  if (value > kMaxNetworkId) return fail(Code::InvalidArgument, what + " network id is out of range");
   text.remove_prefix(n);
   return static_cast<uint32_t>(value);
 }
@@ -116,11 +118,18 @@ Result<std::optional<SimRequest>> parse_event(std::string_view message) {
       return fail(Code::InvalidArgument, "Control interface event has a malformed level prefix");
     message.remove_prefix(n + 1);
   }
+  SimRequest request;
+  if (message.starts_with(kIdentityPrefix)) {
+    message.remove_prefix(kIdentityPrefix.size());
+    request.network_id = MCIMD_TRY(take_network_id(message, "CTRL-REQ-IDENTITY"));
+    MCIMD_CHECK(expect(message, ':', "the CTRL-REQ-IDENTITY network id"));
+    request.challenge = IdentityQuestion{};
+    return std::optional<SimRequest>(std::move(request));
+  }
   if (!message.starts_with(kRequestPrefix)) return std::optional<SimRequest>{};
   message.remove_prefix(kRequestPrefix.size());
 
-  SimRequest request;
-  request.network_id = MCIMD_TRY(take_network_id(message));
+  request.network_id = MCIMD_TRY(take_network_id(message, "CTRL-REQ-SIM"));
   MCIMD_CHECK(expect(message, ':', "the CTRL-REQ-SIM network id"));
   if (message.starts_with("UMTS-AUTH:")) {
     message.remove_prefix(10);
@@ -182,5 +191,15 @@ Result<SecureString> format_gsm_auth(uint32_t network_id, const std::vector<GsmT
 }
 
 std::string format_gsm_fail(uint32_t network_id) { return response_prefix(network_id) + "GSM-FAIL"; }
+
+Result<std::string> format_identity(uint32_t network_id, std::string_view identity) {
+  if (identity.empty()) return fail(Code::InvalidArgument, "The identity is empty");
+  if (identity.size() > kMaxIdentitySize)
+    return fail(Code::InvalidArgument, "The identity is longer than " + std::to_string(kMaxIdentitySize) + " characters");
+  for (char c : identity)
+    if (c <= ' ' || c > '~' || c == ':')
+      return fail(Code::InvalidArgument, "The identity has a character that is not printable ASCII or is ':'");
+  return "CTRL-RSP-IDENTITY-" + std::to_string(network_id) + ":" + std::string(identity);
+}
 
 }  // namespace mcimd::wpasim

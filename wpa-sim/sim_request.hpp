@@ -12,6 +12,12 @@
 //   CTRL-RSP-SIM-<id>:GSM-AUTH:<Kc1>:<SRES1>:<Kc2>:<SRES2>[:<Kc3>:<SRES3>]
 //   CTRL-RSP-SIM-<id>:GSM-FAIL
 //
+// A network block without an identity makes wpa_supplicant ask for one, and it takes the
+// permanent identity (RFC 4187 §4.1.1.6, TS 23.003 §19.3.2) back:
+//
+//   <3>CTRL-REQ-IDENTITY-<id>:Identity needed for SSID <ssid>
+//   CTRL-RSP-IDENTITY-<id>:0<IMSI>@wlan.mnc<MNC>.mcc<MCC>.3gppnetwork.org
+//
 // Everything is lower- or upper-case hex without separators. Every byte from the socket is
 // untrusted: the parser accepts exactly these shapes and names what it refused, never quoting
 // the input (a RAND does not belong in a log).
@@ -50,13 +56,18 @@ struct GsmChallenge {
   std::vector<Bytes> rands;  // 2 or 3 × 16 bytes
 };
 
+// The network needs an identity (any network: the bridge answers only the EAP-AKA/AKA'/SIM ones).
+struct IdentityQuestion {};
+
 struct SimRequest {
   uint32_t network_id = 0;  // wpa_supplicant's network block id, echoed in the answer
-  std::variant<UmtsChallenge, GsmChallenge> challenge;
+  std::variant<UmtsChallenge, GsmChallenge, IdentityQuestion> challenge;
 };
 
 // One message received on an attached control socket. Answers nullopt for anything that is not
-// a CTRL-REQ-SIM event (other events, command replies), so callers can pass every message.
+// a CTRL-REQ-SIM or CTRL-REQ-IDENTITY event (other events, command replies), so callers can pass
+// every message. CTRL-REQ-IDENTITY-<id>: is read up to its network id and ':'; the text after it
+// is not read.
 // Checks, in order (each failure is InvalidArgument naming the part that is wrong):
 //  - at most kMaxEventSize bytes, no NUL, CR or LF;
 //  - an optional "<level>" prefix of one to two digits;
@@ -80,5 +91,9 @@ struct GsmTriplet {
 [[nodiscard]] Result<SecureString> format_gsm_auth(uint32_t network_id, const std::vector<GsmTriplet>& triplets,
                                                    std::size_t expected_count);
 std::string format_gsm_fail(uint32_t network_id);
+// CTRL-RSP-IDENTITY-<id>:<identity>; InvalidArgument for an identity that is empty, longer than
+// kMaxIdentitySize or has a character outside printable ASCII (a space or ':' included).
+inline constexpr std::size_t kMaxIdentitySize = 253;  // RFC 7542 §2.2
+[[nodiscard]] Result<std::string> format_identity(uint32_t network_id, std::string_view identity);
 
 }  // namespace mcimd::wpasim

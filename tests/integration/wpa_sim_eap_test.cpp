@@ -5,6 +5,7 @@
 // eapoltest and hostapd (scripts/install-deps installs them); fails without them.
 #include <gtest/gtest.h>
 #include <poll.h>
+#include <signal.h>
 #include <sys/socket.h>
 #include <sys/un.h>
 #include <unistd.h>
@@ -158,7 +159,7 @@ class WpaSimEap : public ::testing::Test {
     std::filesystem::create_directory(dir() / "ctrl");
     bridge = std::make_unique<Process>(ProcessOptions{
         {binary("wpa-sim/mcimd-wpa-sim").native(), "--ctrl-path", (dir() / "ctrl" / "test").native(), "--socket-dir",
-         dir().native(), "--profile", profile, "--ping-interval", "1"},
+         dir().native(), "--profile", profile, "--ping-interval", "1", "--verbose"},
         mcimd.bus_env(),
         dir() / "bridge.log",
         dir() / "bridge.log"});
@@ -166,16 +167,32 @@ class WpaSimEap : public ::testing::Test {
 
   std::filesystem::path dir() { return mcimd.dir(); }
 
-  // One eapol_test run; -W holds it until the bridge has attached to its control socket.
-  RunResult authenticate(const std::string& method, const std::string& identity) {
+  // eapol_test's configuration for one method; without an identity, it asks for one.
+  std::filesystem::path eapol_conf(const std::string& method, const std::string& identity) {
     auto conf = dir() / "eapol_test.conf";
     // external_sim is a global option of wpa_supplicant's configuration, not a network's.
-    std::ofstream(conf) << "ctrl_interface=" << (dir() / "ctrl").native() << "\nexternal_sim=1\n"
-                        << "network={\n\tssid=\"mcimd-test\"\n\tkey_mgmt=IEEE8021X\n\teap=" << method
-                        << "\n\tidentity=\"" << identity << "\"\n}\n";
-    return run({kEapolTest, "-c", conf.native(), "-a", "127.0.0.1", "-p", std::to_string(port), "-s", "radius", "-W",
-                "-t", "30"},
-               {}, std::chrono::seconds(60));
+    std::ofstream out(conf);
+    out << "ctrl_interface=" << (dir() / "ctrl").native() << "\nexternal_sim=1\n"
+        << "network={\n\tssid=\"mcimd-test\"\n\tkey_mgmt=IEEE8021X\n\teap=" << method << "\n";
+    if (!identity.empty()) out << "\tidentity=\"" << identity << "\"\n";
+    out << "}\n";
+    return conf;
+  }
+  std::vector<std::string> eapol_argv(const std::filesystem::path& conf) {
+    return {kEapolTest, "-c", conf.native(), "-a", "127.0.0.1", "-p", std::to_string(port), "-s", "radius", "-W",
+            "-t", "30"};
+  }
+
+  // One eapol_test run; -W holds it until the bridge has attached to its control socket.
+  RunResult authenticate(const std::string& method, const std::string& identity) {
+    return run(eapol_argv(eapol_conf(method, identity)), {}, std::chrono::seconds(60));
+  }
+
+  static std::string tail_of(const std::string& s) { return s.substr(s.size() > 4000 ? s.size() - 4000 : 0); }
+  static int count(const std::string& text, const std::string& what) {
+    int n = 0;
+    for (auto at = text.find(what); at != std::string::npos; at = text.find(what, at + 1)) ++n;
+    return n;
   }
 
   std::string logs() {
@@ -198,12 +215,11 @@ class WpaSimEap : public ::testing::Test {
 
 TEST_F(WpaSimEap, AuthenticatesWithEapAkaThenEapAkaPrimeThroughTheTpmHeldIdentity) {
   auto aka = authenticate("AKA", std::string("0") + kImsi + kRealm);
-  EXPECT_EQ(aka.exit_code, 0) << aka.out.substr(aka.out.size() > 4000 ? aka.out.size() - 4000 : 0) << logs();
+  EXPECT_EQ(aka.exit_code, 0) << tail_of(aka.out) << logs();
   EXPECT_NE(aka.out.find("SUCCESS"), std::string::npos);
 
   auto aka_prime = authenticate("AKA'", std::string("6") + kImsi + kRealm);
-  EXPECT_EQ(aka_prime.exit_code, 0) << aka_prime.out.substr(aka_prime.out.size() > 4000 ? aka_prime.out.size() - 4000 : 0)
-                                    << logs();
+  EXPECT_EQ(aka_prime.exit_code, 0) << tail_of(aka_prime.out) << logs();
   EXPECT_NE(aka_prime.out.find("SUCCESS"), std::string::npos);
   EXPECT_EQ(responder->resyncs(), 0);
   EXPECT_EQ(responder->vectors(), 2);
@@ -218,7 +234,7 @@ TEST_F(WpaSimEap, ResynchronisesTheNetworkWithAutsWhenItsSqnIsStale) {
   ASSERT_EQ(first.exit_code, 0) << logs();
   responder->forget_sqn();
   auto again = authenticate("AKA", std::string("0") + kImsi + kRealm);
-  EXPECT_EQ(again.exit_code, 0) << again.out.substr(again.out.size() > 4000 ? again.out.size() - 4000 : 0) << logs();
+  EXPECT_EQ(again.exit_code, 0) << tail_of(again.out) << logs();
   EXPECT_EQ(responder->resyncs(), 1);
   EXPECT_NE(slurp(dir() / "bridge.log").find("UMTS-AUTS"), std::string::npos);
 }
@@ -246,4 +262,73 @@ TEST_F(WpaSimEap, LogsNoKeyOrChallenge) {
     }
   }
   EXPECT_GE(checked, 4) << "eapol_test no longer prints RAND, IK, CK and RES; the check looked at nothing";
+}
+
+TEST_F(WpaSimEap, TellsTheSupplicantThePermanentIdentityWhenItHasNone) {
+  // No identity in the network block: wpa_supplicant asks on its control interface, and the
+  // bridge answers with the active profile's IMSI in the home network's realm.
+  auto aka = authenticate("AKA", "");
+  EXPECT_EQ(aka.exit_code, 0) << tail_of(aka.out) << logs();
+  auto aka_prime = authenticate("AKA'", "");
+  EXPECT_EQ(aka_prime.exit_code, 0) << tail_of(aka_prime.out) << logs();
+  EXPECT_NE(aka.out.find("CTRL-REQ-IDENTITY-0"), std::string::npos) << "eapol_test did not ask for the identity";
+  // The server saw the permanent identities, with the method's prefix (RFC 4187, RFC 9048).
+  const std::string hostapd_log = slurp(dir() / "hostapd.log");
+  EXPECT_NE(hostapd_log.find(std::string("0") + kImsi + kRealm), std::string::npos) << tail(dir() / "hostapd.log");
+  EXPECT_NE(hostapd_log.find(std::string("6") + kImsi + kRealm), std::string::npos) << tail(dir() / "hostapd.log");
+  const std::string bridge_log = slurp(dir() / "bridge.log");
+  EXPECT_EQ(count(bridge_log, "Answered IDENTITY request of network 0: the permanent identity for EAP-AKA\n"), 1)
+      << bridge_log;
+  EXPECT_EQ(count(bridge_log, "Answered IDENTITY request of network 0: the permanent identity for EAP-AKA'\n"), 1)
+      << bridge_log;
+  EXPECT_EQ(bridge_log.find(kImsi), std::string::npos) << "the IMSI is not logged";
+  EXPECT_EQ(responder->vectors(), 2);
+}
+
+TEST_F(WpaSimEap, IsRefusedAfterAPlatformChangeUntilTheNewStateIsApproved) {
+  auto before = authenticate("AKA", std::string("0") + kImsi + kRealm);
+  ASSERT_EQ(before.exit_code, 0) << tail_of(before.out) << logs();
+  // The platform leaves its approved state (as a changed boot component would).
+  ASSERT_EQ(mcimd.tpm2({"tpm2_pcrextend", "16:sha256=" + std::string(64, 'b')}).exit_code, 0);
+  auto refused = authenticate("AKA", std::string("0") + kImsi + kRealm);
+  EXPECT_NE(refused.exit_code, 0) << tail_of(refused.out) << logs();
+  EXPECT_EQ(refused.out.find("\nSUCCESS"), std::string::npos);
+  // The peer rejected the challenge (UMTS-FAIL: Authentication-Reject) and the server failed it.
+  EXPECT_NE(refused.out.find("CTRL-EVENT-EAP-FAILURE"), std::string::npos) << tail_of(refused.out);
+  const std::string bridge_log = slurp(dir() / "bridge.log");
+  EXPECT_NE(bridge_log.find("Failed to answer UMTS-AUTH request of network 0: UMTS-FAIL: PlatformStateChanged"),
+            std::string::npos)
+      << bridge_log;
+  // The authority signs a policy for the new state: the MCIM works again.
+  auto approved = mcimd.approve_current_pcrs();
+  ASSERT_EQ(approved.exit_code, 0) << approved.err;
+  auto after = authenticate("AKA", std::string("0") + kImsi + kRealm);
+  EXPECT_EQ(after.exit_code, 0) << tail_of(after.out) << logs();
+}
+
+TEST_F(WpaSimEap, ServesASupplicantThatRestartedWhileAnAnswerWasOnItsWay) {
+  // mcimd answers late (stopped), and the supplicant dies meanwhile: the bridge's answer has
+  // nobody to go to. It must attach to the next supplicant on the same socket and serve it.
+  const pid_t daemon = mcimd.pid();
+  ASSERT_GT(daemon, 0);
+  ASSERT_EQ(::kill(daemon, SIGSTOP), 0);
+  auto first_log = dir() / "eapol_test-1.log";
+  auto first = std::make_unique<Process>(
+      ProcessOptions{eapol_argv(eapol_conf("AKA", std::string("0") + kImsi + kRealm)), {}, first_log, first_log});
+  const bool asked = wait_until(
+      [&] { return slurp(dir() / "bridge.log").find("Asking mcimd to answer UMTS-AUTH") != std::string::npos; },
+      std::chrono::seconds(30));
+  first->stop(SIGKILL);  // as a crash: its control socket file stays behind
+  first.reset();
+  ASSERT_EQ(::kill(daemon, SIGCONT), 0);
+  ASSERT_TRUE(asked) << slurp(first_log) << logs();
+  ASSERT_TRUE(wait_until(
+      [&] { return slurp(dir() / "bridge.log").find("Failed to hand the answer to wpa_supplicant") != std::string::npos; },
+      std::chrono::seconds(40)))
+      << logs();
+
+  auto second = authenticate("AKA", std::string("0") + kImsi + kRealm);
+  EXPECT_EQ(second.exit_code, 0) << tail_of(second.out) << logs();
+  EXPECT_TRUE(bridge->running()) << "the bridge itself must not have exited";
+  EXPECT_GE(count(slurp(dir() / "bridge.log"), "Attached to wpa_supplicant"), 2) << logs();
 }

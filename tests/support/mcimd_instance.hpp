@@ -47,6 +47,8 @@ class McimdInstance {
   // dies: without one a dead process's handles stay in the TPM's few slots (docs/operations.md).
   void kill();
   int wait_exit(std::chrono::milliseconds timeout);
+  // The running daemon's pid (for SIGSTOP/SIGCONT: a daemon that answers late); -1 when stopped.
+  pid_t pid() const { return daemon_ ? daemon_->pid() : -1; }
 
   RunResult mcimctl(const std::vector<std::string>& args, std::optional<uid_t> as_uid = {});
   RunResult busctl(const std::vector<std::string>& args, std::optional<uid_t> as_uid = {});

@@ -13,6 +13,9 @@ struct StandInUsim final : Usim {
   api::CallResult<std::vector<api::GsmAuthResult>> gsm = std::vector<api::GsmAuthResult>{};
   api::CallResult<api::UmtsAuthResult> umts_authenticate(const Bytes&, const Bytes&) override { return umts; }
   api::CallResult<std::vector<api::GsmAuthResult>> gsm_authenticate(const std::vector<Bytes>&) override { return gsm; }
+  api::CallResult<api::ProfileProperties> profile = api::ProfileProperties{
+      "/org/mcimd/Tre1/Profile/1", 1, "8949001234567890123", "001010123456789", "00101", "enabled", "operational"};
+  api::CallResult<api::ProfileProperties> subscriber() override { return profile; }
 };
 
 SecureBytes filled(std::size_t n, uint8_t v) { return SecureBytes(n, v); }
@@ -76,4 +79,49 @@ TEST(TheBridge, AnswersOneKcAndSresPerGsmRand) {
   EXPECT_EQ(text(answer(three, usim).command), "CTRL-RSP-SIM-1:GSM-FAIL");
   usim.gsm = error("org.mcimd.Tre1.Error.NotFound");
   EXPECT_EQ(text(answer(r, usim).command), "CTRL-RSP-SIM-1:GSM-FAIL");
+}
+
+TEST(TheBridge, AnswersAnIdentityQuestionWithThePermanentIdentityForTheNetworksMethod) {
+  StandInUsim usim;
+  auto a = answer_identity(5, "AKA'", usim, std::nullopt);
+  ASSERT_TRUE(a);
+  EXPECT_FALSE(a->failed);
+  EXPECT_EQ(text(a->command), "CTRL-RSP-IDENTITY-5:6001010123456789@wlan.mnc001.mcc001.3gppnetwork.org");
+  EXPECT_EQ(a->summary.find("001010123456789"), std::string::npos) << "the IMSI stays out of the log";
+  EXPECT_EQ(text(answer_identity(5, "AKA AKA'", usim, std::nullopt)->command),
+            "CTRL-RSP-IDENTITY-5:0001010123456789@wlan.mnc001.mcc001.3gppnetwork.org");
+  EXPECT_EQ(text(answer_identity(5, "SIM", usim, 3)->command),
+            "CTRL-RSP-IDENTITY-5:1001010123456789@wlan.mnc010.mcc001.3gppnetwork.org");
+}
+
+TEST(TheBridge, LeavesOtherNetworksIdentityQuestionsToOthers) {
+  StandInUsim usim;
+  EXPECT_FALSE(answer_identity(5, "PEAP", usim, std::nullopt));
+  EXPECT_FALSE(answer_identity(5, "FAIL", usim, std::nullopt));
+}
+
+TEST(TheBridge, SendsNoIdentityWhenItCannotTellOne) {
+  StandInUsim usim;
+  usim.profile = error("org.mcimd.Tre1.Error.InvalidState");
+  auto a = answer_identity(5, "AKA", usim, std::nullopt);
+  ASSERT_TRUE(a);
+  EXPECT_TRUE(a->failed);
+  EXPECT_TRUE(a->command.empty());
+  EXPECT_NE(a->summary.find("InvalidState"), std::string::npos) << a->summary;
+
+  usim.profile = api::ProfileProperties{"/org/mcimd/Tre1/Profile/1", 1, "8949001234567890123", "001010123456789",
+                                        "acme", "enabled", "operational"};
+  a = answer_identity(5, "AKA", usim, std::nullopt);
+  ASSERT_TRUE(a);
+  EXPECT_TRUE(a->command.empty());
+  EXPECT_NE(a->summary.find("--mnc-length"), std::string::npos) << a->summary;
+  EXPECT_EQ(text(answer_identity(5, "AKA", usim, 2)->command),
+            "CTRL-RSP-IDENTITY-5:0001010123456789@wlan.mnc001.mcc001.3gppnetwork.org");
+}
+
+TEST(TheBridge, GivesAnIdentityQuestionNoChallengeAnswer) {
+  StandInUsim usim;
+  Answer a = answer(SimRequest{2, IdentityQuestion{}}, usim);
+  EXPECT_TRUE(a.failed);
+  EXPECT_TRUE(a.command.empty());
 }

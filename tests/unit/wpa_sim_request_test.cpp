@@ -180,3 +180,33 @@ TEST(ARequestAndItsAnswer, UseTheSameNetworkId) {
   ASSERT_TRUE(r && r->has_value());
   EXPECT_EQ(format_umts_fail((*r)->network_id), "CTRL-RSP-SIM-42:UMTS-FAIL");
 }
+
+TEST(AnIdentityQuestion, IsReadUpToItsNetworkId) {
+  auto r = parse_event("<3>CTRL-REQ-IDENTITY-4:Identity needed for SSID office");
+  ASSERT_TRUE(r) << r.error().message;
+  ASSERT_TRUE(r->has_value());
+  EXPECT_EQ((*r)->network_id, 4u);
+  EXPECT_TRUE(std::holds_alternative<IdentityQuestion>((*r)->challenge));
+  // eapol_test has no SSID.
+  auto bare = parse_event("<3>CTRL-REQ-IDENTITY-0:Identity needed for SSID ");
+  ASSERT_TRUE(bare && bare->has_value());
+}
+
+TEST(AnIdentityQuestion, IsRefusedWithANamedReasonWhenMalformed) {
+  EXPECT_EQ(parse_event("<3>CTRL-REQ-IDENTITY-:Identity").error().message, "CTRL-REQ-IDENTITY has no network id");
+  EXPECT_EQ(parse_event("<3>CTRL-REQ-IDENTITY-2147483648:x").error().message,
+            "CTRL-REQ-IDENTITY network id is out of range");
+  EXPECT_EQ(parse_event("<3>CTRL-REQ-IDENTITY-3 Identity").error().message,
+            "Expected ':' after the CTRL-REQ-IDENTITY network id");
+}
+
+TEST(AnIdentityAnswer, NamesTheNetworkAndRefusesWhatWpaSupplicantWouldMisread) {
+  EXPECT_EQ(format_identity(3, "0001010123456789@wlan.mnc001.mcc001.3gppnetwork.org").value(),
+            "CTRL-RSP-IDENTITY-3:0001010123456789@wlan.mnc001.mcc001.3gppnetwork.org");
+  for (std::string bad : {std::string(), std::string("a b"), std::string("a:b"), std::string("a\nb"),
+                          std::string(254, 'a'), std::string("\xc3\xa9")}) {
+    auto r = format_identity(3, bad);
+    EXPECT_FALSE(r) << bad;
+  }
+  EXPECT_TRUE(format_identity(3, std::string(253, 'a')));
+}
