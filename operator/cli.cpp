@@ -10,6 +10,7 @@
 
 #include "operator/attest_cli.hpp"
 #include "operator/auc.hpp"
+#include "operator/key_options.hpp"
 #include "operator/lifecycle_cli.hpp"
 #include "operator/pcr_policy_cli.hpp"
 #include "operator/provisioning_cli.hpp"
@@ -20,29 +21,6 @@ namespace mcimd::op {
 namespace {
 
 constexpr std::string_view kProgram = "mcim-operator";
-
-// Options shared by both subcommands: the subscriber's keys.
-struct KeyOptions {
-  std::string k;
-  std::string op;
-  std::string opc;
-  CLI::Option* op_option = nullptr;
-  CLI::Option* opc_option = nullptr;
-
-  void add_to(CLI::App& app) {
-    app.add_option("--k", k, "subscriber key K, 16 bytes hex")->required();
-    op_option = app.add_option("--op", op, "operator variant OP, 16 bytes hex (OPc is derived)");
-    opc_option = app.add_option("--opc", opc, "OPc, 16 bytes hex");
-  }
-
-  Result<SubscriberKeys> keys() const {
-    SubscriberKeys::HexInput input;
-    input.k = k;
-    if (op_option->count() > 0) input.op = op;
-    if (opc_option->count() > 0) input.opc = opc;
-    return SubscriberKeys::from_hex(input);
-  }
-};
 
 struct MilenageCommand {
   KeyOptions keys;
