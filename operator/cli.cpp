@@ -10,6 +10,7 @@
 
 #include "operator/attest_cli.hpp"
 #include "operator/auc.hpp"
+#include "operator/eap_sim_db_cli.hpp"
 #include "operator/key_options.hpp"
 #include "operator/lifecycle_cli.hpp"
 #include "operator/pcr_policy_cli.hpp"
@@ -114,6 +115,7 @@ int run_parsed(int argc, const char* const* argv, std::ostream& out, std::ostrea
   ProvisioningCommands provisioning(app);
   SubscriptionCommands subscriptions(app);
   LifecycleCommands lifecycle(app);
+  EapSimDbCommands eap_sim_db(app);
 
   // CLI11 would only say "a subcommand is required" for a mistyped one: name it.
   if (argc >= 2 && argv[1][0] != '-') {
@@ -123,6 +125,7 @@ int run_parsed(int argc, const char* const* argv, std::ostream& out, std::ostrea
     for (auto& name : provisioning.names()) names.push_back(std::move(name));
     for (auto& name : subscriptions.names()) names.push_back(std::move(name));
     for (auto& name : lifecycle.names()) names.push_back(std::move(name));
+    for (auto& name : eap_sim_db.names()) names.push_back(std::move(name));
     const std::string_view first = argv[1];
     if (std::find(names.begin(), names.end(), first) == names.end()) {
       err << kProgram << ": unknown subcommand '" << first << "'; expected one of:";
@@ -150,6 +153,7 @@ int run_parsed(int argc, const char* const* argv, std::ostream& out, std::ostrea
   if (auto code = provisioning.run(out, err)) return *code;
   if (auto code = subscriptions.run(out, err)) return *code;
   if (auto code = lifecycle.run(out, err)) return *code;
+  if (auto code = eap_sim_db.run(out, err)) return *code;
   err << kProgram << ": no subcommand given\n";
   return kExitUsage;
 }

@@ -14,5 +14,6 @@ mcimd_test(unit operator_batch_test mcimd-operator-lib mcimd-test-pki mcimd-atte
            PkgConfig::OPERATOR_TEST_TSS2MU OpenSSL::Crypto)
 add_dependencies(operator_batch_test mcim-operator)
 # mcim-operator eap-sim-db: hostapd's eap_sim_db requests answered in-process and checked by the
-# USIM side.
+# USIM side, and the binary serving a UNIX datagram socket.
 mcimd_test(unit operator_eap_sim_db_test mcimd-operator-lib)
+add_dependencies(operator_eap_sim_db_test mcim-operator)

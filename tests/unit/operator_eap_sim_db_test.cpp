@@ -1,8 +1,16 @@
 // mcim-operator eap-sim-db: hostapd's eap_sim_db requests answered in-process, every vector and
 // triplet checked by the USIM side of aka/ (TS 35.208 set 1), resynchronisation from AUTS, and
-// hostile datagrams that must get no reply.
+// hostile datagrams that must get no reply; then the binary serving a real UNIX datagram socket.
 #include <gtest/gtest.h>
 
+#include <poll.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <csignal>
+#include <fstream>
 #include <regex>
 #include <set>
 #include <sstream>
@@ -13,8 +21,11 @@
 #include "aka/sqn.hpp"
 #include "aka/usim.hpp"
 #include "common/bytes.hpp"
+#include "common/unix_socket.hpp"
 #include "operator/eap_sim_db.hpp"
 #include "tests/support/mcimd_instance.hpp"
+#include "tests/support/process.hpp"
+#include "tests/support/temp_dir.hpp"
 
 using namespace mcimd;
 
@@ -373,5 +384,171 @@ INSTANTIATE_TEST_SUITE_P(
         Hostile{"OneByteTooLong", std::string(op::kEapSimDbMaxRequest + 1, 'A')},
         Hostile{"Binary", std::string("\xff\xfe\x00\x01SECRET", 10)}),
     [](const ::testing::TestParamInfo<Hostile>& info) { return info.param.name; });
+
+// --- The binary on a real socket ---
+
+const std::string kBinary = MCIMD_BINARY_DIR "/operator/mcim-operator";
+
+std::string read_text(const std::filesystem::path& path) {
+  std::ifstream in(path);
+  return std::string(std::istreambuf_iterator<char>(in), {});
+}
+
+// A client socket bound to a path of its own, as hostapd's is: the server answers to it.
+class Client {
+ public:
+  explicit Client(const std::filesystem::path& path) : path_(path) {
+    fd_ = ::socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+    const auto address = *unix_socket_address(path);
+    if (fd_ < 0 || ::bind(fd_, reinterpret_cast<const sockaddr*>(&address), sizeof address) != 0)
+      throw std::runtime_error("cannot bind the test client");
+  }
+  ~Client() {
+    ::close(fd_);
+    ::unlink(path_.c_str());
+  }
+  std::optional<std::string> request(const std::filesystem::path& server, const std::string& text) {
+    const auto address = *unix_socket_address(server);
+    if (::sendto(fd_, text.data(), text.size(), 0, reinterpret_cast<const sockaddr*>(&address), sizeof address) < 0)
+      return std::nullopt;
+    pollfd p{fd_, POLLIN, 0};
+    if (::poll(&p, 1, 10000) != 1) return std::nullopt;
+    char buffer[1000];
+    const ssize_t n = ::recv(fd_, buffer, sizeof buffer, 0);
+    if (n < 0) return std::nullopt;
+    return std::string(buffer, static_cast<std::size_t>(n));
+  }
+
+ private:
+  std::filesystem::path path_;
+  int fd_ = -1;
+};
+
+std::vector<std::string> serve_args(const std::filesystem::path& socket, std::vector<std::string> extra = {}) {
+  std::vector<std::string> argv{kBinary, "eap-sim-db", "--socket", socket.string(), "--imsi", kImsi,
+                                "--k",   test::kSet1K, "--opc",  test::kSet1Opc};
+  argv.insert(argv.end(), extra.begin(), extra.end());
+  return argv;
+}
+
+TEST(TheEapSimDbCommand, AnswersOverItsSocketAndRemovesItOnSigterm) {
+  test::TempDir dir;
+  const auto socket = dir.path() / "auc.sock";
+  const auto log = dir.path() / "eap-sim-db.log";
+  test::Process server({serve_args(socket), {}, dir.path() / "out", log});
+  ASSERT_TRUE(test::wait_until([&] { return read_text(log).find("eap-sim-db: serving") != std::string::npos; },
+                               std::chrono::seconds(20)))
+      << read_text(log);
+  EXPECT_EQ(read_text(log), "eap-sim-db: serving IMSI 001010123456789 on " + socket.string() + "\n");
+  struct stat st {};
+  ASSERT_EQ(::lstat(socket.c_str(), &st), 0);
+  EXPECT_TRUE(S_ISSOCK(st.st_mode));
+  EXPECT_EQ(st.st_mode & 0777, 0660u);
+
+  Client client(dir.path() / "hostapd.sock");
+  auto reply = client.request(socket, "AKA-REQ-AUTH " + kImsi);
+  ASSERT_TRUE(reply) << read_text(log);
+  EXPECT_TRUE(std::regex_match(*reply, std::regex("AKA-RESP-AUTH 001010123456789 [0-9a-f]{32} [0-9a-f]{32} "
+                                                  "[0-9a-f]{32} [0-9a-f]{32} [0-9a-f]{16}")))
+      << *reply;
+  auto sims = client.request(socket, "SIM-REQ-AUTH " + kImsi + " 3");
+  ASSERT_TRUE(sims);
+  EXPECT_EQ(words(*sims).size(), 5u) << *sims;
+  EXPECT_EQ(client.request(socket, "AKA-REQ-AUTH " + kOtherImsi), "AKA-RESP-AUTH " + kOtherImsi + " FAILURE");
+
+  const auto status = server.stop(SIGTERM);
+  ASSERT_TRUE(status);
+  ASSERT_TRUE(WIFEXITED(*status)) << *status;
+  EXPECT_EQ(WEXITSTATUS(*status), 0);
+  EXPECT_FALSE(std::filesystem::exists(std::filesystem::symlink_status(socket)));
+  const std::string text = read_text(log);
+  EXPECT_NE(text.find("eap-sim-db: AKA vector 1 for IMSI 001010123456789 (SEQ 1, IND 0)\n"), std::string::npos) << text;
+  EXPECT_NE(text.find("eap-sim-db: 3 GSM triplets for IMSI 001010123456789\n"), std::string::npos) << text;
+  EXPECT_NE(text.find("eap-sim-db: stopped\n"), std::string::npos) << text;
+}
+
+TEST(TheEapSimDbCommand, ReplacesAStaleSocketButNeverAFile) {
+  test::TempDir dir;
+  const auto path = dir.path() / "auc.sock";
+  {  // bound and closed: the file stays, nobody listens
+    const int fd = ::socket(AF_UNIX, SOCK_DGRAM, 0);
+    const auto address = *unix_socket_address(path);
+    ASSERT_EQ(::bind(fd, reinterpret_cast<const sockaddr*>(&address), sizeof address), 0);
+    ::close(fd);
+  }
+  ASSERT_TRUE(std::filesystem::exists(std::filesystem::symlink_status(path)));
+  const auto log = dir.path() / "log";
+  {
+    test::Process server({serve_args(path), {}, dir.path() / "out", log});
+    ASSERT_TRUE(test::wait_until([&] { return read_text(log).find("serving") != std::string::npos; },
+                                 std::chrono::seconds(20)))
+        << read_text(log);
+    // A second server finds the socket served and leaves it alone.
+    auto second = test::run(serve_args(path));
+    EXPECT_EQ(second.exit_code, 1) << second.err;
+    EXPECT_NE(second.err.find("another process serves"), std::string::npos) << second.err;
+    Client client(dir.path() / "client.sock");
+    EXPECT_TRUE(client.request(path, "AKA-REQ-AUTH " + kImsi));
+  }
+
+  const auto file = dir.path() / "not-a-socket";
+  { std::ofstream(file) << "keep me\n"; }
+  auto r = test::run(serve_args(file));
+  EXPECT_EQ(r.exit_code, 1) << r.err;
+  EXPECT_NE(r.err.find("exists and is not a socket"), std::string::npos) << r.err;
+  EXPECT_EQ(read_text(file), "keep me\n");
+}
+
+struct BadCommandLine {
+  std::string name;
+  std::vector<std::string> argv;
+  std::string named;  // must appear in stderr
+};
+void PrintTo(const BadCommandLine& b, std::ostream* os) { *os << b.name; }
+
+class TheEapSimDbCommandGivenBadInput : public ::testing::TestWithParam<BadCommandLine> {};
+
+TEST_P(TheEapSimDbCommandGivenBadInput, ExitsWithTwoNamingTheOption) {
+  auto r = test::run(GetParam().argv);
+  EXPECT_EQ(r.exit_code, 2) << r.err;
+  EXPECT_NE(r.err.find(GetParam().named), std::string::npos) << r.err;
+  EXPECT_EQ(r.err.find("serving"), std::string::npos) << r.err;
+}
+
+// argv with `option` given `value` instead.
+std::vector<std::string> with(std::vector<std::string> argv, const std::string& option, const std::string& value) {
+  for (std::size_t i = 0; i + 1 < argv.size(); ++i)
+    if (argv[i] == option) {
+      argv[i + 1] = value;
+      return argv;
+    }
+  argv.push_back(option);
+  argv.push_back(value);
+  return argv;
+}
+
+std::vector<std::string> without(std::vector<std::string> argv, const std::string& option) {
+  for (std::size_t i = 0; i + 1 < argv.size(); ++i)
+    if (argv[i] == option) argv.erase(argv.begin() + static_cast<long>(i), argv.begin() + static_cast<long>(i) + 2);
+  return argv;
+}
+
+const std::filesystem::path kUnusedSocket = "/nonexistent-dir/auc.sock";
+
+INSTANTIATE_TEST_SUITE_P(
+    CommandLines, TheEapSimDbCommandGivenBadInput,
+    ::testing::Values(
+        BadCommandLine{"MissingSocket", without(serve_args(kUnusedSocket), "--socket"), "--socket"},
+        BadCommandLine{"MissingImsi", without(serve_args(kUnusedSocket), "--imsi"), "--imsi"},
+        BadCommandLine{"ShortImsi", with(serve_args(kUnusedSocket), "--imsi", "12345"), "--imsi"},
+        BadCommandLine{"ImsiWithALetter", with(serve_args(kUnusedSocket), "--imsi", "00101012345678x"), "--imsi"},
+        BadCommandLine{"SocketPathTooLong", serve_args("/tmp/" + std::string(120, 's')), "--socket"},
+        BadCommandLine{"ShortK", with(serve_args(kUnusedSocket), "--k", "465b"), "--k"},
+        BadCommandLine{"OpAndOpc", with(serve_args(kUnusedSocket), "--op", test::kSet1Opc), "--op"},
+        BadCommandLine{"BadSqn", with(serve_args(kUnusedSocket), "--sqn", "0020"), "--sqn"},
+        BadCommandLine{"SeqZero", with(serve_args(kUnusedSocket), "--sqn", "00000000001f"), "--sqn"},
+        BadCommandLine{"BadAmf", with(serve_args(kUnusedSocket), "--amf", "80"), "--amf"},
+        BadCommandLine{"IndBitsOutOfRange", with(serve_args(kUnusedSocket), "--ind-bits", "11"), "--ind-bits"}),
+    [](const ::testing::TestParamInfo<BadCommandLine>& info) { return info.param.name; });
 
 }  // namespace
