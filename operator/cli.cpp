@@ -10,6 +10,8 @@
 
 #include "operator/attest_cli.hpp"
 #include "operator/auc.hpp"
+#include "operator/eap_sim_db_cli.hpp"
+#include "operator/key_options.hpp"
 #include "operator/lifecycle_cli.hpp"
 #include "operator/pcr_policy_cli.hpp"
 #include "operator/provisioning_cli.hpp"
@@ -20,29 +22,6 @@ namespace mcimd::op {
 namespace {
 
 constexpr std::string_view kProgram = "mcim-operator";
-
-// Options shared by both subcommands: the subscriber's keys.
-struct KeyOptions {
-  std::string k;
-  std::string op;
-  std::string opc;
-  CLI::Option* op_option = nullptr;
-  CLI::Option* opc_option = nullptr;
-
-  void add_to(CLI::App& app) {
-    app.add_option("--k", k, "subscriber key K, 16 bytes hex")->required();
-    op_option = app.add_option("--op", op, "operator variant OP, 16 bytes hex (OPc is derived)");
-    opc_option = app.add_option("--opc", opc, "OPc, 16 bytes hex");
-  }
-
-  Result<SubscriberKeys> keys() const {
-    SubscriberKeys::HexInput input;
-    input.k = k;
-    if (op_option->count() > 0) input.op = op;
-    if (opc_option->count() > 0) input.opc = opc;
-    return SubscriberKeys::from_hex(input);
-  }
-};
 
 struct MilenageCommand {
   KeyOptions keys;
@@ -136,6 +115,7 @@ int run_parsed(int argc, const char* const* argv, std::ostream& out, std::ostrea
   ProvisioningCommands provisioning(app);
   SubscriptionCommands subscriptions(app);
   LifecycleCommands lifecycle(app);
+  EapSimDbCommands eap_sim_db(app);
 
   // CLI11 would only say "a subcommand is required" for a mistyped one: name it.
   if (argc >= 2 && argv[1][0] != '-') {
@@ -145,6 +125,7 @@ int run_parsed(int argc, const char* const* argv, std::ostream& out, std::ostrea
     for (auto& name : provisioning.names()) names.push_back(std::move(name));
     for (auto& name : subscriptions.names()) names.push_back(std::move(name));
     for (auto& name : lifecycle.names()) names.push_back(std::move(name));
+    for (auto& name : eap_sim_db.names()) names.push_back(std::move(name));
     const std::string_view first = argv[1];
     if (std::find(names.begin(), names.end(), first) == names.end()) {
       err << kProgram << ": unknown subcommand '" << first << "'; expected one of:";
@@ -172,6 +153,7 @@ int run_parsed(int argc, const char* const* argv, std::ostream& out, std::ostrea
   if (auto code = provisioning.run(out, err)) return *code;
   if (auto code = subscriptions.run(out, err)) return *code;
   if (auto code = lifecycle.run(out, err)) return *code;
+  if (auto code = eap_sim_db.run(out, err)) return *code;
   err << kProgram << ": no subcommand given\n";
   return kExitUsage;
 }

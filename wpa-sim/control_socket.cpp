@@ -10,6 +10,7 @@
 #include <cstring>
 #include <vector>
 
+#include "common/unix_socket.hpp"
 #include "wpa-sim/sim_request.hpp"
 
 namespace mcimd::wpasim {
@@ -17,25 +18,14 @@ namespace {
 
 std::atomic<unsigned> g_socket_counter{0};
 
-Result<sockaddr_un> unix_address(const std::filesystem::path& path) {
-  sockaddr_un addr{};
-  addr.sun_family = AF_UNIX;
-  const std::string& p = path.native();
-  if (p.empty() || p.size() >= sizeof(addr.sun_path))
-    return fail(Code::InvalidArgument, "Socket path is empty or longer than " +
-                                           std::to_string(sizeof(addr.sun_path) - 1) + " bytes: " + p);
-  std::memcpy(addr.sun_path, p.data(), p.size());
-  return addr;
-}
-
 }  // namespace
 
 Result<ControlSocket> ControlSocket::connect(const std::filesystem::path& ctrl_path,
                                              const std::filesystem::path& local_dir) {
-  const sockaddr_un remote = MCIMD_TRY(unix_address(ctrl_path));
+  const sockaddr_un remote = MCIMD_TRY(unix_socket_address(ctrl_path));
   const auto local_path = local_dir / ("mcimd-wpa-sim-" + std::to_string(getpid()) + "-" +
                                        std::to_string(g_socket_counter.fetch_add(1)));
-  const sockaddr_un local = MCIMD_TRY(unix_address(local_path));
+  const sockaddr_un local = MCIMD_TRY(unix_socket_address(local_path));
   const int fd = ::socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
   if (fd < 0) return fail_errno("socket", errno);
   ::unlink(local_path.c_str());  // a stale one of an earlier process with our pid

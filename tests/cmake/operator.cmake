@@ -13,3 +13,7 @@ add_dependencies(operator_attest_test mcim-operator)
 mcimd_test(unit operator_batch_test mcimd-operator-lib mcimd-test-pki mcimd-attestation-verifier
            PkgConfig::OPERATOR_TEST_TSS2MU OpenSSL::Crypto)
 add_dependencies(operator_batch_test mcim-operator)
+# mcim-operator eap-sim-db: hostapd's eap_sim_db requests answered in-process and checked by the
+# USIM side, and the binary serving a UNIX datagram socket.
+mcimd_test(unit operator_eap_sim_db_test mcimd-operator-lib)
+add_dependencies(operator_eap_sim_db_test mcim-operator)
