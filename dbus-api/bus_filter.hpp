@@ -27,7 +27,13 @@ Access required_access(std::string_view interface, std::string_view member);
 // The sender's credentials, reduced to what may be trusted (see trusted_caller()).
 [[nodiscard]] Result<Caller> query_caller(sd_bus_message* m);
 
+// Steps 2 to 4 for one method call: 0 lets it through; otherwise `ret_error` is set and the
+// negative errno a filter returns to have sd-bus answer with it.
+int authorize_call(sd_bus_message* m, const AccessPolicy& policy, sd_bus_error* ret_error);
+
 // The filter for sd_bus_add_filter(); `userdata` is the AccessPolicy, which must outlive the slot.
+// It covers /org/mcimd/Tre1 and its subtree (step 1); a filter for objects elsewhere calls
+// authorize_call() alike.
 int filter_authorize(sd_bus_message* m, void* userdata, sd_bus_error* ret_error);
 
 }  // namespace mcimd::api
