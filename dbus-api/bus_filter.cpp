@@ -8,6 +8,7 @@
 #include "dbus-api/bus_reply.hpp"
 #include "dbus-api/manager_dbus.hpp"
 #include "dbus-api/names.hpp"
+#include "dbus-api/ofono_compat.hpp"
 #include "dbus-api/profile_dbus.hpp"
 
 namespace mcimd::api {
@@ -32,6 +33,9 @@ constexpr InterfaceAccess kStandardAccess[] = {
 const InterfaceAccess* const kInterfaces[] = {
     &manager_access,     &attestation_access, &profile_access,     &usim_access,
     &kStandardAccess[0], &kStandardAccess[1], &kStandardAccess[2], &kStandardAccess[3],
+    // The oFono-shaped objects (ofono_compat.hpp), on the paths their own filter covers.
+    &ofono_manager_access, &ofono_modem_access, &ofono_sim_manager_access, &ofono_sim_authentication_access,
+    &ofono_usim_access,
 };
 
 std::string call_name(sd_bus_message* m) {
