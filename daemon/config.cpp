@@ -343,6 +343,25 @@ Result<Config> parse_config(std::string_view yaml, std::string_view source) {
                                              }},
                                         });
                           }},
+                         {"dbus",
+                          [&](const YAML::Node& dbus) -> Status {
+                            return walk(c, dbus, "dbus",
+                                        {
+                                            {"ofono-compat",
+                                             [&](const YAML::Node& n) -> Status {
+                                               cfg.dbus.ofono_compat = MCIMD_TRY(as_bool(c, n, "dbus.ofono-compat"));
+                                               return {};
+                                             }},
+                                            {"ofono-compat-mnc-length",
+                                             [&](const YAML::Node& n) -> Status {
+                                               auto v = MCIMD_TRY(as_uint(c, n, "dbus.ofono-compat-mnc-length", 3));
+                                               // TS 23.003 §2.2: an MNC is two or three digits.
+                                               if (v < 2) return bad(c, n, "dbus.ofono-compat-mnc-length", "must be 2 or 3");
+                                               cfg.dbus.ofono_compat_mnc_length = static_cast<int>(v);
+                                               return {};
+                                             }},
+                                        });
+                          }},
                          {"provisioning",
                           [&](const YAML::Node& prov) -> Status {
                             return walk(c, prov, "provisioning",

@@ -5,6 +5,7 @@
 
 #include <cstdint>
 #include <filesystem>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -68,12 +69,24 @@ struct AttestationConfig {
   std::vector<std::filesystem::path> policy_trust;
 };
 
+// What mcimd serves on the system bus besides org.mcimd.Tre1.
+struct DbusConfig {
+  // oFono's Manager, Modem, SimManager, SimAuthentication and USimApplication objects under the
+  // name org.ofono, for clients that only speak oFono (iwd's EAP-SIM/AKA/AKA'). Off by default:
+  // owning org.ofono conflicts with a real oFono and needs its own bus policy.
+  bool ofono_compat = false;
+  // The MNC's length (2 or 3) for the NetworkAccessIdentifier and MobileNetworkCode served there;
+  // unset: told by an operator id that is the MCC+MNC the IMSI begins with (TS 23.003 §2.2).
+  std::optional<int> ofono_compat_mnc_length;
+};
+
 struct Config {
   std::filesystem::path store = "/var/lib/mcimd";
   TpmConfig tpm;
   AccessConfig access;
   AttestationConfig attestation;
   ProvisioningConfig provisioning;
+  DbusConfig dbus;
   log::Level log_level = log::Level::Info;
   unsigned queue_limit = 64;  // TPM jobs waiting; beyond it callers get Busy
 };

@@ -12,6 +12,7 @@
 #include "common/c_handle.hpp"
 #include "common/log.hpp"
 #include "daemon/config.hpp"
+#include "daemon/ofono_subscriber.hpp"
 #include "daemon/service_core.hpp"
 #include "dbus-api/adapter.hpp"
 
@@ -54,6 +55,16 @@ api::AccessPolicy access_policy(const daemon::AccessConfig& a) {
   return api::AccessPolicy{a.modem_users, a.modem_groups, a.admin_users, a.admin_groups, a.agent_users, a.agent_groups};
 }
 
+api::BusAdapterOptions adapter_options(const daemon::Config& c) {
+  api::BusAdapterOptions options{access_policy(c.access), /*request_name=*/true, /*ofono_compat=*/std::nullopt};
+  if (c.dbus.ofono_compat)
+    options.ofono_compat = api::OfonoCompatOptions{
+        [mnc_length = c.dbus.ofono_compat_mnc_length](const api::ProfileInfo& profile) {
+          return daemon::ofono_subscriber(profile, mnc_length);
+        }};
+  return options;
+}
+
 void on_started(Daemon& d, Status st) {
   if (!st) {
     log::error("Failed to start: " + st.error().describe());
@@ -62,7 +73,7 @@ void on_started(Daemon& d, Status st) {
     sd_event_exit(d.loop.get(), 1);
     return;
   }
-  auto adapter = api::BusAdapter::create(d.bus.get(), *d.core, api::BusAdapterOptions{access_policy(d.config.access), /*request_name=*/true});
+  auto adapter = api::BusAdapter::create(d.bus.get(), *d.core, adapter_options(d.config));
   if (!adapter) {
     log::error("Failed to publish the D-Bus API: " + adapter.error().describe());
     d.exit_code = 1;

@@ -27,6 +27,8 @@ struct BusAdapter::State {
   bool owns_name = false;
   SdBusSlot filter_slot, manager_slot, attestation_slot, object_manager_slot, profile_slot, usim_slot,
       enumerator_slot;
+  // Refers to `profiles`; goes before it.
+  std::unique_ptr<OfonoCompat> ofono;
 
   State(sd_bus* b, Service& s, BusAdapterOptions o)
       : bus(sd_bus_ref(b)), service(s), attestation(s), options(std::move(o)), profiles(s, s) {}
@@ -55,6 +57,9 @@ Result<std::unique_ptr<BusAdapter>> BusAdapter::create(sd_bus* bus, Service& ser
   register_error_map();
   std::unique_ptr<BusAdapter> adapter(new BusAdapter(bus, service, std::move(options)));
   MCIMD_CHECK(adapter->register_objects());
+  State& s = *adapter->state_;
+  if (s.options.ofono_compat)
+    s.ofono = MCIMD_TRY(OfonoCompat::create(bus, s.profiles, s.options.policy, *s.options.ofono_compat));
   service.set_listener(adapter.get());
   if (adapter->state_->options.request_name) {
     int r = sd_bus_request_name(bus, kBusName, 0);
@@ -145,6 +150,7 @@ void BusAdapter::manager_changed() {
   } catch (const std::exception& e) {
     log::warning(std::string("Failed to emit PropertiesChanged: ") + e.what() + ", ignoring.");
   }
+  if (state_->ofono) state_->ofono->active_profile_changed();
 }
 
 }  // namespace mcimd::api

@@ -13,11 +13,16 @@
 // call the Service and answer asynchronously from the Service's reply callback (bus_reply.hpp),
 // so the event loop never waits for the TPM. Errors travel as org.mcimd.Tre1.Error.<code_name>,
 // each with a human message.
+//
+// With options.ofono_compat, the oFono-shaped objects of ofono_compat.hpp are registered after
+// ours, on the same connection, and follow the active profile through manager_changed().
 #include <memory>
+#include <optional>
 
 #include "common/error.hpp"
 #include "dbus-api/bus_handles.hpp"
 #include "dbus-api/names.hpp"
+#include "dbus-api/ofono_compat.hpp"
 #include "dbus-api/service.hpp"
 
 namespace mcimd::api {
@@ -27,13 +32,16 @@ struct BusAdapterOptions {
   // Request org.mcimd.Tre1 once all objects are registered, so that a client that sees the name
   // also sees every object. Turn off when the caller owns the name by other means.
   bool request_name = true;
+  // Also serve the oFono-shaped objects under org.ofono (ofono_compat.hpp); off when unset.
+  std::optional<OfonoCompatOptions> ofono_compat;
 };
 
 class BusAdapter final : private ServiceListener {
  public:
   // Registers the objects on `bus` (connected, attached to an sd_event loop by the caller),
   // becomes `service`'s listener and requests the bus name unless options say not to.
-  // Fails when a registration fails or the name is owned by someone else.
+  // Fails when a registration fails or the name (or org.ofono, with the oFono compatibility) is
+  // owned by someone else.
   // `service` must outlive the adapter; replies still pending when the adapter goes away are
   // still delivered, since they hold only the call message.
   [[nodiscard]] static Result<std::unique_ptr<BusAdapter>> create(sd_bus* bus, Service& service,

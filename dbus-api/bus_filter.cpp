@@ -8,6 +8,7 @@
 #include "dbus-api/bus_reply.hpp"
 #include "dbus-api/manager_dbus.hpp"
 #include "dbus-api/names.hpp"
+#include "dbus-api/ofono_compat.hpp"
 #include "dbus-api/profile_dbus.hpp"
 
 namespace mcimd::api {
@@ -32,6 +33,9 @@ constexpr InterfaceAccess kStandardAccess[] = {
 const InterfaceAccess* const kInterfaces[] = {
     &manager_access,     &attestation_access, &profile_access,     &usim_access,
     &kStandardAccess[0], &kStandardAccess[1], &kStandardAccess[2], &kStandardAccess[3],
+    // The oFono-shaped objects (ofono_compat.hpp), on the paths their own filter covers.
+    &ofono_manager_access, &ofono_modem_access, &ofono_sim_manager_access, &ofono_sim_authentication_access,
+    &ofono_usim_access,
 };
 
 std::string call_name(sd_bus_message* m) {
@@ -130,12 +134,9 @@ Result<Caller> query_caller(sd_bus_message* m) {
   return trusted_caller(reported);
 }
 
-int filter_authorize(sd_bus_message* m, void* userdata, sd_bus_error* ret_error) {
-  if (!sd_bus_message_is_method_call(m, nullptr, nullptr)) return 0;
-  const char* path = sd_bus_message_get_path(m);
-  if (!path || !in_our_tree(path)) return 0;
+int authorize_call(sd_bus_message* m, const AccessPolicy& policy, sd_bus_error* ret_error) {
   return guarded(ret_error, "authorisation", [&]() -> int {
-    const auto& policy = *static_cast<const AccessPolicy*>(userdata);
+    const char* path = sd_bus_message_get_path(m);
     const char* interface = sd_bus_message_get_interface(m);
     const char* member = sd_bus_message_get_member(m);
     Access access = required_access(interface ? interface : "", member ? member : "");
@@ -143,10 +144,17 @@ int filter_authorize(sd_bus_message* m, void* userdata, sd_bus_error* ret_error)
     auto caller = query_caller(m);
     Status verdict = caller ? authorize(*caller, policy, access, what) : Status(tl::unexpected(caller.error()));
     if (verdict) return 0;
-    log::info("Refused " + what + " on " + path + ": " + verdict.error().message);
+    log::info("Refused " + what + " on " + (path ? path : "(no path)") + ": " + verdict.error().message);
     // A negative return with ret_error set makes sd-bus answer with our error and stop here.
     return set_error(ret_error, verdict.error());
   });
+}
+
+int filter_authorize(sd_bus_message* m, void* userdata, sd_bus_error* ret_error) {
+  if (!sd_bus_message_is_method_call(m, nullptr, nullptr)) return 0;
+  const char* path = sd_bus_message_get_path(m);
+  if (!path || !in_our_tree(path)) return 0;
+  return authorize_call(m, *static_cast<const AccessPolicy*>(userdata), ret_error);
 }
 
 }  // namespace mcimd::api

@@ -13,6 +13,7 @@
 #include "common/bytes.hpp"
 #include "dbus-api/bus_reply.hpp"
 #include "dbus-api/names.hpp"
+#include "dbus-api/profile_dbus.hpp"
 
 namespace mcimd::api {
 
@@ -136,13 +137,9 @@ int method_delete_profile(sd_bus_message* m, void* userdata, sd_bus_error* ret_e
 int property_get_active_profile(sd_bus*, const char*, const char*, const char*, sd_bus_message* reply, void* userdata,
                                 sd_bus_error* ret_error) {
   return guarded(ret_error, "ActiveProfile", [&]() -> int {
-    Service& service = service_of(userdata);
-    std::string active = service.active_profile();
-    std::string path = "/";  // no active profile: the conventional null object path
-    if (!active.empty()) {
-      for (const auto& p : service.list_profiles())
-        if (p.id == active) path = profile_path(p.index);
-    }
+    auto active = active_profile_info(service_of(userdata));
+    // No active profile: the conventional null object path.
+    std::string path = active ? profile_path(active->index) : "/";
     return sd_bus_message_append(reply, "o", path.c_str());
   });
 }

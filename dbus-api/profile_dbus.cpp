@@ -27,6 +27,14 @@ ProfileObject* ProfileObjects::look_up(uint32_t index) {
   return &object;
 }
 
+std::optional<ProfileInfo> active_profile_info(const ProfileCatalog& catalog) {
+  const std::string active = catalog.active_profile();
+  if (active.empty()) return std::nullopt;
+  for (auto& profile : catalog.list_profiles())
+    if (profile.id == active) return profile;
+  return std::nullopt;
+}
+
 namespace {
 
 // TS 33.102 6.3.3 / TS 35.206: RAND and AUTN are 128 bits each.
@@ -124,33 +132,6 @@ void reply_gsm(PendingCall& pending, Result<std::vector<GsmAuthResult>> result) 
       /*secret=*/true);
 }
 
-// UmtsAuthenticate and ImsAuthenticate take the same arguments and answer alike.
-// Checks: RAND and AUTN are kRandSize and kAutnSize bytes.
-using UmtsLikeCall = void (AkaService::*)(const std::string& id, Bytes rand, Bytes autn, Reply<UmtsAuthResult> reply);
-
-int umts_like(sd_bus_message* m, void* found, sd_bus_error* ret_error, std::string_view what, UmtsLikeCall call) {
-  return guarded(ret_error, what, [&]() -> int {
-    // A copy: the Service may announce changes that refresh or drop the looked-up object.
-    ProfileObject profile = object_of(found);
-    auto rand = read_fixed_bytes(m, "RAND", kRandSize);
-    if (!rand) return set_error(ret_error, rand.error());
-    auto autn = read_fixed_bytes(m, "AUTN", kAutnSize);
-    if (!autn) return set_error(ret_error, autn.error());
-    return dispatch(m, std::string(what), [&](const Pending& pending) {
-      (profile.aka->*call)(profile.info.id, std::move(*rand), std::move(*autn),
-                               replying<UmtsAuthResult>(pending, reply_umts));
-    });
-  });
-}
-
-int method_umts_authenticate(sd_bus_message* m, void* found, sd_bus_error* ret_error) {
-  return umts_like(m, found, ret_error, "UmtsAuthenticate", &Service::umts_authenticate);
-}
-
-int method_ims_authenticate(sd_bus_message* m, void* found, sd_bus_error* ret_error) {
-  return umts_like(m, found, ret_error, "ImsAuthenticate", &Service::ims_authenticate);
-}
-
 // Checks: one to kMaxGsmRands RANDs of kRandSize bytes each.
 Result<std::vector<Bytes>> read_gsm_rands(sd_bus_message* m) {
   int r = sd_bus_message_enter_container(m, SD_BUS_TYPE_ARRAY, "ay");
@@ -175,6 +156,31 @@ Result<std::vector<Bytes>> read_gsm_rands(sd_bus_message* m) {
   return rands;
 }
 
+// UmtsAuthenticate and ImsAuthenticate take the same arguments and answer alike.
+// Checks: RAND and AUTN are kRandSize and kAutnSize bytes.
+using UmtsLikeCall = void (AkaService::*)(const std::string& id, Bytes rand, Bytes autn, Reply<UmtsAuthResult> reply);
+
+int umts_like(sd_bus_message* m, void* found, sd_bus_error* ret_error, std::string_view what, UmtsLikeCall call) {
+  return guarded(ret_error, what, [&]() -> int {
+    // A copy: the Service may announce changes that refresh or drop the looked-up object.
+    ProfileObject profile = object_of(found);
+    auto rand = read_fixed_bytes(m, "RAND", kRandSize);
+    if (!rand) return set_error(ret_error, rand.error());
+    auto autn = read_fixed_bytes(m, "AUTN", kAutnSize);
+    if (!autn) return set_error(ret_error, autn.error());
+    return dispatch(m, std::string(what), [&](const Pending& pending) {
+      (profile.aka->*call)(profile.info.id, std::move(*rand), std::move(*autn),
+                               replying<UmtsAuthResult>(pending, reply_umts));
+    });
+  });
+}
+
+}  // namespace
+
+int method_umts_authenticate(sd_bus_message* m, void* found, sd_bus_error* ret_error) {
+  return umts_like(m, found, ret_error, "UmtsAuthenticate", &Service::umts_authenticate);
+}
+
 int method_gsm_authenticate(sd_bus_message* m, void* found, sd_bus_error* ret_error) {
   return guarded(ret_error, "GsmAuthenticate", [&]() -> int {
     // A copy: the Service may announce changes that refresh or drop the looked-up object.
@@ -195,6 +201,12 @@ int method_gsm_authenticate(sd_bus_message* m, void* found, sd_bus_error* ret_er
                                         replying<std::vector<GsmAuthResult>>(pending, std::move(answer)));
     });
   });
+}
+
+namespace {
+
+int method_ims_authenticate(sd_bus_message* m, void* found, sd_bus_error* ret_error) {
+  return umts_like(m, found, ret_error, "ImsAuthenticate", &Service::ims_authenticate);
 }
 
 constexpr MemberAccess kUsimMembers[] = {

@@ -10,6 +10,7 @@
 
 #include <cstdint>
 #include <map>
+#include <optional>
 
 #include "dbus-api/access.hpp"
 #include "dbus-api/service.hpp"
@@ -45,11 +46,21 @@ class ProfileObjects {
   std::map<uint32_t, ProfileObject> objects_;
 };
 
+// The active profile as the catalog has it now; nullopt when none is.
+std::optional<ProfileInfo> active_profile_info(const ProfileCatalog& catalog);
+
 extern const sd_bus_vtable profile_vtable[];
 extern const sd_bus_vtable usim_vtable[];
 // What each method of those vtables needs (bus_filter.cpp consults them).
 extern const InterfaceAccess profile_access;
 extern const InterfaceAccess usim_access;
+
+// The USimApplication methods UmtsAuthenticate and GsmAuthenticate, for every object that answers
+// them for one profile: `found` is the ProfileObject its find function handed back. Checks the
+// arguments (RAND and AUTN 16 bytes each; one to three RANDs), then answers asynchronously with
+// oFono's a{say} / aa{say} or the named error.
+int method_umts_authenticate(sd_bus_message* m, void* found, sd_bus_error* ret_error);
+int method_gsm_authenticate(sd_bus_message* m, void* found, sd_bus_error* ret_error);
 
 // sd_bus_object_find_t for both vtables; `userdata` is the ProfileObjects. A path that is not a
 // well-formed profile path is not ours (0); a well-formed one without a profile answers

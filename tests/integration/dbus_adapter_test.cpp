@@ -32,6 +32,7 @@
 #include "dbus-api/bus_filter.hpp"
 #include "dbus-api/names.hpp"
 #include "protocol/evidence.hpp"
+#include "tests/support/bus_values.hpp"
 #include "tests/support/dbus_daemon.hpp"
 #include "tests/support/process.hpp"
 #include "tests/support/temp_dir.hpp"
@@ -43,6 +44,7 @@ using nlohmann::json;
 using test::DbusDaemon;
 using test::DbusDaemonOptions;
 using test::RunResult;
+using test::read_say;
 
 constexpr uid_t kNobody = 65534;  // no role at all
 
@@ -57,6 +59,7 @@ const uid_t kModemUid = modem_uid();
 const std::string kMcimctl = MCIMD_BINARY_DIR "/tools/mcimctl";
 const std::string kXmlFile = MCIMD_SOURCE_DIR "/dbus-api/org.mcimd.Tre1.xml";
 const std::string kPolicyFile = MCIMD_SOURCE_DIR "/packaging/dbus/org.mcimd.Tre1.conf";
+const std::string kOfonoPolicyFile = MCIMD_SOURCE_DIR "/packaging/dbus/mcimd-ofono-compat.conf";
 
 // ---- byte helpers ----
 
@@ -468,10 +471,13 @@ AccessPolicy test_policy() {
 
 class AdapterThread {
  public:
-  explicit AdapterThread(const std::string& address, AccessPolicy policy = test_policy()) {
+  // With `ofono_compat`, the adapter also serves the oFono-shaped objects as org.ofono.
+  explicit AdapterThread(const std::string& address, AccessPolicy policy = test_policy(), bool ofono_compat = false) {
     std::promise<std::string> ready;
     auto started = ready.get_future();
-    thread_ = std::thread([this, address, policy, &ready] { loop(address, policy, ready); });
+    BusAdapterOptions options{std::move(policy), /*request_name=*/true, /*ofono_compat=*/std::nullopt};
+    if (ofono_compat) options.ofono_compat = OfonoCompatOptions{};
+    thread_ = std::thread([this, address, options, &ready] { loop(address, options, ready); });
     std::string problem = started.get();
     if (!problem.empty()) {
       stop_ = true;
@@ -499,7 +505,7 @@ class AdapterThread {
   FakeService& service() { return *service_; }  // only for thread-safe accessors
 
  private:
-  void loop(const std::string& address, const AccessPolicy& policy, std::promise<std::string>& ready) {
+  void loop(const std::string& address, const BusAdapterOptions& options, std::promise<std::string>& ready) {
     sd_event* raw_event = nullptr;
     sd_bus* raw_bus = nullptr;
     if (sd_event_new(&raw_event) < 0) return ready.set_value("sd_event_new failed");
@@ -510,7 +516,7 @@ class AdapterThread {
         sd_bus_start(bus.get()) < 0 || sd_bus_attach_event(bus.get(), event.get(), SD_EVENT_PRIORITY_NORMAL) < 0)
       return ready.set_value("cannot connect to the test bus");
     service_ = std::make_unique<FakeService>(event.get());
-    auto adapter = BusAdapter::create(bus.get(), *service_, BusAdapterOptions{policy, true});
+    auto adapter = BusAdapter::create(bus.get(), *service_, options);
     if (!adapter) return ready.set_value(adapter.error().describe());
     ready.set_value("");
     while (!stop_) {
@@ -741,24 +747,6 @@ void listen_for_signals(const char* address) {
   }
   return false;
 }();
-
-// Reads an a{say} reply into key → bytes.
-std::map<std::string, Bytes> read_say(sd_bus_message* m) {
-  std::map<std::string, Bytes> out;
-  EXPECT_GE(sd_bus_message_enter_container(m, 'a', "{say}"), 0);
-  while (sd_bus_message_enter_container(m, 'e', "say") > 0) {
-    const char* key = nullptr;
-    const void* data = nullptr;
-    size_t size = 0;
-    sd_bus_message_read(m, "s", &key);
-    sd_bus_message_read_array(m, 'y', &data, &size);
-    auto* p = static_cast<const uint8_t*>(data);
-    out[key] = size ? Bytes(p, p + size) : Bytes{};
-    sd_bus_message_exit_container(m);
-  }
-  sd_bus_message_exit_container(m);
-  return out;
-}
 
 // ---- command helpers ----
 
@@ -1917,17 +1905,21 @@ const StandInGroup kModemGroup = stand_in_group({"dialout", "voice"});
 const StandInGroup kAdminGroup = stand_in_group({"fax", "tape"});
 const StandInGroup kAgentGroup = stand_in_group({"floppy", "cdrom"});
 
-// The shipped policy with its two groups replaced by the stand-ins.
-std::string policy_with_test_groups(const test::TempDir& dir) {
-  std::string text = read_text(kPolicyFile);
-  for (const auto& [name, stand_in] : {std::pair{"mcimd-modem", kModemGroup}, std::pair{"mcimd-admin", kAdminGroup},
-                                       std::pair{"mcimd-agent", kAgentGroup}}) {
-    std::string from = std::string("group=\"") + name + "\"", to = "group=\"" + stand_in.name + "\"";
+// A shipped policy (the main one by default) with its groups replaced by the stand-ins, written
+// into `dir`. Each of `groups` must be in it.
+std::string policy_with_test_groups(const test::TempDir& dir, const std::string& file = kPolicyFile,
+                                    std::initializer_list<const char*> groups = {"mcimd-modem", "mcimd-admin",
+                                                                                 "mcimd-agent"}) {
+  const std::map<std::string, StandInGroup> stand_ins = {
+      {"mcimd-modem", kModemGroup}, {"mcimd-admin", kAdminGroup}, {"mcimd-agent", kAgentGroup}};
+  std::string text = read_text(file);
+  for (const char* name : groups) {
+    std::string from = std::string("group=\"") + name + "\"", to = "group=\"" + stand_ins.at(name).name + "\"";
     auto at = text.find(from);
-    if (at == std::string::npos) throw std::runtime_error(std::string("the policy has no group ") + name);
+    if (at == std::string::npos) throw std::runtime_error(file + " has no group " + name);
     text.replace(at, from.size(), to);
   }
-  auto path = dir.path() / "org.mcimd.Tre1.conf";
+  auto path = dir.path() / std::filesystem::path(file).filename();
   std::ofstream(path) << text;
   return path.string();
 }
@@ -2000,6 +1992,84 @@ TEST_F(TheShippedBusPolicyGroups, LetsTheAgentGroupProvisionAndAttestButNotAuthe
   auto modem = run_in_group(kModemGroup, {"package", "request", "--session", "s", "--nonce", hex(Bytes(32, 7))});
   EXPECT_EQ(modem.exit_code, 5) << modem.err;
   EXPECT_EQ(modem.err.rfind("mcimctl: AccessDenied: ", 0), 0u) << modem.err;
+}
+
+// ---- the oFono compatibility's bus policy, beside the main one ----
+
+class TheShippedOfonoCompatPolicy : public ::testing::Test {
+ protected:
+  test::TempDir dir_;
+  DbusDaemon bus_{DbusDaemonOptions{
+      false, "<include>" + policy_with_test_groups(dir_) + "</include><include>" +
+                 policy_with_test_groups(dir_, kOfonoPolicyFile, {"mcimd-modem", "mcimd-admin"}) + "</include>"}};
+  // Runs as root, which the policy lets own org.ofono.
+  AdapterThread adapter_{bus_.address(),
+                         [] {
+                           AccessPolicy p;
+                           p.modem_gids = {kModemGroup.gid};
+                           p.admin_gids = {kAdminGroup.gid};
+                           p.agent_gids = {kAgentGroup.gid};
+                           return p;
+                         }(),
+                         /*ofono_compat=*/true};
+
+  // dbus-send to org.ofono as kModemUid with `groups` only.
+  test::RunResult send_in_group(const std::vector<gid_t>& groups, const std::string& path,
+                                const std::string& method, std::vector<std::string> args = {}) {
+    std::string list;
+    for (gid_t g : groups) list += (list.empty() ? "" : ",") + std::to_string(g);
+    std::vector<std::string> argv = {"setpriv", "--reuid=" + std::to_string(kModemUid),
+                                     "--regid=" + std::to_string(kModemUid),
+                                     groups.empty() ? "--clear-groups" : "--groups=" + list,
+                                     "dbus-send", "--bus=" + bus_.address(), "--print-reply", "--dest=org.ofono",
+                                     path, method};
+    argv.insert(argv.end(), args.begin(), args.end());
+    return test::run(argv);
+  }
+};
+
+std::string dbus_send_bytes(const Bytes& b) {
+  std::string out = "array:byte:";
+  for (std::size_t i = 0; i < b.size(); ++i) out += (i ? "," : "") + std::to_string(b[i]);
+  return out;
+}
+
+TEST_F(TheShippedOfonoCompatPolicy, LetsTheModemGroupReadAndAuthenticate) {
+  auto modems = send_in_group({kModemGroup.gid}, "/", "org.ofono.Manager.GetModems");
+  EXPECT_EQ(modems.exit_code, 0) << modems.err;
+  EXPECT_NE(modems.out.find("/mcimd_0"), std::string::npos) << modems.out;
+  auto apps = send_in_group({kModemGroup.gid}, "/mcimd_0", "org.ofono.SimAuthentication.GetApplications");
+  EXPECT_EQ(apps.exit_code, 0) << apps.err;
+  EXPECT_NE(apps.out.find("Umts"), std::string::npos) << apps.out;
+  const Bytes rand = rand_for(kSucceed);
+  auto auth = send_in_group({kModemGroup.gid}, "/mcimd_0/usim", "org.ofono.USimApplication.UmtsAuthenticate",
+                            {dbus_send_bytes(rand), dbus_send_bytes(kAutn)});
+  EXPECT_EQ(auth.exit_code, 0) << auth.err;
+  EXPECT_NE(auth.out.find("\"RES\""), std::string::npos) << auth.out;
+}
+
+TEST_F(TheShippedOfonoCompatPolicy, StopsEveryoneElseAtTheBus) {
+  // Nobody, a user without a group, and the agent group, which has no business with a SIM.
+  for (const std::vector<gid_t>& groups : {std::vector<gid_t>{}, std::vector<gid_t>{kAgentGroup.gid}}) {
+    for (const char* method : {"org.ofono.Manager.GetModems", "org.freedesktop.DBus.Peer.Ping"}) {
+      auto r = send_in_group(groups, "/", method);
+      EXPECT_NE(r.exit_code, 0) << method;
+      EXPECT_NE(r.err.find("org.freedesktop.DBus.Error.AccessDenied"), std::string::npos) << method << ": " << r.err;
+    }
+  }
+  auto own = test::run(as_user(
+      kNobody, {"dbus-send", "--bus=" + bus_.address(), "--print-reply", "--dest=org.freedesktop.DBus",
+                "/org/freedesktop/DBus", "org.freedesktop.DBus.RequestName", "string:org.ofono", "uint32:4"}));
+  EXPECT_NE(own.err.find("not allowed to own"), std::string::npos) << own.err;
+}
+
+TEST_F(TheShippedOfonoCompatPolicy, LeavesTheFinalWordToMcimdsRoles) {
+  // The modem group passes the bus for the methods it reads with; mcimd still refuses what its
+  // roles do not allow (here: a member it lists for nobody).
+  auto set = send_in_group({kModemGroup.gid}, "/mcimd_0", "org.ofono.SimAuthentication.SetProperty",
+                           {"string:X", "variant:string:y"});
+  EXPECT_NE(set.exit_code, 0);
+  EXPECT_NE(set.err.find("org.mcimd.Tre1.Error.NotAuthorized"), std::string::npos) << set.err;
 }
 
 TEST_F(TheShippedBusPolicy, LetsOnlyRootOwnTheName) {

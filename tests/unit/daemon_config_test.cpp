@@ -165,3 +165,21 @@ TEST(AConfig, RefusesBadOperatorEntriesNamingThem) {
       "provisioning:\n  operators:\n    - id: a\n      anchors: /a.pem\n    - id: a\n      anchors: /b.pem\n",
       "mcimd.yaml:5", "given twice");
 }
+
+TEST(AConfig, LeavesTheOfonoCompatibilityOffUnlessAsked) {
+  auto plain = parse_config("", "mcimd.yaml");
+  ASSERT_TRUE(plain);
+  EXPECT_FALSE(plain->dbus.ofono_compat);
+  EXPECT_FALSE(plain->dbus.ofono_compat_mnc_length);
+  auto cfg = parse_config("dbus:\n  ofono-compat: true\n  ofono-compat-mnc-length: 3\n", "mcimd.yaml");
+  ASSERT_TRUE(cfg) << cfg.error().message;
+  EXPECT_TRUE(cfg->dbus.ofono_compat);
+  EXPECT_EQ(cfg->dbus.ofono_compat_mnc_length, 3);
+}
+
+TEST(AConfig, RefusesBadOfonoCompatValuesNamingThem) {
+  expect_config_error("dbus:\n  ofono-compat: yes\n", ":2", "dbus.ofono-compat");
+  expect_config_error("dbus:\n  ofono-compat-mnc-length: 4\n", ":2", "dbus.ofono-compat-mnc-length");
+  expect_config_error("dbus:\n  ofono-compat-mnc-length: 1\n", ":2", "dbus.ofono-compat-mnc-length");
+  expect_config_error("dbus:\n  ofono: true\n", ":2", "dbus.ofono");
+}

@@ -81,14 +81,35 @@ TEST(TheSysusersFiles, CreateTheAccountsAndGroupsTheUnitsAndConfigurationName) {
   EXPECT_EQ(named, 3);
 }
 
-TEST(TheBusPolicy, LetsOnlyRootAndTheServiceAccountOwnTheName) {
-  const std::string policy = slurp(kPackaging + "/dbus/org.mcimd.Tre1.conf");
-  static const std::regex own_rule(
-      R"re(<policy (\w+)="([^"]+)">((?:(?!</policy>)[\s\S])*?)<allow own="org\.mcimd\.Tre1"/>)re");
+// The <policy user|group="..."> contexts of a bus policy file that allow owning `name`
+// ("user=mcimd", ...), in order.
+std::vector<std::string> owners_of(const std::string& policy_file, const std::string& name) {
+  const std::string policy = slurp(kPackaging + "/dbus/" + policy_file);
+  const std::regex own_rule(R"re(<policy (\w+)="([^"]+)">((?:(?!</policy>)[\s\S])*?)<allow own=")re" +
+                            std::regex_replace(name, std::regex(R"(\.)"), R"(\.)") + R"re("/>)re");
   std::vector<std::string> owners;
   for (std::sregex_iterator it(policy.begin(), policy.end(), own_rule), end; it != end; ++it)
     owners.push_back(std::string((*it)[1]) + "=" + std::string((*it)[2]));
-  EXPECT_EQ(owners, (std::vector<std::string>{"user=mcimd", "user=root"}));
+  return owners;
+}
+
+TEST(TheBusPolicy, LetsOnlyRootAndTheServiceAccountOwnTheName) {
+  EXPECT_EQ(owners_of("org.mcimd.Tre1.conf", "org.mcimd.Tre1"), (std::vector<std::string>{"user=mcimd", "user=root"}));
+}
+
+TEST(TheOfonoCompatBusPolicy, LetsOnlyRootAndTheServiceAccountOwnOrgOfono) {
+  EXPECT_EQ(owners_of("mcimd-ofono-compat.conf", "org.ofono"), (std::vector<std::string>{"user=mcimd", "user=root"}));
+  EXPECT_TRUE(owners_of("org.mcimd.Tre1.conf", "org.ofono").empty()) << "the main policy must not claim oFono's name";
+}
+
+TEST(TheOfonoCompatBusPolicy, IsShippedAsAnExampleAndNeverInstalledWhereTheBusReadsIt) {
+  // Active by itself it would hand a running oFono's name and callers to mcimd.
+  const std::string rules = slurp(kPackaging + "/CMakeLists.txt");
+  EXPECT_TRUE(std::regex_search(rules, std::regex(R"(install\(FILES dbus/mcimd-ofono-compat\.conf DESTINATION \$\{CMAKE_INSTALL_DOCDIR\}/examples\))")));
+  EXPECT_FALSE(std::regex_search(rules, std::regex(R"(mcimd-ofono-compat\.conf[^)]*dbus-1)")));
+  const std::string installed = slurp(kPackaging + "/debian/mcimd.install");
+  EXPECT_NE(installed.find("usr/share/doc/mcimd/examples/mcimd-ofono-compat.conf"), std::string::npos);
+  EXPECT_EQ(installed.find("system.d/mcimd-ofono-compat.conf"), std::string::npos);
 }
 
 }  // namespace
