@@ -1,25 +1,15 @@
-// EAP-AKA and EAP-AKA' end to end with real peers: eapol_test (wpa_supplicant's EAP peer, with
-// external_sim=1) asks mcimd-wpa-sim, which asks mcimd and its TPM-held K; hostapd is the RADIUS
-// server, and its EAP-AKA server gets vectors over the hlr_auc_gw protocol from a Milenage
-// responder in this test (TS 35.208 set 1 K/OPc, the profile's). Needs the Debian packages
-// eapoltest and hostapd (scripts/install-deps installs them); fails without them.
+// EAP-AKA, EAP-AKA' and EAP-SIM end to end with real peers: eapol_test (wpa_supplicant's EAP
+// peer, with external_sim=1) asks mcimd-wpa-sim, which asks mcimd and its TPM-held K; hostapd is
+// the RADIUS server, and its EAP-SIM/AKA server gets vectors over the eap_sim_db protocol from
+// the operator's AuC, mcim-operator eap-sim-db (TS 35.208 set 1 K/OPc, the profile's). Needs the
+// Debian packages eapoltest and hostapd (scripts/install-deps installs them); fails without them.
 #include <gtest/gtest.h>
-#include <poll.h>
 #include <signal.h>
-#include <sys/socket.h>
-#include <sys/un.h>
 #include <unistd.h>
 
-#include <atomic>
-#include <cstring>
 #include <fstream>
-#include <mutex>
 #include <sstream>
-#include <thread>
 
-#include "aka/block_cipher.hpp"
-#include "aka/milenage.hpp"
-#include "aka/sqn.hpp"
 #include "common/bytes.hpp"
 #include "tests/support/mcimd_instance.hpp"
 
@@ -33,101 +23,49 @@ const char* kEapolTest = "/usr/bin/eapol_test";
 const char* kImsi = "001010123456789";  // kDemoProfileYaml
 const char* kRealm = "@wlan.mnc001.mcc001.3gppnetwork.org";
 
-// The network's AuC, speaking hostapd's hlr_auc_gw protocol on a UNIX datagram socket:
-//   AKA-REQ-AUTH <IMSI>              → AKA-RESP-AUTH <IMSI> <RAND> <AUTN> <IK> <CK> <RES>
-//   AKA-AUTS <IMSI> <AUTS> <RAND>    → (no answer; SQN set from AUTS, TS 33.102 §6.3.5)
-// SQN = SEQ ‖ IND with 5 IND bits; each vector advances SEQ and IND by one, as hlr_auc_gw does.
-class MilenageResponder {
+// The network's AuC: `mcim-operator eap-sim-db`, speaking hostapd's eap_sim_db protocol on a UNIX
+// datagram socket for the profile's subscriber (TS 35.208 set 1 K/OPc). What it did is read
+// from its log: one line per AKA vector, GSM triplet set and resynchronisation.
+class NetworkAuc {
  public:
-  explicit MilenageResponder(const std::filesystem::path& path) : path_(path) {
-    fd_ = ::socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
-    sockaddr_un addr{};
-    addr.sun_family = AF_UNIX;
-    std::strncpy(addr.sun_path, path.c_str(), sizeof addr.sun_path - 1);
-    if (fd_ < 0 || ::bind(fd_, reinterpret_cast<sockaddr*>(&addr), sizeof addr) < 0)
-      throw std::runtime_error("cannot bind " + path.native());
-    thread_ = std::thread([this] { serve(); });
+  NetworkAuc(const std::filesystem::path& socket, const std::filesystem::path& log) : socket_(socket), log_(log) {
+    start();
   }
-  ~MilenageResponder() {
-    stop_ = true;
-    thread_.join();
-    ::close(fd_);
-    std::filesystem::remove(path_);
+  // A restarted AuC hands out SQNs from the first again: stale for a USIM that has seen them,
+  // which must ask to resynchronise.
+  void restart() {
+    process_.reset();
+    start();
   }
-  // The next vector uses SEQ 1, IND 0 again: the USIM, which has seen it, must ask to resynchronise.
-  void forget_sqn() {
-    std::lock_guard lock(mutex_);
-    seq_ = 0;
-    ind_ = 31;
-  }
-  int resyncs() const { return resyncs_; }
-  int vectors() const { return vectors_; }
+  // AUTS it verified: it resynchronised, or kept its SQN because the next one is fresh for the
+  // USIM anyway (TS 33.102 §6.3.5).
+  int auts_verified() const { return count("eap-sim-db: resynchronised IMSI ") + count(" verified, SQN kept"); }
+  int vectors() const { return count("eap-sim-db: AKA vector "); }
+  int triplet_sets() const { return count(" GSM triplets for IMSI "); }
+  std::string log() const { return slurp(log_); }
 
  private:
-  void serve() {
-    while (!stop_) {
-      pollfd p{fd_, POLLIN, 0};
-      if (::poll(&p, 1, 100) <= 0) continue;
-      char buf[1024];
-      sockaddr_un from{};
-      socklen_t from_len = sizeof from;
-      ssize_t n = ::recvfrom(fd_, buf, sizeof buf - 1, 0, reinterpret_cast<sockaddr*>(&from), &from_len);
-      if (n <= 0) continue;
-      std::string reply = handle(std::string(buf, static_cast<std::size_t>(n)));
-      if (!reply.empty())
-        ::sendto(fd_, reply.data(), reply.size(), 0, reinterpret_cast<sockaddr*>(&from), from_len);
-    }
+  void start() {
+    const auto before = log().size();
+    process_ = std::make_unique<Process>(ProcessOptions{{binary("operator/mcim-operator").native(), "eap-sim-db",
+                                                         "--socket", socket_.native(), "--imsi", kImsi, "--k", kSet1K,
+                                                         "--opc", kSet1Opc},
+                                                        {},
+                                                        log_,
+                                                        log_});
+    if (!wait_until([&] { return log().find("eap-sim-db: serving IMSI", before) != std::string::npos; },
+                    std::chrono::seconds(20)))
+      throw std::runtime_error("mcim-operator eap-sim-db did not start: " + log());
+  }
+  int count(const std::string& what) const {
+    const std::string text = log();
+    int n = 0;
+    for (auto at = text.find(what); at != std::string::npos; at = text.find(what, at + 1)) ++n;
+    return n;
   }
 
-  std::string handle(const std::string& request) {
-    std::istringstream in(request);
-    std::string verb, imsi;
-    in >> verb >> imsi;
-    std::lock_guard lock(mutex_);
-    auto k = aka::OpenSslAes::create(*from_hex(kSet1K, "K"));
-    aka::Block opc{};
-    auto opc_bytes = *from_hex(kSet1Opc, "OPc");
-    std::copy(opc_bytes.begin(), opc_bytes.end(), opc.begin());
-    if (verb == "AKA-REQ-AUTH") {
-      if (imsi != kImsi || !k) return "AKA-RESP-AUTH " + imsi + " FAILURE";
-      seq_ += 1;
-      ind_ = (ind_ + 1) % 32;
-      aka::Rand rand{};
-      for (auto& b : rand) b = static_cast<uint8_t>(std::rand());
-      auto v = aka::generate_vector(*k, opc, rand, aka::sqn_from_u64(seq_ << 5 | ind_), aka::Amf{0x80, 0x00});
-      if (!v) return "AKA-RESP-AUTH " + imsi + " FAILURE";
-      ++vectors_;
-      return "AKA-RESP-AUTH " + imsi + " " + to_hex(v->rand) + " " + to_hex(v->autn) + " " + to_hex(v->ik) + " " +
-             to_hex(v->ck) + " " + to_hex(v->xres);
-    }
-    if (verb == "AKA-AUTS") {
-      std::string auts_hex, rand_hex;
-      in >> auts_hex >> rand_hex;
-      auto auts = from_hex(auts_hex, "AUTS", 14);
-      auto rand = from_hex(rand_hex, "RAND", 16);
-      if (imsi != kImsi || !k || !auts || !rand) return "";
-      aka::Auts a{};
-      aka::Rand r{};
-      std::copy(auts->begin(), auts->end(), a.begin());
-      std::copy(rand->begin(), rand->end(), r.begin());
-      auto sqn_ms = aka::verify_auts(*k, opc, r, a);
-      if (!sqn_ms) return "";
-      const uint64_t sqn = aka::sqn_to_u64(*sqn_ms);
-      seq_ = sqn >> 5;
-      ind_ = sqn & 31;
-      ++resyncs_;
-    }
-    return "";
-  }
-
-  std::filesystem::path path_;
-  int fd_ = -1;
-  std::thread thread_;
-  std::atomic<bool> stop_{false};
-  std::mutex mutex_;
-  uint64_t seq_ = 0;
-  uint64_t ind_ = 31;
-  std::atomic<int> resyncs_{0}, vectors_{0};
+  std::filesystem::path socket_, log_;
+  std::unique_ptr<Process> process_;
 };
 
 class WpaSimEap : public ::testing::Test {
@@ -141,15 +79,15 @@ class WpaSimEap : public ::testing::Test {
     profile = r.out.substr(0, r.out.find('\n'));
     ASSERT_EQ(mcimd.mcimctl({"enable", profile}).exit_code, 0);
 
-    responder = std::make_unique<MilenageResponder>(dir() / "hlr.sock");
+    auc = std::make_unique<NetworkAuc>(dir() / "auc.sock", dir() / "auc.log");
     port = free_port_pair();
     std::ofstream(dir() / "radius_clients") << "127.0.0.1/32 radius\n";
-    std::ofstream(dir() / "eap_users") << "\"0\"*\tAKA\n\"6\"*\tAKA'\n";
+    std::ofstream(dir() / "eap_users") << "\"0\"*\tAKA\n\"6\"*\tAKA'\n\"1\"*\tSIM\n";
     std::ofstream(dir() / "hostapd.conf") << "driver=none\ninterface=mcimd-as\n"
                                           << "radius_server_clients=" << (dir() / "radius_clients").native() << "\n"
                                           << "radius_server_auth_port=" << port << "\n"
                                           << "eap_server=1\neap_user_file=" << (dir() / "eap_users").native() << "\n"
-                                          << "eap_sim_db=unix:" << (dir() / "hlr.sock").native() << "\n";
+                                          << "eap_sim_db=unix:" << (dir() / "auc.sock").native() << "\n";
     hostapd = std::make_unique<Process>(ProcessOptions{
         {kHostapd, "-dd", (dir() / "hostapd.conf").native()}, {}, dir() / "hostapd.log", dir() / "hostapd.log"});
     ASSERT_TRUE(wait_until([&] { return slurp(dir() / "hostapd.log").find("AP-ENABLED") != std::string::npos; },
@@ -196,7 +134,8 @@ class WpaSimEap : public ::testing::Test {
   }
 
   std::string logs() {
-    return "\n--- bridge ---\n" + slurp(dir() / "bridge.log") + "\n--- hostapd (tail) ---\n" + tail(dir() / "hostapd.log") +
+    return "\n--- bridge ---\n" + slurp(dir() / "bridge.log") + "\n--- AuC ---\n" + slurp(dir() / "auc.log") +
+           "\n--- hostapd (tail) ---\n" + tail(dir() / "hostapd.log") +
            "\n--- mcimd ---\n" + mcimd.log();
   }
   static std::string tail(const std::filesystem::path& p) {
@@ -207,7 +146,7 @@ class WpaSimEap : public ::testing::Test {
   McimdInstance mcimd;
   std::string profile;
   int port = 0;
-  std::unique_ptr<MilenageResponder> responder;
+  std::unique_ptr<NetworkAuc> auc;
   std::unique_ptr<Process> hostapd, bridge;
 };
 
@@ -221,8 +160,8 @@ TEST_F(WpaSimEap, AuthenticatesWithEapAkaThenEapAkaPrimeThroughTheTpmHeldIdentit
   auto aka_prime = authenticate("AKA'", std::string("6") + kImsi + kRealm);
   EXPECT_EQ(aka_prime.exit_code, 0) << tail_of(aka_prime.out) << logs();
   EXPECT_NE(aka_prime.out.find("SUCCESS"), std::string::npos);
-  EXPECT_EQ(responder->resyncs(), 0);
-  EXPECT_EQ(responder->vectors(), 2);
+  EXPECT_EQ(auc->auts_verified(), 0);
+  EXPECT_EQ(auc->vectors(), 2);
   // The answers came from mcimd through the bridge, not from a USIM simulator in eapol_test.
   const std::string bridge_log = slurp(dir() / "bridge.log");
   EXPECT_NE(bridge_log.find("Attached to wpa_supplicant"), std::string::npos) << bridge_log;
@@ -232,10 +171,10 @@ TEST_F(WpaSimEap, AuthenticatesWithEapAkaThenEapAkaPrimeThroughTheTpmHeldIdentit
 TEST_F(WpaSimEap, ResynchronisesTheNetworkWithAutsWhenItsSqnIsStale) {
   auto first = authenticate("AKA", std::string("0") + kImsi + kRealm);
   ASSERT_EQ(first.exit_code, 0) << logs();
-  responder->forget_sqn();
+  auc->restart();
   auto again = authenticate("AKA", std::string("0") + kImsi + kRealm);
   EXPECT_EQ(again.exit_code, 0) << tail_of(again.out) << logs();
-  EXPECT_EQ(responder->resyncs(), 1);
+  EXPECT_EQ(auc->auts_verified(), 1);
   EXPECT_NE(slurp(dir() / "bridge.log").find("UMTS-AUTS"), std::string::npos);
 }
 
@@ -282,7 +221,7 @@ TEST_F(WpaSimEap, TellsTheSupplicantThePermanentIdentityWhenItHasNone) {
   EXPECT_EQ(count(bridge_log, "Answered IDENTITY request of network 0: the permanent identity for EAP-AKA'\n"), 1)
       << bridge_log;
   EXPECT_EQ(bridge_log.find(kImsi), std::string::npos) << "the IMSI is not logged";
-  EXPECT_EQ(responder->vectors(), 2);
+  EXPECT_EQ(auc->vectors(), 2);
 }
 
 TEST_F(WpaSimEap, IsRefusedAfterAPlatformChangeUntilTheNewStateIsApproved) {
@@ -331,4 +270,20 @@ TEST_F(WpaSimEap, ServesASupplicantThatRestartedWhileAnAnswerWasOnItsWay) {
   EXPECT_EQ(second.exit_code, 0) << tail_of(second.out) << logs();
   EXPECT_TRUE(bridge->running()) << "the bridge itself must not have exited";
   EXPECT_GE(count(slurp(dir() / "bridge.log"), "Attached to wpa_supplicant"), 2) << logs();
+}
+
+TEST_F(WpaSimEap, AuthenticatesWithEapSimThroughTheUsimsGsmContext) {
+  // EAP-SIM (RFC 4186): two or three RANDs, each answered with SRES and Kc derived in the TPM-held
+  // USIM (TS 33.102 §6.8.1.2); the identity, with EAP-SIM's prefix 1, from the bridge.
+  auto sim = authenticate("SIM", "");
+  EXPECT_EQ(sim.exit_code, 0) << tail_of(sim.out) << logs();
+  EXPECT_NE(sim.out.find("\nSUCCESS"), std::string::npos);
+  EXPECT_NE(slurp(dir() / "hostapd.log").find(std::string("1") + kImsi + kRealm), std::string::npos)
+      << tail(dir() / "hostapd.log");
+  EXPECT_EQ(auc->triplet_sets(), 1) << auc->log();
+  const std::string bridge_log = slurp(dir() / "bridge.log");
+  EXPECT_NE(bridge_log.find("Answered IDENTITY request of network 0: the permanent identity for EAP-SIM"),
+            std::string::npos)
+      << bridge_log;
+  EXPECT_NE(bridge_log.find("Answered GSM-AUTH request of network 0: GSM-AUTH"), std::string::npos) << bridge_log;
 }
