@@ -75,7 +75,7 @@ struct DbusConfig {
   // name org.ofono, for clients that only speak oFono (iwd's EAP-SIM/AKA/AKA'). Off by default:
   // owning org.ofono conflicts with a real oFono and needs its own bus policy.
   bool ofono_compat = false;
-  // The MNC's length (2 or 3) for the NetworkAccessIdentifier and MobileNetworkCode served there;
+  // The MNC's length (2 or 3) for the NetworkAccessIdentity and MobileNetworkCode served there;
   // unset: told by an operator id that is the MCC+MNC the IMSI begins with (TS 23.003 §2.2).
   std::optional<int> ofono_compat_mnc_length;
 };

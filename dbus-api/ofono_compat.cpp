@@ -174,7 +174,7 @@ int method_get_sim_authentication_properties(sd_bus_message* m, void* found, sd_
       if (r < 0) return r;
       // iwd offers the SIM for EAP only with an identity: without one it is left out.
       if (subscriber) {
-        r = append_string_entry(reply, "NetworkAccessIdentifier", subscriber->nai);
+        r = append_string_entry(reply, "NetworkAccessIdentity", subscriber->nai);
         if (r < 0) return r;
       }
       return sd_bus_message_close_container(reply);

@@ -9,7 +9,7 @@
 //   /mcimd_0        org.ofono.Modem             GetProperties; signal PropertyChanged
 //                   org.ofono.SimManager        GetProperties (Present, SubscriberIdentity,
 //                                               MobileCountryCode, MobileNetworkCode)
-//                   org.ofono.SimAuthentication GetProperties (NetworkAccessIdentifier),
+//                   org.ofono.SimAuthentication GetProperties (NetworkAccessIdentity),
 //                                               GetApplications
 //   /mcimd_0/usim   org.ofono.USimApplication   UmtsAuthenticate, GsmAuthenticate, GetProperties
 // The modem and its application exist while a profile is active; GetModems lists the modem
@@ -48,7 +48,7 @@ inline constexpr const char* kOfonoUsimInterface = "org.ofono.USimApplication";
 struct OfonoSubscriber {
   std::string mcc;  // MobileCountryCode
   std::string mnc;  // MobileNetworkCode, 2 or 3 digits
-  std::string nai;  // NetworkAccessIdentifier (TS 23.003 §19.3.2)
+  std::string nai;  // NetworkAccessIdentity (TS 23.003 §19.3.2)
 };
 
 struct OfonoCompatOptions {

@@ -1,6 +1,6 @@
 // The oFono compatibility (dbus.ofono-compat) of a real mcimd on swtpm and a private bus, driven
 // the way iwd's oFono plugin drives org.ofono: GetModems, the modem's Interfaces,
-// SimAuthentication's NetworkAccessIdentifier and applications, then UmtsAuthenticate and
+// SimAuthentication's NetworkAccessIdentity and applications, then UmtsAuthenticate and
 // GsmAuthenticate on the USIM application, and ModemAdded / ModemRemoved as the profile comes
 // and goes.
 #include <gtest/gtest.h>
@@ -216,7 +216,7 @@ TEST_F(AnOfonoCompatibleMcimd, AnswersIwdsQuestionsWithTheActiveProfilesIdentity
 
   auto simauth = client.call(api::kOfonoModemPath, api::kOfonoSimAuthenticationInterface, "GetProperties");
   ASSERT_TRUE(simauth);
-  EXPECT_EQ(read_properties(simauth.get()), (Properties{{"NetworkAccessIdentifier", kNai}}));
+  EXPECT_EQ(read_properties(simauth.get()), (Properties{{"NetworkAccessIdentity", kNai}}));
 
   auto applications = client.call(api::kOfonoModemPath, api::kOfonoSimAuthenticationInterface, "GetApplications");
   ASSERT_TRUE(applications);
