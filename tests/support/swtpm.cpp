@@ -1,31 +1,55 @@
 #include "tests/support/swtpm.hpp"
 
-#include <arpa/inet.h>
-#include <netinet/in.h>
 #include <signal.h>
-#include <sys/socket.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <cstdio>
 #include <fstream>
+#include <iterator>
 #include <map>
+#include <set>
 #include <sstream>
 #include <stdexcept>
 
 namespace mcimd::test {
 
 namespace {
-bool port_open(int port) {
-  int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_port = htons(static_cast<uint16_t>(port));
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  bool ok = connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0;
-  close(fd);
-  return ok;
+
+// The inodes of the TCP sockets listening on 127.0.0.1:port in this network namespace.
+std::set<std::string> listening_inodes(int port) {
+  std::set<std::string> inodes;
+  std::ifstream in("/proc/net/tcp");
+  char local[32];
+  std::snprintf(local, sizeof local, "0100007F:%04X", port);
+  std::string line;
+  std::getline(in, line);  // the header
+  while (std::getline(in, line)) {
+    std::istringstream fields(line);
+    std::string slot, local_address, remote_address, state, queues, timer, retransmits, uid, timeout, inode;
+    fields >> slot >> local_address >> remote_address >> state >> queues >> timer >> retransmits >> uid >> timeout >>
+        inode;
+    if (local_address == local && state == "0A") inodes.insert(inode);  // 0A: TCP_LISTEN
+  }
+  return inodes;
 }
+
+// Whether process `pid` itself listens on 127.0.0.1:port: readiness without connecting (swtpm
+// takes a connection to its server port as its one client), and not fooled by another program
+// on the same port.
+bool listens(pid_t pid, int port) {
+  const auto inodes = listening_inodes(port);
+  if (inodes.empty()) return false;
+  std::error_code ec;
+  for (const auto& fd : std::filesystem::directory_iterator("/proc/" + std::to_string(pid) + "/fd", ec)) {
+    const std::string target = std::filesystem::read_symlink(fd.path(), ec).native();
+    if (!ec && target.starts_with("socket:[") && target.ends_with("]") &&
+        inodes.count(target.substr(8, target.size() - 9)))
+      return true;
+  }
+  return false;
+}
+
 }  // namespace
 
 Swtpm::Swtpm() : Swtpm(SwtpmOptions{}) {}
@@ -33,30 +57,41 @@ Swtpm::Swtpm() : Swtpm(SwtpmOptions{}) {}
 Swtpm::Swtpm(const SwtpmOptions& options) : log_commands_(options.log_commands) {
   if (options.provision_ek_certificates) provision();
   port_ = free_port_pair();
-  tcti_ = "swtpm:host=127.0.0.1,port=" + std::to_string(port_);
-  start();
+  start(/*may_move=*/true);
 }
 
 Swtpm::~Swtpm() {
   if (proc_) proc_->stop(SIGTERM);
 }
 
-void Swtpm::start() {
+void Swtpm::start(bool may_move) {
   auto state = dir_.path() / "state";
   std::filesystem::create_directories(state);
-  proc_ = std::make_unique<Process>(ProcessOptions{
-      {"swtpm", "socket", "--tpm2", "--tpmstate", "dir=" + state.string(), "--server",
-       "type=tcp,port=" + std::to_string(port_) + ",bindaddr=127.0.0.1", "--ctrl",
-       "type=tcp,port=" + std::to_string(port_ + 1) + ",bindaddr=127.0.0.1", "--flags",
-       "not-need-init,startup-clear", "--log",
-       "file=" + (dir_.path() / "swtpm.log").string() + (log_commands_ ? ",level=20" : "")},
-      {},
-      std::nullopt,
-      dir_.path() / "swtpm.err"});
-  // Probe the control port only: a connection to the server port would be taken as the
-  // (single) client.
-  if (!wait_until([&] { return port_open(port_ + 1); }, std::chrono::seconds(10)))
-    throw std::runtime_error("swtpm did not start on port " + std::to_string(port_));
+  for (int attempt = 1;; ++attempt) {
+    tcti_ = "swtpm:host=127.0.0.1,port=" + std::to_string(port_);
+    proc_ = std::make_unique<Process>(ProcessOptions{
+        {"swtpm", "socket", "--tpm2", "--tpmstate", "dir=" + state.string(), "--server",
+         "type=tcp,port=" + std::to_string(port_) + ",bindaddr=127.0.0.1", "--ctrl",
+         "type=tcp,port=" + std::to_string(port_ + 1) + ",bindaddr=127.0.0.1", "--flags",
+         "not-need-init,startup-clear", "--log",
+         "file=" + (dir_.path() / "swtpm.log").string() + (log_commands_ ? ",level=20" : "")},
+        {},
+        std::nullopt,
+        dir_.path() / "swtpm.err"});
+    const pid_t pid = proc_->pid();
+    const bool ready = wait_until([&] { return !proc_->running() || (listens(pid, port_) && listens(pid, port_ + 1)); },
+                                  std::chrono::seconds(20)) &&
+                       proc_->running();
+    if (ready) return;
+    proc_->stop(SIGKILL);
+    proc_.reset();
+    std::ifstream err(dir_.path() / "swtpm.err");
+    const std::string why((std::istreambuf_iterator<char>(err)), std::istreambuf_iterator<char>());
+    if (!may_move || attempt == 5)
+      throw std::runtime_error("swtpm did not start on ports " + std::to_string(port_) + " and " +
+                               std::to_string(port_ + 1) + ": " + why);
+    port_ = free_port_pair();
+  }
 }
 
 std::filesystem::path Swtpm::local_ca_root_certificate() {

@@ -52,7 +52,10 @@ class Swtpm {
   std::size_t log_mark() const;
 
  private:
-  void start();
+  // Starts swtpm on port_ and port_ + 1 and returns once this swtpm listens on both. When it
+  // exits instead (another program took a port meanwhile) and `may_move` (the first start: nobody
+  // knows the port yet), it tries again on other ports.
+  void start(bool may_move = false);
   void provision();
   bool log_commands_ = false;
   TempDir dir_;
